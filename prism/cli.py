@@ -1,0 +1,262 @@
+"""The ``prism`` command: deliver titles, run them, see their status, open the UI."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from datetime import UTC, datetime, time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from prism.ids import InvalidTitleId, validate_title_id
+from prism.instance import ensure_dagster_home
+from prism.settings import get_settings
+
+app = typer.Typer(
+    name="prism",
+    help="Prism: per-title video preprocessing (shots, keyframes, transcripts, QC, vectors).",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+SAMPLE_TITLE_ID = "sample-title"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+def _title(value: str) -> str:
+    try:
+        return validate_title_id(value)
+    except InvalidTitleId as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+@app.command()
+def sample(
+    out: Annotated[Path | None, typer.Argument(help="Where to write the sample video.")] = None,
+    width: int = 640,
+    height: int = 360,
+    fps: float = 25.0,
+) -> None:
+    """Generate the sample title: known cuts, a fade through black, a dissolve, a flash,
+    real synthetic speech and a silent stretch (ground truth in <out>.truth.json)."""
+    from prism.media.synth import espeak_available, sample_title
+
+    settings = get_settings()
+    out = out or settings.home / "samples" / f"{SAMPLE_TITLE_ID}.mp4"
+    if not espeak_available():
+        raise _fail("espeak-ng is required for the sample's speech (apt-get install espeak-ng)")
+    with console.status(f"rendering sample title to {out} …"):
+        truth = sample_title(out, width=width, height=height, fps=fps)
+    console.print(
+        f"[green]sample written[/] {out} — {truth.duration_s:.1f}s, {truth.frame_count} frames, "
+        f"{len(truth.cuts)} cuts, {len(truth.gradual)} gradual transitions, "
+        f"{len(truth.speech)} speech lines"
+    )
+
+
+@app.command()
+def deliver(
+    video: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    title_id: Annotated[str, typer.Option("--title-id", callback=_title)],
+    delivery_date: Annotated[
+        datetime | None, typer.Option("--date", formats=["%Y-%m-%d"],
+                                      help="Delivery date (UTC); default today.")] = None,
+    title_name: str | None = None,
+    series: str | None = None,
+    season: int | None = None,
+    episode: int | None = None,
+    provider: str | None = None,
+    audio_language: Annotated[list[str] | None, typer.Option(help="Repeat per track.")] = None,
+    copy: Annotated[bool, typer.Option(help="Copy media instead of hard-linking it.")] = False,
+) -> None:
+    """Drop VIDEO and its manifest into the inbox, as the upstream platform would."""
+    from pydantic import ValidationError
+
+    from prism_assets.resources import build_resources
+
+    settings = get_settings()
+    now = datetime.now(UTC)
+    delivered_at = now if delivery_date is None else datetime.combine(
+        delivery_date.date(), time(12, 0), UTC)
+    fields = {
+        "title_id": title_id, "delivered_at": delivered_at.isoformat(), "title_name": title_name,
+        "series": series, "season": season, "episode": episode, "provider": provider,
+        "audio_languages": audio_language or [],
+    }
+    inbox = build_resources(settings)["inbox"].inbox()
+    try:
+        found = inbox.deliver(video.resolve(), {k: v for k, v in fields.items() if v is not None},
+                              link=not copy)
+    except ValidationError as exc:
+        raise _fail(f"invalid delivery: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
+    console.print(f"[green]delivered[/] {title_id} → {inbox.location(found.key)}")
+
+
+def _instance():
+    from dagster import DagsterInstance
+
+    ensure_dagster_home(get_settings())
+    return DagsterInstance.get()
+
+
+@app.command()
+def run(
+    title: Annotated[str, typer.Option("--title", callback=_title, help="Title id.")],
+    manifest: Annotated[str | None, typer.Option(help="Inbox key of the manifest to use.")] = None,
+) -> None:
+    """Materialize the whole per-title asset graph for TITLE, in-process, with progress."""
+    _run_with_progress(title, manifest)
+
+
+def _run_with_progress(title: str, manifest: str | None = None):
+    from prism_assets.runner import NoDelivery, run_title
+
+    settings = get_settings()
+    instance = _instance()
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        tasks: dict[str, int] = {}
+
+        def on_progress(p) -> None:
+            if p.kind == "step_start":
+                tasks[p.step] = progress.add_task(f"[cyan]{p.step}[/] running", total=1)
+            elif p.kind in ("step_success", "step_failure", "step_skipped") and p.step:
+                task = tasks.get(p.step) or progress.add_task("", total=1)
+                label = {"step_success": "[green]done[/]", "step_failure": "[red]failed[/]",
+                         "step_skipped": "[yellow]skipped[/]"}[p.kind]
+                progress.update(task, description=f"[cyan]{p.step}[/] {label}", completed=1)
+            elif p.kind == "check":
+                mark = "[green]pass[/]" if p.passed else "[red]FAIL[/]"
+                progress.console.print(f"  check {p.message}: {mark}")
+            elif p.kind == "materialization":
+                progress.console.print(f"  materialized [bold]{p.message}[/]")
+
+        try:
+            outcome = run_title(title, instance, settings=settings, manifest_key=manifest,
+                                on_progress=on_progress)
+        except NoDelivery as exc:
+            raise _fail(str(exc)) from None
+    store_root = settings.artifacts_uri
+    if outcome.success:
+        console.print(f"[bold green]title {title} processed[/] (run {outcome.run_id})")
+    else:
+        for failure in outcome.failures:
+            err.print(f"[red]✗[/] {failure}")
+        for check, ok in outcome.checks.items():
+            if not ok:
+                err.print(f"[red]✗[/] check {check} failed")
+    console.print(f"artifacts: {store_root}/titles/{title}/")
+    if not outcome.success:
+        raise typer.Exit(1)
+    return outcome
+
+
+@app.command()
+def status(title: Annotated[str | None, typer.Argument(help="A title id for details.")] = None,
+           ) -> None:
+    """What is materialized for each title (or one title in detail), and its checks."""
+    from prism_assets.status import known_titles, title_status
+
+    instance = _instance()
+    if title is None:
+        names = known_titles(instance)
+        if not names:
+            console.print("no titles yet — deliver one: prism deliver VIDEO --title-id ID")
+            return
+        table = Table("title", "last run", *[k.to_user_string() for k in _asset_keys()], "checks")
+        for name in names:
+            st = title_status(instance, name)
+            checks = [ok for a in st.assets for ok in a.checks.values()]
+            table.add_row(
+                name, st.last_run_status or "-",
+                *["[green]✓[/]" if a.materialized_at else "-" for a in st.assets],
+                "-" if not checks else ("[green]pass[/]" if all(checks) else "[red]FAIL[/]"),
+            )
+        console.print(table)
+        return
+    title = _title(title)
+    st = title_status(instance, title)
+    console.print(f"[bold]{title}[/] — last run {st.last_run_id or '-'} ({st.last_run_status or 'never run'})")
+    table = Table("asset", "materialized (UTC)", "checks", "metadata")
+    for a in st.assets:
+        checks = ", ".join(f"{n}: {'pass' if ok else 'FAIL'}" for n, ok in a.checks.items())
+        meta = ", ".join(f"{k}={v}" for k, v in list(a.metadata.items())[:6])
+        table.add_row(a.asset, a.materialized_at.strftime("%Y-%m-%d %H:%M:%S")
+                      if a.materialized_at else "-", checks or "-", meta or "-")
+    console.print(table)
+    from prism_assets.resources import build_resources
+
+    store = build_resources(get_settings())["storage"].store()
+    files = store.list_files(title)
+    console.print(f"artifacts in {store.uri}/titles/{title}: {', '.join(files) or 'none'}")
+
+
+def _asset_keys():
+    from prism_assets.status import per_title_asset_keys
+
+    return per_title_asset_keys()
+
+
+@app.command()
+def ui(port: int = 3000, host: str = "127.0.0.1") -> None:
+    """Start the Dagster UI and daemon (dagster dev) on the workspace."""
+    settings = get_settings()
+    home = ensure_dagster_home(settings)
+    workspace = REPO_ROOT / "workspace.yaml"
+    cmd = [sys.executable, "-m", "dagster", "dev", "-w", str(workspace), "-h", host, "-p", str(port)]
+    console.print(f"Dagster UI on http://{host}:{port} (instance {home}); Ctrl-C stops it")
+    # Restore default signal handlers in the child: a background shell makes it ignore SIGINT.
+    proc = subprocess.Popen(cmd, cwd=os.getcwd(),
+                            preexec_fn=lambda: (signal.signal(signal.SIGINT, signal.SIG_DFL),
+                                                signal.signal(signal.SIGTERM, signal.SIG_DFL)))
+    try:
+        raise typer.Exit(proc.wait())
+    except KeyboardInterrupt:
+        proc.send_signal(signal.SIGINT)
+        raise typer.Exit(proc.wait()) from None
+
+
+@app.command()
+def demo(title: str = SAMPLE_TITLE_ID) -> None:
+    """Generate the sample title, deliver it and process it: the Quickstart in one command."""
+    settings = get_settings()
+    video = settings.home / "samples" / f"{title}.mp4"
+    sample(video, 640, 360, 25.0)
+    deliver(video, _title(title), delivery_date=None, title_name="Prism sample title",
+            series=None, season=None, episode=None, provider="prism-sample",
+            audio_language=["en"], copy=False)
+    _run_with_progress(title)
+    status(title)
+    console.print(
+        f"\n[bold]Results[/]: {settings.artifacts_uri}/titles/{title}/\n"
+        f"[bold]UI[/]: run [cyan]{_prism_cmd()} ui[/] and open http://127.0.0.1:3000 "
+        f"(assets, the `titles` partitions, runs and checks)"
+    )
+
+
+def _prism_cmd() -> str:
+    venv = REPO_ROOT / ".venv" / "bin" / "prism"
+    return str(venv.relative_to(Path.cwd())) if venv.exists() and venv.is_relative_to(Path.cwd()) else "prism"
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
+

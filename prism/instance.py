@@ -1,0 +1,32 @@
+"""The embedded Dagster instance: SQLite storage under PRISM_HOME unless DAGSTER_HOME is set."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from prism.settings import Settings
+
+# Local runs share two cores: more than two concurrent title runs only thrash.
+LOCAL_DAGSTER_YAML = """\
+# Written by Prism for the embedded default (SQLite storage in this folder).
+telemetry:
+  enabled: false
+run_queue:
+  max_concurrent_runs: 2
+"""
+
+
+def ensure_dagster_home(settings: Settings) -> Path:
+    """Point DAGSTER_HOME at the embedded instance (created on first use) unless already set."""
+    if os.environ.get("DAGSTER_HOME"):
+        home = Path(os.environ["DAGSTER_HOME"])
+        home.mkdir(parents=True, exist_ok=True)
+        return home
+    home = settings.home / "dagster"
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(LOCAL_DAGSTER_YAML)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home

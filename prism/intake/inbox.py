@@ -1,0 +1,178 @@
+"""The delivery inbox: a local folder or an S3 prefix where manifests (and media) land.
+
+Any ``*.json`` file under the inbox is a manifest. Prism's own ``deliver``
+writes ``<inbox>/<YYYY-MM-DD>/<title_id>/media/<file>`` and then, last,
+``<inbox>/<YYYY-MM-DD>/<title_id>.json``; upstream platforms may use any layout.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from prism.intake.manifest import (
+    DeliveryManifest,
+    ManifestError,
+    manifest_digest,
+    parse_manifest,
+    resolve_media_uri,
+)
+from prism.storage import LOCAL_PROTOCOLS, with_retries
+from upath import UPath
+
+
+@dataclass(frozen=True)
+class InboxEntry:
+    key: str  # path relative to the inbox root, POSIX separators
+    modified: float  # epoch seconds
+    size: int
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A validated manifest with everything the pipeline needs to find its media."""
+
+    key: str
+    manifest: DeliveryManifest
+    digest: str  # sha256 of the manifest bytes: identifies this delivery
+    media_location: str  # absolute local path or s3:// URI, checked against allowed roots
+
+    @property
+    def title_id(self) -> str:
+        return self.manifest.title_id
+
+    def run_key(self) -> str:
+        return f"{self.title_id}:{self.digest[:16]}"
+
+    def as_record(self) -> dict[str, Any]:
+        return {
+            "title_id": self.title_id,
+            "manifest_key": self.key,
+            "manifest_sha256": self.digest,
+            "media_location": self.media_location,
+            "manifest": self.manifest.model_dump(mode="json"),
+        }
+
+
+def _modified(info: dict[str, Any]) -> float:
+    for field in ("mtime", "LastModified", "last_modified", "created"):
+        value = info.get(field)
+        if isinstance(value, datetime):
+            return value.timestamp()
+        if isinstance(value, (int, float)):
+            return float(value)
+    return 0.0
+
+
+class Inbox:
+    def __init__(self, uri: str, storage_options: dict[str, Any] | None = None,
+                 *, allowed_media_roots: list[str] | None = None, max_manifest_bytes: int = 65536):
+        self.root = UPath(uri, **(storage_options or {}))
+        self.is_local = self.root.protocol in LOCAL_PROTOCOLS
+        if self.is_local:
+            self.root = UPath(Path(str(self.root.path)).expanduser().resolve())
+        self.uri = str(self.root.path) if self.is_local else str(self.root).rstrip("/")
+        self.allowed_media_roots = allowed_media_roots or [self.uri]
+        self.max_manifest_bytes = max_manifest_bytes
+
+    def location(self, key: str) -> str:
+        return f"{self.uri.rstrip('/')}/{key}"
+
+    def list_manifests(self, modified_after: float | None = None) -> list[InboxEntry]:
+        """Manifest files, oldest first (then by key), optionally only newer than a time."""
+        if not with_retries(self.root.exists, what=self.uri):
+            return []
+        base = str(self.root.path).rstrip("/")
+        self.root.fs.invalidate_cache()
+        found = with_retries(lambda: self.root.fs.find(self.root.path, detail=True),
+                             what=self.uri)
+        entries = []
+        for path, info in found.items():
+            key = str(path)[len(base) + 1:]
+            name = key.rsplit("/", 1)[-1]
+            if not name.endswith(".json") or name.startswith("."):
+                continue
+            entry = InboxEntry(key=key, modified=_modified(info), size=int(info.get("size") or 0))
+            if modified_after is None or entry.modified > modified_after:
+                entries.append(entry)
+        return sorted(entries, key=lambda e: (e.modified, e.key))
+
+    def read(self, entry: InboxEntry) -> bytes:
+        if entry.size > self.max_manifest_bytes:
+            raise ManifestError(
+                f"manifest is {entry.size} bytes, over the {self.max_manifest_bytes}-byte limit"
+            )
+        path = self.root / entry.key
+
+        def _read() -> bytes:
+            with path.open("rb") as fh:
+                return fh.read(self.max_manifest_bytes + 1)
+
+        return with_retries(_read, what=self.location(entry.key))
+
+    def load(self, entry: InboxEntry) -> Delivery:
+        """Read, validate and resolve one manifest; raises ManifestError with the reason."""
+        data = self.read(entry)
+        manifest = parse_manifest(data, max_bytes=self.max_manifest_bytes)
+        media = resolve_media_uri(manifest.media_uri, self.location(entry.key),
+                                  self.allowed_media_roots)
+        return Delivery(key=entry.key, manifest=manifest, digest=manifest_digest(data),
+                        media_location=media)
+
+    def load_key(self, key: str) -> Delivery:
+        path = self.root / key
+        info = with_retries(lambda: path.fs.info(path.path), what=self.location(key))
+        return self.load(InboxEntry(key=key, modified=_modified(info), size=int(info["size"])))
+
+    def latest_for_title(self, title_id: str) -> Delivery | None:
+        """The newest valid delivery of a title (for runs started without a sensor tag)."""
+        latest: Delivery | None = None
+        for entry in self.list_manifests():
+            try:
+                delivery = self.load(entry)
+            except ManifestError:
+                continue
+            if delivery.title_id == title_id and (
+                latest is None or delivery.manifest.delivered_at >= latest.manifest.delivered_at
+            ):
+                latest = delivery
+        return latest
+
+    def deliver(self, video: Path, manifest_fields: dict[str, Any], *, link: bool = True) -> Delivery:
+        """Drop media and manifest as the upstream platform would: media first, manifest last."""
+        probe_manifest = DeliveryManifest.model_validate({**manifest_fields, "media_uri": "x"})
+        day = probe_manifest.delivery_date.isoformat()
+        title_id = probe_manifest.title_id
+        media_key = f"{day}/{title_id}/media/{video.name}"
+        manifest_key = f"{day}/{title_id}.json"
+        media_path = self.root / media_key
+        if self.is_local:
+            dest = Path(str(media_path.path))
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.unlink(missing_ok=True)
+            try:
+                if not link:
+                    raise OSError("copy requested")
+                dest.hardlink_to(video)
+            except OSError:
+                shutil.copyfile(video, dest)
+        else:
+            with_retries(lambda: media_path.fs.put_file(str(video), media_path.path),
+                         what=self.location(media_key))
+        manifest = DeliveryManifest.model_validate(
+            {**manifest_fields, "media_uri": f"{title_id}/media/{video.name}"}
+        )
+        data = (manifest.model_dump_json(indent=2, exclude_none=True) + "\n").encode()
+        manifest_path = self.root / manifest_key
+        if self.is_local:
+            dest = Path(str(manifest_path.path))
+            tmp = dest.with_name(f".{dest.name}.tmp")
+            tmp.write_bytes(data)
+            tmp.replace(dest)
+        else:
+            with_retries(lambda: manifest_path.fs.pipe_file(manifest_path.path, data),
+                         what=self.location(manifest_key))
+        return self.load_key(manifest_key)

@@ -1,0 +1,401 @@
+"""Synthetic titles with exact ground truth: the demo's input and the tests' fixture factory.
+
+A title is a timeline of scenes and transitions (hard cut, fade through
+black, dissolve, black gap, white flashes, pans, punch-ins) plus audio tracks
+with real synthetic speech (espeak-ng), tones and silence. Frames are
+rendered and encoded one at a time, so long titles cost no memory. The truth
+(cut frames, gradual transitions, flashes, speech regions) is returned and
+written next to the media.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+AUDIO_RATE = 48_000
+
+
+# -- timeline items --------------------------------------------------------
+@dataclass(frozen=True)
+class Scene:
+    """A shot of a textured, slowly panning scene. Same seed + zoom>1 = a punch-in."""
+
+    seed: int
+    duration_s: float
+    pan_px_per_s: float = 12.0
+    zoom: float = 1.0
+    flashes_s: tuple[float, ...] = ()  # times (from the scene's start) of 2-frame white flashes
+
+
+@dataclass(frozen=True)
+class Black:
+    duration_s: float
+
+
+@dataclass(frozen=True)
+class FadeOut:
+    """The previous scene fades to black over ``duration_s`` (part of the gradual transition)."""
+
+    duration_s: float
+
+
+@dataclass(frozen=True)
+class FadeIn:
+    """The next scene rises from black over ``duration_s``."""
+
+    duration_s: float
+
+
+@dataclass(frozen=True)
+class Dissolve:
+    """Cross-fade from the previous scene to the next one over ``duration_s``."""
+
+    duration_s: float
+
+
+TimelineItem = Scene | Black | FadeOut | FadeIn | Dissolve
+
+
+@dataclass(frozen=True)
+class Speech:
+    text: str
+    start_s: float
+    voice: str = "en"  # espeak-ng voice, e.g. "en", "ko"
+    gain_db: float = -3.0
+
+
+@dataclass(frozen=True)
+class Tone:
+    start_s: float
+    duration_s: float
+    freq_hz: float = 440.0
+    level_dbfs: float = -12.0
+
+
+@dataclass(frozen=True)
+class AudioTrack:
+    language: str | None = "eng"
+    events: tuple[Speech | Tone, ...] = ()
+    channels: int = 2
+
+
+@dataclass
+class Truth:
+    fps: float
+    frame_count: int
+    duration_s: float
+    width: int
+    height: int
+    cuts: list[int] = field(default_factory=list)  # first frame of the new shot
+    gradual: list[dict] = field(default_factory=list)  # {kind, start_frame, end_frame}
+    flashes: list[int] = field(default_factory=list)
+    black: list[dict] = field(default_factory=list)  # {start_frame, end_frame}
+    speech: list[dict] = field(default_factory=list)  # {track, start_s, end_s, text, voice}
+    tones: list[dict] = field(default_factory=list)
+    audio_tracks: int = 0
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+
+# -- rendering -------------------------------------------------------------
+def _texture(seed: int, height: int, width: int) -> np.ndarray:
+    """A colourful low-frequency texture with some detail: easy to tell scenes apart."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.random((6, 10, 3), dtype=np.float32)
+    ys = np.linspace(0, coarse.shape[0] - 1, height, dtype=np.float32)
+    xs = np.linspace(0, coarse.shape[1] - 1, width, dtype=np.float32)
+    y0 = np.floor(ys).astype(int).clip(0, coarse.shape[0] - 2)
+    x0 = np.floor(xs).astype(int).clip(0, coarse.shape[1] - 2)
+    wy = (ys - y0)[:, None, None]
+    wx = (xs - x0)[None, :, None]
+    c = coarse
+    img = ((c[y0][:, x0] * (1 - wy) * (1 - wx)) + (c[y0 + 1][:, x0] * wy * (1 - wx))
+           + (c[y0][:, x0 + 1] * (1 - wy) * wx) + (c[y0 + 1][:, x0 + 1] * wy * wx))
+    base = rng.random(3, dtype=np.float32)
+    img = 0.55 * img + 0.35 * base[None, None, :]
+    # Detail: stripes and dots at a seed-dependent angle, so texture is sharp.
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    angle = rng.uniform(0, np.pi)
+    stripes = 0.5 + 0.5 * np.sin((xx * np.cos(angle) + yy * np.sin(angle)) / rng.uniform(3, 9))
+    img += 0.12 * stripes[..., None]
+    return (img.clip(0, 1) * 255).astype(np.uint8)
+
+
+class _SceneRenderer:
+    def __init__(self, scene: Scene, width: int, height: int, fps: float):
+        self.scene, self.width, self.height, self.fps = scene, width, height, fps
+        pad = int(scene.pan_px_per_s * (scene.duration_s + 4)) + 8
+        tex_w = int(width / scene.zoom) + pad if scene.zoom > 1 else width + pad
+        self.tex = _texture(scene.seed, int(height * 1.0) if scene.zoom <= 1 else height, tex_w)
+        self.crop_h = int(round(height / scene.zoom))
+        self.crop_w = int(round(width / scene.zoom))
+
+    def frame(self, t: float) -> np.ndarray:
+        t = max(t, 0.0)
+        x = int(self.scene.pan_px_per_s * t) % max(1, self.tex.shape[1] - self.crop_w)
+        y0 = (self.tex.shape[0] - self.crop_h) // 2
+        crop = self.tex[y0:y0 + self.crop_h, x:x + self.crop_w]
+        if crop.shape[0] != self.height or crop.shape[1] != self.width:
+            yi = (np.arange(self.height) * crop.shape[0] / self.height).astype(int)
+            xi = (np.arange(self.width) * crop.shape[1] / self.width).astype(int)
+            crop = crop[yi][:, xi]
+        return crop
+
+
+def _plan(timeline: list[TimelineItem], fps: float) -> tuple[list[tuple], int]:
+    """Place every item on the frame grid: (item, start_frame, end_frame)."""
+    placed, frame = [], 0
+    for item in timeline:
+        n = int(round(item.duration_s * fps))
+        placed.append((item, frame, frame + n))
+        frame += n
+    return placed, frame
+
+
+def render_truth(timeline: list[TimelineItem], fps: float) -> tuple[list[tuple], Truth]:
+    placed, total = _plan(timeline, fps)
+    truth = Truth(fps=fps, frame_count=total, duration_s=total / fps, width=0, height=0)
+    prev_kind = None
+    gradual_start = None
+    for i, (item, start, end) in enumerate(placed):
+        if isinstance(item, Scene):
+            if prev_kind == "scene":
+                truth.cuts.append(start)
+            for fs in item.flashes_s:
+                truth.flashes.append(start + int(round(fs * fps)))
+            if gradual_start is not None:
+                truth.gradual[-1]["end_frame"] = start
+                gradual_start = None
+        else:
+            kind = {FadeOut: "fade", FadeIn: "fade", Black: "fade", Dissolve: "dissolve"}[type(item)]
+            if isinstance(item, Black):
+                truth.black.append({"start_frame": start, "end_frame": end})
+            if gradual_start is None:
+                gradual_start = start
+                truth.gradual.append({"kind": kind, "start_frame": start, "end_frame": end})
+            else:
+                truth.gradual[-1]["end_frame"] = end
+        prev_kind = "scene" if isinstance(item, Scene) else "transition"
+    return placed, truth
+
+
+def _frames(placed: list[tuple], width: int, height: int, fps: float):
+    """Yield RGB frames of the whole timeline, one at a time."""
+    scenes = [i for i, (item, _, _) in enumerate(placed) if isinstance(item, Scene)]
+    renderers = {i: _SceneRenderer(placed[i][0], width, height, fps) for i in scenes}
+    black = np.zeros((height, width, 3), np.uint8)
+
+    def neighbour(i: int, step: int) -> int | None:
+        j = i + step
+        while 0 <= j < len(placed):
+            if isinstance(placed[j][0], Scene):
+                return j
+            j += step
+        return None
+
+    for i, (item, start, end) in enumerate(placed):
+        n = max(1, end - start)
+        for f in range(start, end):
+            k = f - start
+            if isinstance(item, Scene):
+                img = renderers[i].frame(k / fps)
+                if any(abs(f - (start + round(s * fps))) <= 0 or f - (start + round(s * fps)) == 1
+                       for s in item.flashes_s):
+                    img = np.full_like(img, 250)
+                yield img
+            elif isinstance(item, Black):
+                yield black
+            elif isinstance(item, FadeOut):
+                p = neighbour(i, -1)
+                src = renderers[p].frame((placed[p][2] - placed[p][1] + k) / fps) if p is not None else black
+                yield (src.astype(np.float32) * (1 - (k + 1) / n)).astype(np.uint8)
+            elif isinstance(item, FadeIn):
+                q = neighbour(i, 1)
+                dst = renderers[q].frame(0) if q is not None else black
+                yield (dst.astype(np.float32) * ((k + 1) / (n + 1))).astype(np.uint8)
+            elif isinstance(item, Dissolve):
+                p, q = neighbour(i, -1), neighbour(i, 1)
+                a = renderers[p].frame((placed[p][2] - placed[p][1] + k) / fps) if p is not None else black
+                b = renderers[q].frame(0) if q is not None else black
+                w = (k + 1) / (n + 1)
+                yield (a.astype(np.float32) * (1 - w) + b.astype(np.float32) * w).astype(np.uint8)
+
+
+# -- audio -----------------------------------------------------------------
+def espeak_available() -> bool:
+    return shutil.which("espeak-ng") is not None
+
+
+def synthesize_speech(text: str, voice: str = "en", rate_wpm: int = 150) -> np.ndarray:
+    """Real synthetic speech from espeak-ng, as float32 mono at AUDIO_RATE."""
+    if not espeak_available():
+        raise RuntimeError("espeak-ng is not installed (apt-get install espeak-ng)")
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "speech.wav"
+        subprocess.run(["espeak-ng", "-v", voice, "-s", str(rate_wpm), "-w", str(wav), text],
+                       check=True, capture_output=True)
+        with av.open(str(wav)) as container:
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
+            chunks = []
+            for frame in container.decode(audio=0):
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray().reshape(-1))
+            for out in resampler.resample(None):
+                chunks.append(out.to_ndarray().reshape(-1))
+    return np.concatenate(chunks).astype(np.float32)
+
+
+def render_audio(track: AudioTrack, duration_s: float, track_index: int,
+                 truth: Truth | None = None) -> np.ndarray:
+    """The whole track as float32 (channels, samples)."""
+    total = int(round(duration_s * AUDIO_RATE))
+    mono = np.zeros(total, np.float32)
+    for event in track.events:
+        start = int(round(event.start_s * AUDIO_RATE))
+        if isinstance(event, Speech):
+            clip = synthesize_speech(event.text, event.voice)
+            peak = float(np.abs(clip).max()) or 1.0
+            clip = clip / peak * 10 ** (event.gain_db / 20)
+            kind = "speech"
+        else:
+            t = np.arange(int(round(event.duration_s * AUDIO_RATE)), dtype=np.float32) / AUDIO_RATE
+            clip = (10 ** (event.level_dbfs / 20) * np.sin(2 * np.pi * event.freq_hz * t)).astype(np.float32)
+            kind = "tone"
+        clip = clip[: max(0, total - start)]
+        mono[start:start + len(clip)] += clip
+        if truth is not None:
+            record = {"track": track_index, "start_s": start / AUDIO_RATE,
+                      "end_s": (start + len(clip)) / AUDIO_RATE}
+            if kind == "speech":
+                truth.speech.append({**record, "text": event.text, "voice": event.voice})
+            else:
+                truth.tones.append({**record, "freq_hz": event.freq_hz})
+    return np.repeat(mono[None, :], track.channels, axis=0).clip(-1, 1)
+
+
+# -- writing ---------------------------------------------------------------
+def write_title(
+    path: Path,
+    timeline: list[TimelineItem],
+    audio_tracks: list[AudioTrack] = (),
+    *,
+    width: int = 640,
+    height: int = 360,
+    fps: float = 25.0,
+    video: bool = True,
+    vfr: bool = False,
+    rotation: int = 0,
+    codec: str = "libx264",
+) -> Truth:
+    """Encode a synthetic title and return (and write ``<path>.truth.json``) its ground truth.
+
+    ``vfr=True`` alternates frame durations (1/fps·0.5 and 1/fps·1.5) so the
+    timestamps, not the frame count, carry time; ``rotation`` (clockwise
+    degrees) sets the display matrix as a phone recording would.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    placed, truth = render_truth(timeline, fps)
+    truth.width, truth.height = (width, height) if video else (0, 0)
+    truth.audio_tracks = len(audio_tracks)
+    duration = truth.duration_s if video else max(
+        (max((e.start_s + getattr(e, "duration_s", 3.0) for e in t.events), default=1.0)
+         for t in audio_tracks), default=1.0)
+    truth.duration_s = duration
+    audio = [render_audio(t, duration, i, truth) for i, t in enumerate(audio_tracks)]
+
+    with av.open(str(path), mode="w") as out:
+        vstream = None
+        if video:
+            rate = Fraction(fps).limit_denominator(1001)
+            vstream = out.add_stream(codec, rate=rate)
+            vstream.width, vstream.height, vstream.pix_fmt = width, height, "yuv420p"
+            vstream.options = {"preset": "veryfast", "crf": "23", "g": str(int(fps * 2))}
+            vstream.codec_context.time_base = Fraction(1, 1000) if vfr else 1 / rate
+            if rotation:
+                # Prism reports clockwise degrees (the legacy 'rotate' tag); the
+                # display matrix counts counter-clockwise.
+                vstream.set_display_rotation(-rotation)
+        astreams = []
+        for track in audio_tracks:
+            a = out.add_stream("aac", rate=AUDIO_RATE)
+            a.layout = "stereo" if track.channels == 2 else "mono"
+            if track.language:
+                a.metadata["language"] = track.language
+            astreams.append(a)
+
+        # Interleave audio in ~1 s chunks with video so muxing stays streaming.
+        chunk = AUDIO_RATE // 25 * 25  # one second
+        audio_pos = [0] * len(astreams)
+
+        def _flush_audio(until_s: float) -> None:
+            for i, a in enumerate(astreams):
+                limit = min(audio[i].shape[1], int(until_s * AUDIO_RATE))
+                while audio_pos[i] < limit:
+                    n = min(1024 * 8, limit - audio_pos[i])
+                    data = np.ascontiguousarray(audio[i][:, audio_pos[i]:audio_pos[i] + n])
+                    frame = av.AudioFrame.from_ndarray(data, format="fltp", layout=a.layout.name)
+                    frame.sample_rate = AUDIO_RATE
+                    frame.pts = audio_pos[i]
+                    frame.time_base = Fraction(1, AUDIO_RATE)
+                    audio_pos[i] += n
+                    for packet in a.encode(frame):
+                        out.mux(packet)
+
+        if vstream is not None:
+            t_ms = 0
+            for n, img in enumerate(_frames(placed, width, height, fps)):
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+                if vfr:
+                    frame.pts = t_ms
+                    frame.time_base = Fraction(1, 1000)
+                    t_ms += int(round(1000 / fps * (0.5 if n % 2 == 0 else 1.5)))
+                else:
+                    frame.pts = n
+                for packet in vstream.encode(frame):
+                    out.mux(packet)
+                if n % chunk == 0:
+                    _flush_audio(n / fps + 1.0)
+            for packet in vstream.encode():
+                out.mux(packet)
+            if vfr:
+                truth.duration_s = t_ms / 1000
+        _flush_audio(duration + 1.0)
+        for a in astreams:
+            for packet in a.encode():
+                out.mux(packet)
+    path.with_name(path.name + ".truth.json").write_text(truth.to_json())
+    return truth
+
+
+def sample_title(path: Path, *, width: int = 640, height: int = 360, fps: float = 25.0) -> Truth:
+    """The demo title: cuts (including a punch-in), a fade through a black gap, a dissolve,
+    a flash inside a shot, real speech on an English track and a long silent stretch."""
+    timeline: list[TimelineItem] = [
+        Scene(seed=1, duration_s=6.0),
+        Scene(seed=2, duration_s=5.0, pan_px_per_s=30),
+        Scene(seed=2, duration_s=4.0, zoom=1.6),  # punch-in on the same scene
+        Scene(seed=3, duration_s=4.0),
+        FadeOut(0.8), Black(2.0), FadeIn(0.8),
+        Scene(seed=4, duration_s=6.0, flashes_s=(3.0,)),
+        Dissolve(1.2),
+        Scene(seed=5, duration_s=5.0),
+        Scene(seed=6, duration_s=5.0),
+    ]
+    english = AudioTrack(language="eng", events=(
+        Speech("Welcome to Prism. Every title becomes shots, keyframes and transcripts.", 1.0),
+        Speech("The quick brown fox jumps over the lazy dog.", 11.5),
+        # 17 s – 26 s stays silent: the fade, the black gap and a quiet shot.
+        Speech("This is the final scene of the sample title.", 32.0),
+    ))
+    return write_title(path, timeline, [english], width=width, height=height, fps=fps)

@@ -1,0 +1,96 @@
+"""The one source of truth for Prism's settings.
+
+Every knob is an environment variable with the ``PRISM_`` prefix. The embedded
+default needs none of them: artifacts, the delivery inbox, LanceDB and the
+Dagster instance (SQLite) all live under ``PRISM_HOME`` (``.prism/`` in the
+working directory). Production points the URIs at ``s3://`` and the Dagster
+instance at Postgres (``DAGSTER_HOME`` with a production ``dagster.yaml``).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Profile(StrEnum):
+    """Which set of resources the Definitions are built with."""
+
+    local = "local"  # embedded default: local disk, SQLite, CPU models
+    production = "production"  # S3 storage, Postgres instance, ECS (GPU steps)
+
+
+class S3Options(BaseSettings):
+    """Connection options shared by every ``s3://`` URI Prism touches.
+
+    Credentials come from the standard AWS chain (env, profile, task role);
+    only the endpoint is Prism's, for S3-compatible servers.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="PRISM_S3_", extra="ignore")
+
+    endpoint_url: str | None = None
+    region: str | None = None
+
+    def storage_options(self) -> dict:
+        """fsspec/s3fs keyword arguments for these options."""
+        opts: dict = {}
+        if self.endpoint_url:
+            opts["endpoint_url"] = self.endpoint_url
+        if self.region:
+            opts.setdefault("client_kwargs", {})["region_name"] = self.region
+        return opts
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PRISM_", extra="ignore")
+
+    home: Path = Field(default=Path(".prism"), description="Root of the embedded default.")
+    profile: Profile = Profile.local
+    storage_uri: str | None = Field(
+        default=None, description="Artifact storage root; default <home>/artifacts."
+    )
+    inbox_uri: str | None = Field(
+        default=None, description="Where delivery manifests land; default <home>/inbox."
+    )
+    media_roots: list[str] = Field(
+        default_factory=list,
+        description="Extra roots a manifest's media may live under (the inbox is always one).",
+    )
+    manifest_max_bytes: int = Field(default=64 * 1024, ge=1024, le=1024 * 1024)
+    # Model sources (local dir, s3:// prefix or hub id) used by the model resources.
+    asr_model_source: str | None = None
+    visual_model_source: str | None = None
+    text_model_source: str | None = None
+    shot_detector: str = "cpu"
+    # How far back the delivery sensor re-lists the inbox for late-arriving files.
+    sensor_lookback_hours: float = Field(default=24.0, gt=0)
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @cached_property
+    def artifacts_uri(self) -> str:
+        return self.storage_uri or str(self.home / "artifacts")
+
+    @cached_property
+    def inbox(self) -> str:
+        return self.inbox_uri or str(self.home / "inbox")
+
+    @cached_property
+    def s3(self) -> S3Options:
+        return S3Options()
+
+    def allowed_media_roots(self) -> list[str]:
+        return [self.inbox, *self.media_roots]
+
+
+def get_settings() -> Settings:
+    """Settings read from the environment now (cheap; never cached across env changes)."""
+    return Settings()

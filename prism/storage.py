@@ -1,0 +1,195 @@
+"""Artifact storage over UPath/fsspec: the same code for local disk and ``s3://``.
+
+Layout (artifact contract v1, see docs/schema.md)::
+
+    <root>/titles/<title_id>/<artifact>
+    <root>/export/<title_id>/...
+
+Writes are atomic: a reader sees the old object or the new one, never a torn
+one. Locally that is temp file + ``os.replace`` in the same directory; on S3 a
+single PUT (or a completed multipart upload) is atomic by itself. Transient
+storage errors are retried with exponential backoff.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path, PurePosixPath
+from typing import Any, TypeVar
+
+from upath import UPath
+
+from prism.ids import validate_title_id
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+LOCAL_PROTOCOLS = {"", "file", "local"}
+# Errors that mean "try again" rather than "this will never work".
+_NOT_TRANSIENT = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError,
+                  FileExistsError, ValueError)
+_TRANSIENT_HINTS = ("slowdown", "slow down", "throttl", "503", "500", "internalerror",
+                    "serviceunavailable", "timed out", "timeout", "connection", "reset by peer")
+
+
+class StorageError(RuntimeError):
+    """A storage operation failed after retries, or was refused (bad relative path)."""
+
+
+def _is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, _NOT_TRANSIENT):
+        return False
+    if isinstance(exc, (ConnectionError, TimeoutError)):
+        return True
+    name = type(exc).__name__.lower()
+    text = f"{name} {exc}".lower()
+    return any(hint in text for hint in _TRANSIENT_HINTS)
+
+
+def with_retries(fn: Callable[[], T], *, what: str, attempts: int = 4, base_delay: float = 0.2) -> T:
+    """Call ``fn``; retry transient storage errors with exponential backoff."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except Exception as exc:  # noqa: BLE001 - classified below
+            if attempt == attempts or not _is_transient(exc):
+                raise
+            delay = base_delay * 2 ** (attempt - 1)
+            log.warning("transient storage error on %s (attempt %d/%d): %s; retrying in %.1fs",
+                        what, attempt, attempts, exc, delay)
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def safe_relpath(relpath: str) -> str:
+    """A relative artifact path with no way out of its title directory."""
+    if not relpath or relpath.startswith(("/", "\\")) or "\\" in relpath or "\x00" in relpath:
+        raise StorageError(f"artifact path {relpath!r} must be a relative POSIX path")
+    parts = PurePosixPath(relpath).parts
+    if any(p in ("..", ".", "") for p in parts):
+        raise StorageError(f"artifact path {relpath!r} must not contain '.' or '..' components")
+    return "/".join(parts)
+
+
+class ArtifactStore:
+    """Reads and writes one storage root (local directory or ``s3://bucket/prefix``)."""
+
+    def __init__(self, root: str, storage_options: dict[str, Any] | None = None):
+        self.uri = root
+        self.storage_options = dict(storage_options or {})
+        self.root = UPath(root, **self.storage_options)
+        self.is_local = self.root.protocol in LOCAL_PROTOCOLS
+        if self.is_local:
+            self.root = UPath(Path(str(self.root.path)).expanduser().resolve())
+
+    def __repr__(self) -> str:
+        return f"ArtifactStore({self.uri!r})"
+
+    # -- paths -------------------------------------------------------------
+    def title_dir(self, title_id: str) -> UPath:
+        return self.root / "titles" / validate_title_id(title_id)
+
+    def export_dir(self, title_id: str) -> UPath:
+        return self.root / "export" / validate_title_id(title_id)
+
+    def path(self, title_id: str, relpath: str) -> UPath:
+        return self.title_dir(title_id) / safe_relpath(relpath)
+
+    def uri_of(self, title_id: str, relpath: str) -> str:
+        """A printable location (a local path or an s3:// URI)."""
+        p = self.path(title_id, relpath)
+        return str(p.path) if self.is_local else str(p)
+
+    # -- writes ------------------------------------------------------------
+    def write_bytes(self, title_id: str, relpath: str, data: bytes) -> UPath:
+        target = self.path(title_id, relpath)
+        if self.is_local:
+            local = Path(str(target.path))
+            local.parent.mkdir(parents=True, exist_ok=True)
+            tmp = local.with_name(f".{local.name}.tmp-{uuid.uuid4().hex}")
+            try:
+                with open(tmp, "wb") as fh:
+                    fh.write(data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, local)
+            finally:
+                tmp.unlink(missing_ok=True)
+        else:
+            with_retries(lambda: target.fs.pipe_file(target.path, data), what=str(target))
+        return target
+
+    def write_text(self, title_id: str, relpath: str, text: str) -> UPath:
+        return self.write_bytes(title_id, relpath, text.encode("utf-8"))
+
+    def write_json(self, title_id: str, relpath: str, obj: Any) -> UPath:
+        text = json.dumps(obj, indent=2, sort_keys=False, ensure_ascii=False, default=str)
+        return self.write_text(title_id, relpath, text + "\n")
+
+    @contextmanager
+    def staged_file(self, title_id: str, relpath: str) -> Iterator[Path]:
+        """Yield a local temp path; on success it becomes the artifact atomically.
+
+        For writers that need a file (parquet, images, video muxers). If the
+        body raises, nothing is published and the temp file is removed.
+        """
+        target = self.path(title_id, relpath)
+        suffix = PurePosixPath(relpath).suffix
+        if self.is_local:
+            local = Path(str(target.path))
+            local.parent.mkdir(parents=True, exist_ok=True)
+            tmp = local.with_name(f".{local.name}.tmp-{uuid.uuid4().hex}{suffix}")
+        else:
+            tmp = Path(tempfile.mkdtemp(prefix="prism-stage-")) / f"staged{suffix}"
+        try:
+            yield tmp
+            if self.is_local:
+                os.replace(tmp, local)
+            else:
+                with_retries(lambda: target.fs.put_file(str(tmp), target.path), what=str(target))
+        finally:
+            if self.is_local:
+                tmp.unlink(missing_ok=True)
+            else:
+                shutil.rmtree(tmp.parent, ignore_errors=True)
+
+    def delete(self, title_id: str, relpath: str) -> None:
+        target = self.path(title_id, relpath)
+        if self.exists(title_id, relpath):
+            with_retries(lambda: target.fs.rm(target.path, recursive=True), what=str(target))
+
+    # -- reads -------------------------------------------------------------
+    def exists(self, title_id: str, relpath: str) -> bool:
+        target = self.path(title_id, relpath)
+        return with_retries(target.exists, what=str(target))
+
+    def read_bytes(self, title_id: str, relpath: str) -> bytes:
+        target = self.path(title_id, relpath)
+        return with_retries(target.read_bytes, what=str(target))
+
+    def read_json(self, title_id: str, relpath: str) -> Any:
+        return json.loads(self.read_bytes(title_id, relpath))
+
+    def list_files(self, title_id: str) -> list[str]:
+        """Relative paths of every artifact of a title (sorted), temp files excluded."""
+        base = self.title_dir(title_id)
+        if not with_retries(base.exists, what=str(base)):
+            return []
+        base_path = str(base.path).rstrip("/")
+        found = with_retries(lambda: base.fs.find(base.path), what=str(base))
+        rel = [str(p)[len(base_path) + 1:] for p in found]
+        return sorted(r for r in rel if not PurePosixPath(r).name.startswith("."))
+
+    def list_titles(self) -> list[str]:
+        base = self.root / "titles"
+        if not with_retries(base.exists, what=str(base)):
+            return []
+        return sorted(p.name for p in base.iterdir() if p.is_dir())

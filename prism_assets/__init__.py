@@ -1,0 +1,1 @@
+"""Prism's Dagster definitions: assets, checks, partitions, sensors, schedules, jobs."""

@@ -1,0 +1,129 @@
+"""Run one title's whole asset graph in-process, through the same Definitions the UI loads.
+
+Used by ``prism run`` and by tests: the run, its materializations and check
+results land in the real Dagster instance (the embedded SQLite one by default),
+so ``prism status`` and the UI show them afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from dagster import DagsterEvent, DagsterEventType, DagsterInstance, EventLogEntry
+from dagster._core.utils import make_new_run_id
+
+from prism.ids import validate_title_id
+from prism.intake.inbox import Delivery
+from prism.settings import Settings, get_settings
+from prism_assets.definitions import build_definitions
+from prism_assets.jobs import PROCESS_TITLE
+from prism_assets.partitions import titles
+from prism_assets.resources import build_resources
+from prism_assets.tags import delivery_tags
+
+
+class NoDelivery(LookupError):
+    """The title has no valid delivery manifest in the inbox."""
+
+
+@dataclass
+class StepProgress:
+    """What a watcher sees: one record per Dagster event that matters to a person."""
+
+    kind: str  # step_start | step_success | step_failure | materialization | check
+    step: str
+    message: str = ""
+    passed: bool | None = None
+
+
+@dataclass
+class TitleRunOutcome:
+    run_id: str
+    title_id: str
+    success: bool
+    delivery: Delivery
+    failures: list[str] = field(default_factory=list)
+    materialized: list[str] = field(default_factory=list)
+    checks: dict[str, bool] = field(default_factory=dict)
+
+
+def _progress_of(event: DagsterEvent) -> StepProgress | None:
+    step = event.step_key or ""
+    match event.event_type:
+        case DagsterEventType.STEP_START:
+            return StepProgress("step_start", step)
+        case DagsterEventType.STEP_SUCCESS:
+            return StepProgress("step_success", step)
+        case DagsterEventType.STEP_FAILURE:
+            error = event.step_failure_data.error if event.step_failure_data else None
+            user = event.step_failure_data.user_failure_data if event.step_failure_data else None
+            message = (user.description if user and user.description else None) or (
+                error.message.strip() if error else event.message or "failed")
+            return StepProgress("step_failure", step, message)
+        case DagsterEventType.STEP_SKIPPED:
+            return StepProgress("step_skipped", step, "skipped: an upstream check or step failed")
+        case DagsterEventType.ASSET_MATERIALIZATION:
+            return StepProgress("materialization", step, event.asset_key.to_user_string())
+        case DagsterEventType.ASSET_CHECK_EVALUATION:
+            data = event.asset_check_evaluation_data
+            return StepProgress("check", step, data.check_name, passed=data.passed)
+    return None
+
+
+def find_delivery(title_id: str, settings: Settings, manifest_key: str | None = None) -> Delivery:
+    inbox = build_resources(settings)["inbox"].inbox()
+    found = inbox.load_key(manifest_key) if manifest_key else inbox.latest_for_title(title_id)
+    if found is None:
+        raise NoDelivery(
+            f"no valid delivery manifest for title {title_id!r} in {inbox.uri} "
+            f"(deliver it first: prism deliver VIDEO --title-id {title_id})"
+        )
+    return found
+
+
+def run_title(
+    title_id: str,
+    instance: DagsterInstance,
+    *,
+    settings: Settings | None = None,
+    manifest_key: str | None = None,
+    on_progress: Callable[[StepProgress], None] | None = None,
+) -> TitleRunOutcome:
+    settings = settings or get_settings()
+    validate_title_id(title_id)
+    delivery = find_delivery(title_id, settings, manifest_key)
+    if not instance.has_dynamic_partition(titles.name, title_id):
+        instance.add_dynamic_partitions(titles.name, [title_id])
+
+    job = build_definitions(settings).resolve_job_def(PROCESS_TITLE)
+    run_id = make_new_run_id()
+    outcome = TitleRunOutcome(run_id=run_id, title_id=title_id, success=False, delivery=delivery)
+
+    def _listen(entry: EventLogEntry) -> None:
+        if entry.dagster_event is None:
+            return
+        progress = _progress_of(entry.dagster_event)
+        if progress is None:
+            return
+        if progress.kind == "step_failure":
+            outcome.failures.append(f"{progress.step}: {progress.message}")
+        elif progress.kind == "materialization":
+            outcome.materialized.append(progress.message)
+        elif progress.kind == "check":
+            outcome.checks[progress.message] = bool(progress.passed)
+        if on_progress:
+            on_progress(progress)
+
+    instance.add_event_listener(run_id, _listen)
+    result = job.execute_in_process(
+        instance=instance,
+        partition_key=title_id,
+        run_id=run_id,
+        tags=delivery_tags(delivery, trigger="cli"),
+        raise_on_error=False,
+        # Progress reaches the person through on_progress; keep Dagster's console quiet.
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+    )
+    outcome.success = result.success and all(outcome.checks.values())
+    return outcome

@@ -1,0 +1,74 @@
+"""What the Dagster instance knows about titles: materializations, checks and last runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from dagster import (
+    AssetKey,
+    AssetRecordsFilter,
+    DagsterEventType,
+    DagsterInstance,
+    RunsFilter,
+)
+
+from prism_assets.assets import PER_TITLE_ASSETS
+from prism_assets.partitions import titles
+
+PARTITION_TAG = "dagster/partition"
+
+
+@dataclass
+class AssetStatus:
+    asset: str
+    materialized_at: datetime | None = None
+    run_id: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    checks: dict[str, bool] = field(default_factory=dict)
+
+
+@dataclass
+class TitleStatus:
+    title_id: str
+    assets: list[AssetStatus]
+    last_run_id: str | None
+    last_run_status: str | None
+
+    @property
+    def complete(self) -> bool:
+        return all(a.materialized_at for a in self.assets) and all(
+            ok for a in self.assets for ok in a.checks.values())
+
+
+def per_title_asset_keys() -> list[AssetKey]:
+    return [key for a in PER_TITLE_ASSETS for key in a.keys]
+
+
+def title_status(instance: DagsterInstance, title_id: str) -> TitleStatus:
+    assets = []
+    for key in per_title_asset_keys():
+        status = AssetStatus(asset=key.to_user_string())
+        records = instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=key, asset_partitions=[title_id]), limit=1).records
+        if records:
+            record = records[0]
+            status.materialized_at = datetime.fromtimestamp(record.timestamp, UTC)
+            status.run_id = record.run_id
+            status.metadata = {
+                k: str(v.value) for k, v in record.asset_materialization.metadata.items()
+            }
+            for entry in instance.all_logs(record.run_id,
+                                           of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
+                data = entry.dagster_event.asset_check_evaluation_data
+                if data.asset_key == key:
+                    status.checks[data.check_name] = data.passed
+        assets.append(status)
+    runs = instance.get_runs(filters=RunsFilter(tags={PARTITION_TAG: title_id}), limit=1)
+    last = runs[0] if runs else None
+    return TitleStatus(title_id, assets, last.run_id if last else None,
+                       last.status.value if last else None)
+
+
+def known_titles(instance: DagsterInstance) -> list[str]:
+    return sorted(instance.get_dynamic_partitions(titles.name))

@@ -1,0 +1,7 @@
+"""Dagster ConfigurableResources: thin, configurable handles on Prism's core services."""
+
+from resources.inbox import DeliveryInbox
+from resources.media import MediaReader
+from resources.storage import ArtifactStorage
+
+__all__ = ["ArtifactStorage", "DeliveryInbox", "MediaReader"]

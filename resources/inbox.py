@@ -1,0 +1,20 @@
+"""The delivery inbox resource: where the upstream platform drops manifests and media."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from prism.intake.inbox import Inbox
+from resources.s3 import S3Connected
+
+
+class DeliveryInbox(S3Connected):
+    uri: str
+    media_roots: list[str] = Field(default_factory=list)
+    max_manifest_bytes: int = 64 * 1024
+
+    def inbox(self) -> Inbox:
+        inbox = Inbox(self.uri, self.storage_options_for(self.uri),
+                      max_manifest_bytes=self.max_manifest_bytes)
+        inbox.allowed_media_roots = [inbox.uri, *self.media_roots]
+        return inbox
