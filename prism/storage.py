@@ -73,7 +73,7 @@ def safe_relpath(relpath: str) -> str:
     """A relative artifact path with no way out of its title directory."""
     if not relpath or relpath.startswith(("/", "\\")) or "\\" in relpath or "\x00" in relpath:
         raise StorageError(f"artifact path {relpath!r} must be a relative POSIX path")
-    parts = PurePosixPath(relpath).parts
+    parts = relpath.split("/")
     if any(p in ("..", ".", "") for p in parts):
         raise StorageError(f"artifact path {relpath!r} must not contain '.' or '..' components")
     return "/".join(parts)
@@ -184,12 +184,15 @@ class ArtifactStore:
         if not with_retries(base.exists, what=str(base)):
             return []
         base_path = str(base.path).rstrip("/")
+        base.fs.invalidate_cache()  # s3fs caches listings; artifacts change under us
         found = with_retries(lambda: base.fs.find(base.path), what=str(base))
-        rel = [str(p)[len(base_path) + 1:] for p in found]
-        return sorted(r for r in rel if not PurePosixPath(r).name.startswith("."))
+        rel = [str(p)[len(base_path) + 1:].rstrip("/") for p in found]
+        # Skip temp files and the directory markers some S3 servers keep.
+        return sorted(r for r in rel if r and not PurePosixPath(r).name.startswith("."))
 
     def list_titles(self) -> list[str]:
         base = self.root / "titles"
+        base.fs.invalidate_cache()
         if not with_retries(base.exists, what=str(base)):
             return []
         return sorted(p.name for p in base.iterdir() if p.is_dir())

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Set up everything Prism needs on a fresh machine (idempotent; fast when nothing changed):
+# system tools (ffmpeg, espeak-ng), a Python 3.11 virtualenv in .venv with torch
+# installed first and pinned (a looser spec pulls a multi-GB CUDA build), then Prism.
+#   scripts/setup.sh            # runtime
+#   scripts/setup.sh test       # runtime + test tools
+set -euo pipefail
+cd "$(dirname "$0")/.."
+EXTRAS="${1:-}"
+
+need_apt=()
+command -v ffmpeg >/dev/null || need_apt+=(ffmpeg)
+command -v espeak-ng >/dev/null || need_apt+=(espeak-ng)
+command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "==> installing system packages: ${need_apt[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+PY="${PYTHON:-}"
+if [ -z "$PY" ]; then
+  for candidate in python3.11 python3; do
+    if command -v "$candidate" >/dev/null && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+      PY="$candidate"; break
+    fi
+  done
+fi
+[ -n "$PY" ] || { echo "Python 3.11 is required" >&2; exit 1; }
+
+[ -x .venv/bin/python ] || { echo "==> creating .venv"; "$PY" -m venv .venv; }
+VPY=.venv/bin/python
+
+stamp=".venv/.prism-installed${EXTRAS:+-$EXTRAS}"
+want="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  exit 0
+fi
+echo "==> installing Python packages into .venv (first time takes a few minutes)"
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+$VPY -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+$VPY -m pip install -q "torch==2.13.0" 2>&1 | grep -v "^WARNING: Location" || true
+$VPY -c "import torch" || { echo "torch failed to install" >&2; exit 1; }
+$VPY -m pip install -q -e ".${EXTRAS:+[$EXTRAS]}" 2>&1 | grep -vE "^WARNING: Location|^\s*$" || true
+$VPY -c "import prism_assets.definitions, resources, av, dagster" || { echo "Prism failed to install" >&2; exit 1; }
+echo "$want" > "$stamp"
+echo "==> setup done"

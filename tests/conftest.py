@@ -1,0 +1,105 @@
+"""Shared fixtures: generated media, an isolated PRISM_HOME, real Dagster instances, real S3."""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from services import S3Server, start_seaweedfs, stop  # noqa: E402
+
+from prism.media.synth import AudioTrack, Scene, Speech, Tone, write_title  # noqa: E402
+from prism.settings import Settings  # noqa: E402
+
+# Keep tests off any developer configuration.
+for _var in [v for v in os.environ if v.startswith("PRISM_")] + ["DAGSTER_HOME"]:
+    os.environ.pop(_var, None)
+
+
+@pytest.fixture(scope="session")
+def media(tmp_path_factory) -> dict[str, Path]:
+    """Small generated media covering good and bad deliveries (made once per session)."""
+    d = tmp_path_factory.mktemp("media")
+    small = {"width": 320, "height": 180, "fps": 25.0}
+    files: dict[str, Path] = {}
+
+    files["clip"] = d / "clip.mp4"
+    write_title(files["clip"], [Scene(1, 2.0), Scene(2, 2.0)],
+                [AudioTrack("eng", (Tone(0.5, 1.0),))], **small)
+    files["no_audio"] = d / "no_audio.mp4"
+    write_title(files["no_audio"], [Scene(3, 2.0)], [], **small)
+    files["audio_only"] = d / "audio_only.m4a"
+    write_title(files["audio_only"], [], [AudioTrack("eng", (Tone(0.2, 2.0),))], video=False)
+    files["vfr"] = d / "vfr.mp4"
+    write_title(files["vfr"], [Scene(4, 3.0)], [AudioTrack("eng")], vfr=True, **small)
+    files["rotated"] = d / "rotated.mp4"
+    write_title(files["rotated"], [Scene(5, 1.0)], [], rotation=90, **small)
+    files["two_tracks"] = d / "two_tracks.mkv"
+    write_title(files["two_tracks"], [Scene(6, 2.0)],
+                [AudioTrack("eng", (Tone(0.1, 1.0, 440),)),
+                 AudioTrack("kor", (Tone(0.1, 1.0, 660),), channels=1)], **small)
+    files["long_mkv"] = d / "long.mkv"
+    write_title(files["long_mkv"], [Scene(7, 10.0)], [AudioTrack("eng")], **small)
+
+    files["zero_byte"] = d / "zero.mp4"
+    files["zero_byte"].write_bytes(b"")
+    files["not_video"] = d / "notes.mp4"
+    files["not_video"].write_text("These are delivery notes, not a video.\n" * 50)
+    data = files["clip"].read_bytes()
+    files["truncated_mp4"] = d / "truncated.mp4"  # index (moov) at the end is cut off
+    files["truncated_mp4"].write_bytes(data[: len(data) // 2])
+    mkv = files["long_mkv"].read_bytes()
+    files["truncated_mkv"] = d / "truncated.mkv"  # header intact, stream cut at ~40%
+    files["truncated_mkv"].write_bytes(mkv[: int(len(mkv) * 0.4)])
+    return files
+
+
+@pytest.fixture(scope="session")
+def speech_title(tmp_path_factory) -> Path:
+    """A short title with real espeak-ng speech."""
+    path = tmp_path_factory.mktemp("speech") / "speech.mp4"
+    write_title(path, [Scene(8, 4.0), Scene(9, 3.0)],
+                [AudioTrack("eng", (Speech("Hello from the Prism test suite.", 0.5),))],
+                width=320, height=180)
+    return path
+
+
+@pytest.fixture
+def prism_home(tmp_path, monkeypatch) -> Settings:
+    """An isolated embedded default: PRISM_HOME and DAGSTER_HOME in a temp dir."""
+    home = tmp_path / "prism-home"
+    monkeypatch.setenv("PRISM_HOME", str(home))
+    monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
+    (home / "dagster").mkdir(parents=True)
+    return Settings()
+
+
+@pytest.fixture
+def instance(prism_home):
+    """A persistent (SQLite) Dagster instance in the test's DAGSTER_HOME."""
+    from dagster import DagsterInstance
+
+    with DagsterInstance.local_temp(str(prism_home.home / "dagster")) as inst:
+        yield inst
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory) -> S3Server:
+    server = start_seaweedfs(tmp_path_factory.mktemp("seaweedfs"))
+    yield server
+    stop(server.proc)
+
+
+@pytest.fixture
+def s3_bucket(s3_server, monkeypatch) -> str:
+    """A fresh bucket on the real S3 server, with the AWS env pointing at it."""
+    for key, value in s3_server.env().items():
+        monkeypatch.setenv(key, value)
+    name = f"prism-{uuid.uuid4().hex[:12]}"
+    s3_server.client().create_bucket(Bucket=name)
+    return name

@@ -1,0 +1,108 @@
+"""The artifact store against local disk and a real S3-compatible server (SeaweedFS)."""
+
+import pytest
+
+from prism.storage import ArtifactStore, StorageError, with_retries
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request, tmp_path) -> ArtifactStore:
+    if request.param == "local":
+        return ArtifactStore(str(tmp_path / "artifacts"))
+    bucket = request.getfixturevalue("s3_bucket")
+    server = request.getfixturevalue("s3_server")
+    return ArtifactStore(f"s3://{bucket}/prism", {"endpoint_url": server.endpoint_url})
+
+
+def test_layout_and_roundtrip(store):
+    store.write_json("t1", "probe.json", {"duration_s": 1.5})
+    store.write_bytes("t1", "keyframes/0001.jpg", b"\xff\xd8jpeg")
+    store.write_text("t1", "transcript.en.vtt", "WEBVTT\n")
+    assert store.read_json("t1", "probe.json") == {"duration_s": 1.5}
+    assert store.read_bytes("t1", "keyframes/0001.jpg") == b"\xff\xd8jpeg"
+    assert store.list_files("t1") == ["keyframes/0001.jpg", "probe.json", "transcript.en.vtt"]
+    assert store.list_titles() == ["t1"]
+    assert store.exists("t1", "probe.json") and not store.exists("t1", "nope.json")
+    assert str(store.title_dir("t1")).endswith("/titles/t1")
+    assert str(store.export_dir("t1")).endswith("/export/t1")
+
+
+def test_rewrite_replaces_exactly(store):
+    store.write_json("t1", "probe.json", {"v": 1})
+    store.write_json("t1", "probe.json", {"v": 2})
+    assert store.read_json("t1", "probe.json") == {"v": 2}
+    assert store.list_files("t1") == ["probe.json"]
+
+
+def test_staged_file_publishes_only_on_success(store):
+    with store.staged_file("t1", "shots.parquet") as tmp:
+        tmp.write_bytes(b"complete")
+    assert store.read_bytes("t1", "shots.parquet") == b"complete"
+
+    with pytest.raises(RuntimeError, match="writer crashed"):
+        with store.staged_file("t1", "shots.parquet") as tmp:
+            tmp.write_bytes(b"half-writ")
+            raise RuntimeError("writer crashed")
+    # The old artifact is intact and no temp file is left behind.
+    assert store.read_bytes("t1", "shots.parquet") == b"complete"
+    assert store.list_files("t1") == ["shots.parquet"]
+
+
+def test_titles_are_isolated(store):
+    store.write_json("a", "probe.json", {"t": "a"})
+    store.write_json("b", "probe.json", {"t": "b"})
+    store.delete("a", "probe.json")
+    assert store.list_files("a") == [] and store.read_json("b", "probe.json") == {"t": "b"}
+
+
+@pytest.mark.parametrize("rel", ["../b/probe.json", "/etc/passwd", "a/../../x", "./x", "",
+                                 "a\\..\\x", "x\x00y"])
+def test_relative_path_attacks_refused(rel, tmp_path):
+    store = ArtifactStore(str(tmp_path))
+    with pytest.raises(StorageError):
+        store.write_bytes("t1", rel, b"x")
+    assert not (tmp_path / "titles").exists()
+
+
+def test_local_temp_files_are_not_listed(tmp_path):
+    store = ArtifactStore(str(tmp_path))
+    store.write_json("t1", "probe.json", {})
+    (tmp_path / "titles" / "t1" / ".probe.json.tmp-dead").write_text("crash leftover")
+    assert store.list_files("t1") == ["probe.json"]
+
+
+def test_transient_errors_are_retried_then_succeed():
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            raise ConnectionError("connection reset by peer")
+        return "ok"
+
+    assert with_retries(flaky, what="test", base_delay=0.001) == "ok"
+    assert len(calls) == 3
+
+
+def test_permanent_errors_are_not_retried():
+    calls = []
+
+    def missing():
+        calls.append(1)
+        raise FileNotFoundError("no such key")
+
+    with pytest.raises(FileNotFoundError):
+        with_retries(missing, what="test", base_delay=0.001)
+    assert len(calls) == 1
+
+
+def test_s3_outage_surfaces_after_retries(tmp_path):
+    # A real endpoint with nothing listening: connection refused every time.
+    from services import free_port
+
+    store = ArtifactStore("s3://nobody/prism", {"endpoint_url": f"http://127.0.0.1:{free_port()}",
+                                                "key": "k", "secret": "s",
+                                                "config_kwargs": {"retries": {"max_attempts": 1}}})
+    with pytest.raises(Exception) as info:
+        store.write_json("t1", "probe.json", {})
+    assert "connect" in f"{type(info.value).__name__} {info.value}".lower()
