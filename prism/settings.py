@@ -69,6 +69,7 @@ class Settings(BaseSettings):
     shot_detector: str = "cpu"
     # How far back the delivery sensor re-lists the inbox for late-arriving files.
     sensor_lookback_hours: float = Field(default=24.0, gt=0)
+    sensor_interval_s: int = Field(default=30, ge=1, description="Delivery sensor tick interval.")
 
     @field_validator("home")
     @classmethod

@@ -3,13 +3,11 @@
 from dagster import AssetSelection, define_asset_job
 
 from prism_assets.assets import PER_TITLE_ASSETS
-from prism_assets.partitions import titles
 
 PROCESS_TITLE = "process_title"
 
 process_title_job = define_asset_job(
     PROCESS_TITLE,
     selection=AssetSelection.assets(*PER_TITLE_ASSETS),
-    partitions_def=titles,
     description="Materialize every per-title asset of one title (one partition).",
 )

@@ -51,7 +51,7 @@ class InboxCursor:
 
 @sensor(
     job=process_title_job,
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=get_settings().sensor_interval_s,
     default_status=DefaultSensorStatus.RUNNING,
     description="Turns each new delivery manifest in the inbox into a title partition and a run.",
 )

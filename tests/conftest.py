@@ -76,6 +76,7 @@ def prism_home(tmp_path, monkeypatch) -> Settings:
     monkeypatch.setenv("PRISM_HOME", str(home))
     monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
     (home / "dagster").mkdir(parents=True)
+    (home / "dagster" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     return Settings()
 
 

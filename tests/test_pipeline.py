@@ -1,0 +1,131 @@
+"""The per-title graph run through the real Definitions on a real (SQLite) Dagster instance."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dagster import AssetKey, AssetRecordsFilter, DagsterRunStatus
+
+from helpers import deliver
+from prism_assets.definitions import build_definitions
+from prism_assets.resources import build_resources
+from prism_assets.runner import NoDelivery, run_title
+from prism_assets.status import title_status
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def store_of(settings):
+    return build_resources(settings)["storage"].store()
+
+
+def test_definitions_load_with_the_expected_graph(prism_home):
+    defs = build_definitions(prism_home)
+    graph = defs.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert keys == {"delivery", "source_probe"}
+    assert graph.get(AssetKey("source_probe")).parent_keys == {AssetKey("delivery")}
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.partitions_def.name == "titles"
+        assert node.code_version, f"{key} has no code_version"
+    check_keys = {c.name for c in graph.asset_check_keys}
+    assert check_keys == {"decodable_video"}
+    assert defs.resolve_job_def("process_title")
+    assert defs.resolve_sensor_def("delivery_sensor")
+    assert defs.resolve_schedule_def("daily_delivery_batch")
+
+
+def test_dagster_definitions_validate_passes(tmp_path):
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "PRISM_HOME": str(tmp_path / "home")}
+    proc = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate",
+                           "-w", "workspace.yaml"], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "All code locations passed validation" in proc.stdout + proc.stderr
+
+
+def test_title_run_materializes_probe_with_lineage_and_checks(instance, prism_home, media):
+    deliver(prism_home, media["two_tracks"], "ep-1", series="Night Shift", episode=1,
+            audio_languages=["en", "ko"])
+    outcome = run_title("ep-1", instance, settings=prism_home)
+    assert outcome.success, outcome.failures
+    assert outcome.materialized == ["delivery", "source_probe"]
+    assert outcome.checks == {"decodable_video": True}
+
+    store = store_of(prism_home)
+    assert store.list_files("ep-1") == ["delivery.json", "probe.json"]
+    probe = store.read_json("ep-1", "probe.json")
+    assert probe["video"]["codec"] == "h264" and probe["video"]["width"] == 320
+    assert [a["language"] for a in probe["audio"]] == ["eng", "kor"]
+    record = store.read_json("ep-1", "delivery.json")
+    assert record["manifest"]["series"] == "Night Shift"
+
+    run = instance.get_run_by_id(outcome.run_id)
+    assert run.status == DagsterRunStatus.SUCCESS
+    assert run.tags["dagster/partition"] == "ep-1" and run.tags["prism/delivery_date"] == "2026-11-23"
+    mat = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey("source_probe"), asset_partitions=["ep-1"]), limit=1
+    ).records[0].asset_materialization
+    assert mat.metadata["audio_tracks"].value == 2
+    assert mat.metadata["resolution"].value == "320x180"
+    status = title_status(instance, "ep-1")
+    assert status.complete and status.last_run_status == "SUCCESS"
+
+
+def test_rerun_replaces_artifacts_exactly(instance, prism_home, media):
+    deliver(prism_home, media["clip"], "ep-1")
+    assert run_title("ep-1", instance, settings=prism_home).success
+    store = store_of(prism_home)
+    before = {f: store.read_bytes("ep-1", f) for f in store.list_files("ep-1")}
+    assert run_title("ep-1", instance, settings=prism_home).success
+    after = {f: store.read_bytes("ep-1", f) for f in store.list_files("ep-1")}
+    assert before == after
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("zero_byte", "media file is empty"),
+        ("not_video", "not a recognisable media container"),
+        ("truncated_mp4", "truncated"),
+        ("truncated_mkv", "truncated"),
+    ],
+)
+def test_bad_media_fails_its_title_only_with_a_specific_error(instance, prism_home, media,
+                                                              name, message):
+    deliver(prism_home, media["clip"], "good-1")
+    deliver(prism_home, media[name], "bad-1")
+    bad = run_title("bad-1", instance, settings=prism_home)
+    assert not bad.success
+    assert len(bad.failures) == 1 and bad.failures[0].startswith("source_probe: title bad-1:")
+    assert message in bad.failures[0]
+    store = store_of(prism_home)
+    assert not store.exists("bad-1", "probe.json")  # nothing half-written
+    good = run_title("good-1", instance, settings=prism_home)
+    assert good.success and store.exists("good-1", "probe.json")
+
+
+def test_audio_only_delivery_fails_the_blocking_check(instance, prism_home, media):
+    deliver(prism_home, media["audio_only"], "radio-1")
+    outcome = run_title("radio-1", instance, settings=prism_home)
+    assert not outcome.success
+    assert outcome.checks == {"decodable_video": False}
+    status = title_status(instance, "radio-1")
+    probe = next(a for a in status.assets if a.asset == "source_probe")
+    assert probe.checks == {"decodable_video": False}
+
+
+def test_manifest_for_another_title_is_refused(instance, prism_home, media):
+    found = deliver(prism_home, media["clip"], "ep-1")
+    deliver(prism_home, media["clip"], "ep-2")
+    outcome = run_title("ep-2", instance, settings=prism_home, manifest_key=found.key)
+    assert not outcome.success
+    assert "is for title 'ep-1', not this one" in outcome.failures[0]
+
+
+def test_run_without_delivery_is_a_clear_error(instance, prism_home):
+    with pytest.raises(NoDelivery, match="no valid delivery manifest for title 'ghost'"):
+        run_title("ghost", instance, settings=prism_home)
