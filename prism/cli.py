@@ -191,13 +191,18 @@ def status(title: Annotated[str | None, typer.Argument(help="A title id for deta
     title = _title(title)
     st = title_status(instance, title)
     console.print(f"[bold]{title}[/] — last run {st.last_run_id or '-'} ({st.last_run_status or 'never run'})")
-    table = Table("asset", "materialized (UTC)", "checks", "metadata")
+    table = Table("asset", "materialized (UTC)", "checks")
     for a in st.assets:
         checks = ", ".join(f"{n}: {'pass' if ok else 'FAIL'}" for n, ok in a.checks.items())
-        meta = ", ".join(f"{k}={v}" for k, v in list(a.metadata.items())[:6])
-        table.add_row(a.asset, a.materialized_at.strftime("%Y-%m-%d %H:%M:%S")
-                      if a.materialized_at else "-", checks or "-", meta or "-")
+        when = a.materialized_at.strftime("%Y-%m-%d %H:%M:%S") if a.materialized_at else "-"
+        table.add_row(a.asset, when, checks or "-")
     console.print(table)
+    for a in st.assets:
+        shown = {k: v for k, v in a.metadata.items() if v not in ("", "-1")}
+        if shown:
+            console.print(f"[bold]{a.asset}[/]")
+            for k, v in shown.items():
+                console.print(f"  {k}: {v}", overflow="fold")
     from prism_assets.resources import build_resources
 
     store = build_resources(get_settings())["storage"].store()

@@ -1,0 +1,89 @@
+"""`dagster dev` on the workspace boots; its GraphQL API lists the assets and the `titles`
+partitions, and the running daemon's delivery sensor turns a delivery into a successful run."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from helpers import deliver
+from services import _reset_signals, free_port, stop
+
+REPO = Path(__file__).resolve().parent.parent
+
+ASSETS_QUERY = """
+{ assetNodes { assetKey { path } groupName isPartitioned
+    partitionDefinition { type dimensionTypes { dynamicPartitionsDefinitionName } } } }
+"""
+PARTITIONS_QUERY = """
+{ assetNodeOrError(assetKey: {path: ["source_probe"]}) { ... on AssetNode { partitionKeys } } }
+"""
+RUNS_QUERY = """
+{ runsOrError(filter: {tags: [{key: "dagster/partition", value: "web-1"}]}) {
+    ... on Runs { results { runId status tags { key value } } } } }
+"""
+
+
+@pytest.fixture
+def dagster_dev(prism_home, tmp_path):
+    port = free_port()
+    env = {**os.environ, "PRISM_HOME": str(prism_home.home),
+           "DAGSTER_HOME": str(prism_home.home / "dagster"), "PRISM_SENSOR_INTERVAL_S": "2"}
+    log = tmp_path / "dagster-dev.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1",
+         "-p", str(port)],
+        cwd=REPO, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
+        start_new_session=True, preexec_fn=_reset_signals)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, log.read_text()[-3000:]
+        try:
+            if requests.get(f"{url}/server_info", timeout=2).ok:
+                break
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    else:
+        stop(proc)
+        pytest.fail("dagster dev did not come up:\n" + log.read_text()[-3000:])
+    yield url
+    stop(proc, timeout=30)
+
+
+def graphql(url: str, query: str) -> dict:
+    response = requests.post(f"{url}/graphql", json={"query": query}, timeout=30)
+    response.raise_for_status()
+    body = response.json()
+    assert "errors" not in body, body
+    return body["data"]
+
+
+def test_dagster_dev_lists_assets_partitions_and_runs_a_delivery(dagster_dev, prism_home, media):
+    nodes = graphql(dagster_dev, ASSETS_QUERY)["assetNodes"]
+    by_key = {"/".join(n["assetKey"]["path"]): n for n in nodes}
+    assert {"delivery", "source_probe"} <= set(by_key)
+    for node in by_key.values():
+        assert node["isPartitioned"] and node["partitionDefinition"]["type"] == "DYNAMIC"
+        assert node["partitionDefinition"]["dimensionTypes"][0][
+            "dynamicPartitionsDefinitionName"] == "titles"
+
+    # A delivery lands; the daemon's sensor adds the partition and launches the run.
+    deliver(prism_home, media["clip"], "web-1")
+    deadline = time.monotonic() + 180
+    status = None
+    while time.monotonic() < deadline:
+        runs = graphql(dagster_dev, RUNS_QUERY)["runsOrError"]["results"]
+        status = runs[0]["status"] if runs else None
+        if status in ("SUCCESS", "FAILURE", "CANCELED"):
+            break
+        time.sleep(1)
+    assert status == "SUCCESS", f"run status {status}"
+    assert len(runs) == 1  # launched once
+    assert "web-1" in graphql(dagster_dev, PARTITIONS_QUERY)["assetNodeOrError"]["partitionKeys"]
+    assert (prism_home.home / "artifacts/titles/web-1/probe.json").exists()
