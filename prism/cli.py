@@ -102,7 +102,8 @@ def deliver(
         found = inbox.deliver(video.resolve(), {k: v for k, v in fields.items() if v is not None},
                               link=not copy)
     except ValidationError as exc:
-        raise _fail(f"invalid delivery: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
+        first = exc.errors()[0]
+        raise _fail(f"invalid delivery: {first['loc'][0]}: {first['msg']}") from None
     console.print(f"[green]delivered[/] {title_id} → {inbox.location(found.key)}")
 
 

@@ -59,7 +59,7 @@ def with_retries(fn: Callable[[], T], *, what: str, attempts: int = 4, base_dela
     for attempt in range(1, attempts + 1):
         try:
             return fn()
-        except Exception as exc:  # noqa: BLE001 - classified below
+        except Exception as exc:
             if attempt == attempts or not _is_transient(exc):
                 raise
             delay = base_delay * 2 ** (attempt - 1)

@@ -11,10 +11,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from services import S3Server, start_seaweedfs, stop  # noqa: E402
+from services import S3Server, start_seaweedfs, stop
 
-from prism.media.synth import AudioTrack, Scene, Speech, Tone, write_title  # noqa: E402
-from prism.settings import Settings  # noqa: E402
+from prism.media.synth import AudioTrack, Scene, Speech, Tone, write_title
+from prism.settings import Settings
 
 # Keep tests off any developer configuration.
 for _var in [v for v in os.environ if v.startswith("PRISM_")] + ["DAGSTER_HOME"]:

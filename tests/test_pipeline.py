@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from dagster import AssetKey, AssetRecordsFilter, DagsterRunStatus
-
 from helpers import deliver
+
 from prism_assets.definitions import build_definitions
 from prism_assets.resources import build_resources
 from prism_assets.runner import NoDelivery, run_title

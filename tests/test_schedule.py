@@ -3,8 +3,8 @@
 from datetime import UTC, datetime
 
 from dagster import build_schedule_context
-
 from helpers import deliver, drop_raw_manifest
+
 from prism_assets.definitions import build_definitions
 from prism_assets.resources import build_resources
 from prism_assets.runner import run_title

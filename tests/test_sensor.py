@@ -5,8 +5,8 @@ import os
 import time
 
 from dagster import build_sensor_context
-
 from helpers import deliver, drop_raw_manifest
+
 from prism_assets.definitions import build_definitions
 from prism_assets.resources import build_resources
 from prism_assets.sensors import InboxCursor, delivery_sensor

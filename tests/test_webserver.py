@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import requests
-
 from helpers import deliver
 from services import _reset_signals, free_port, stop
 

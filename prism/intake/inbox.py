@@ -13,6 +13,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from upath import UPath
+
 from prism.intake.manifest import (
     DeliveryManifest,
     ManifestError,
@@ -21,7 +23,6 @@ from prism.intake.manifest import (
     resolve_media_uri,
 )
 from prism.storage import LOCAL_PROTOCOLS, with_retries
-from upath import UPath
 
 
 @dataclass(frozen=True)

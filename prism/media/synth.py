@@ -167,7 +167,7 @@ def render_truth(timeline: list[TimelineItem], fps: float) -> tuple[list[tuple],
     truth = Truth(fps=fps, frame_count=total, duration_s=total / fps, width=0, height=0)
     prev_kind = None
     gradual_start = None
-    for i, (item, start, end) in enumerate(placed):
+    for item, start, end in placed:
         if isinstance(item, Scene):
             if prev_kind == "scene":
                 truth.cuts.append(start)

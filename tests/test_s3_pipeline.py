@@ -1,0 +1,44 @@
+"""The same title graph with inbox, media and artifacts on a real S3-compatible server."""
+
+import pytest
+from helpers import deliver
+
+from prism.intake.manifest import ManifestError
+from prism.settings import Settings
+from prism_assets.resources import build_resources
+from prism_assets.runner import run_title
+
+
+def test_title_runs_with_inbox_and_artifacts_on_s3(instance, prism_home, media, s3_bucket,
+                                                   monkeypatch):
+    monkeypatch.setenv("PRISM_STORAGE_URI", f"s3://{s3_bucket}/artifacts")
+    monkeypatch.setenv("PRISM_INBOX_URI", f"s3://{s3_bucket}/inbox")
+    settings = Settings()
+    found = deliver(settings, media["two_tracks"], "s3-ep-1")
+    assert found.media_location == f"s3://{s3_bucket}/inbox/2026-11-23/s3-ep-1/media/two_tracks.mkv"
+
+    outcome = run_title("s3-ep-1", instance, settings=settings)
+    assert outcome.success, outcome.failures
+    store = build_resources(settings)["storage"].store()
+    assert store.list_files("s3-ep-1") == ["delivery.json", "probe.json"]
+    probe = store.read_json("s3-ep-1", "probe.json")
+    assert [a["language"] for a in probe["audio"]] == ["eng", "kor"]
+    assert probe["size_bytes"] == media["two_tracks"].stat().st_size
+    # Nothing was written locally: the embedded artifact folder stays empty.
+    assert not (prism_home.home / "artifacts").exists()
+
+
+def test_s3_media_outside_allowed_roots_is_refused(instance, prism_home, media, s3_bucket,
+                                                   s3_server, monkeypatch):
+    monkeypatch.setenv("PRISM_STORAGE_URI", f"s3://{s3_bucket}/artifacts")
+    monkeypatch.setenv("PRISM_INBOX_URI", f"s3://{s3_bucket}/inbox")
+    settings = Settings()
+    client = s3_server.client()
+    client.upload_file(str(media["clip"]), s3_bucket, "elsewhere/clip.mp4")
+    client.put_object(Bucket=s3_bucket, Key="inbox/2026-11-23/sneaky.json", Body=(
+        b'{"title_id": "sneaky", "media_uri": "s3://%s/elsewhere/clip.mp4",'
+        b' "delivered_at": "2026-11-23T10:00:00Z"}' % s3_bucket.encode()))
+    inbox = build_resources(settings)["inbox"].inbox()
+    assert inbox.latest_for_title("sneaky") is None  # refused, so never offered to a run
+    with pytest.raises(ManifestError, match="outside the allowed media roots"):
+        inbox.load(inbox.list_manifests()[0])
