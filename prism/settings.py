@@ -13,7 +13,7 @@ from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -76,9 +76,27 @@ class Settings(BaseSettings):
     def _absolute_home(cls, value: Path) -> Path:
         return value.expanduser().resolve()
 
+    @model_validator(mode="after")
+    def _production_needs_explicit_storage(self) -> "Settings":
+        # A production deployment silently writing to a container's local disk would lose
+        # every artifact on the next task restart: refuse to start instead.
+        if self.profile is Profile.production:
+            missing = [n for n in ("storage_uri", "inbox_uri") if not getattr(self, n)]
+            if missing:
+                raise ValueError(
+                    "profile 'production' needs " + " and ".join(f"PRISM_{m.upper()}" for m in missing)
+                    + " (s3:// URIs)"
+                )
+        return self
+
     @cached_property
     def artifacts_uri(self) -> str:
         return self.storage_uri or str(self.home / "artifacts")
+
+    @cached_property
+    def lancedb_uri(self) -> str:
+        """Vector tables live beside the titles, under the same storage root."""
+        return f"{self.artifacts_uri.rstrip('/')}/lancedb"
 
     @cached_property
     def inbox(self) -> str:

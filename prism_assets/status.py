@@ -10,7 +10,9 @@ from dagster import (
     AssetRecordsFilter,
     DagsterEventType,
     DagsterInstance,
+    MetadataValue,
     RunsFilter,
+    TimestampMetadataValue,
 )
 
 from prism_assets.assets import PER_TITLE_ASSETS
@@ -41,6 +43,12 @@ class TitleStatus:
             ok for a in self.assets for ok in a.checks.values())
 
 
+def _shown(value: MetadataValue) -> str:
+    if isinstance(value, TimestampMetadataValue):
+        return datetime.fromtimestamp(value.value, UTC).isoformat(timespec="seconds")
+    return str(value.value)
+
+
 def per_title_asset_keys() -> list[AssetKey]:
     return [key for a in PER_TITLE_ASSETS for key in a.keys]
 
@@ -56,7 +64,7 @@ def title_status(instance: DagsterInstance, title_id: str) -> TitleStatus:
             status.materialized_at = datetime.fromtimestamp(record.timestamp, UTC)
             status.run_id = record.run_id
             status.metadata = {
-                k: str(v.value) for k, v in record.asset_materialization.metadata.items()
+                k: _shown(v) for k, v in record.asset_materialization.metadata.items()
             }
             for entry in instance.all_logs(record.run_id,
                                            of_type=DagsterEventType.ASSET_CHECK_EVALUATION):

@@ -46,3 +46,4 @@ def test_no_path_is_built_for_a_bad_id(tmp_path):
     with pytest.raises(InvalidTitleId):
         store.write_json("../escape", "probe.json", {})
     assert list(tmp_path.iterdir()) == []
+

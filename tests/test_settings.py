@@ -1,0 +1,18 @@
+import pytest
+
+from prism.settings import Settings
+
+
+def test_settings_defaults_and_production_guard(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    s = Settings()
+    assert s.home == tmp_path / ".prism"
+    assert s.artifacts_uri == str(tmp_path / ".prism" / "artifacts")
+    assert s.inbox == str(tmp_path / ".prism" / "inbox")
+    assert s.lancedb_uri.endswith(".prism/artifacts/lancedb")
+    monkeypatch.setenv("PRISM_PROFILE", "production")
+    with pytest.raises(ValueError, match="PRISM_STORAGE_URI and PRISM_INBOX_URI"):
+        Settings()
+    monkeypatch.setenv("PRISM_STORAGE_URI", "s3://media/prism")
+    monkeypatch.setenv("PRISM_INBOX_URI", "s3://media/inbox")
+    assert Settings().lancedb_uri == "s3://media/prism/lancedb"
