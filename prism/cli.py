@@ -222,18 +222,30 @@ def ui(port: int = 3000, host: str = "127.0.0.1") -> None:
     """Start the Dagster UI and daemon (dagster dev) on the workspace."""
     settings = get_settings()
     home = ensure_dagster_home(settings)
-    workspace = REPO_ROOT / "workspace.yaml"
-    cmd = [sys.executable, "-m", "dagster", "dev", "-w", str(workspace), "-h", host, "-p", str(port)]
+    workspace = next((w for w in (Path.cwd() / "workspace.yaml", REPO_ROOT / "workspace.yaml")
+                      if w.exists()), None)
+    target = ["-w", str(workspace)] if workspace else ["-m", "prism_assets.definitions"]
+    cmd = [sys.executable, "-m", "dagster", "dev", *target, "-h", host, "-p", str(port)]
     console.print(f"Dagster UI on http://{host}:{port} (instance {home}); Ctrl-C stops it")
-    # Restore default signal handlers in the child: a background shell makes it ignore SIGINT.
-    proc = subprocess.Popen(cmd, cwd=os.getcwd(),
-                            preexec_fn=lambda: (signal.signal(signal.SIGINT, signal.SIG_DFL),
-                                                signal.signal(signal.SIGTERM, signal.SIG_DFL)))
+    # A shell that started us in the background made SIGINT ignored; dagster dev would
+    # inherit that and never stop. Give the child default handlers and its own group.
+    proc = subprocess.Popen(cmd, start_new_session=True, preexec_fn=_default_signals)
+
+    def _forward(signum, _frame):
+        os.killpg(proc.pid, signum)
+
+    signal.signal(signal.SIGTERM, _forward)
     try:
-        raise typer.Exit(proc.wait())
+        code = proc.wait()
     except KeyboardInterrupt:
-        proc.send_signal(signal.SIGINT)
-        raise typer.Exit(proc.wait()) from None
+        os.killpg(proc.pid, signal.SIGINT)
+        code = proc.wait()
+    raise typer.Exit(code)
+
+
+def _default_signals() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 @app.command()

@@ -77,7 +77,7 @@ class Settings(BaseSettings):
         return value.expanduser().resolve()
 
     @model_validator(mode="after")
-    def _production_needs_explicit_storage(self) -> "Settings":
+    def _production_needs_explicit_storage(self) -> Settings:
         # A production deployment silently writing to a container's local disk would lose
         # every artifact on the next task restart: refuse to start instead.
         if self.profile is Profile.production:

@@ -37,12 +37,20 @@ want="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
-echo "==> installing Python packages into .venv (first time takes a few minutes)"
+echo "==> installing Python packages into .venv (first time takes a few minutes; log: .venv/setup.log)"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
-$VPY -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-$VPY -m pip install -q "torch==2.13.0" 2>&1 | grep -v "^WARNING: Location" || true
-$VPY -c "import torch" || { echo "torch failed to install" >&2; exit 1; }
-$VPY -m pip install -q -e ".${EXTRAS:+[$EXTRAS]}" 2>&1 | grep -vE "^WARNING: Location|^\s*$" || true
-$VPY -c "import prism_assets.definitions, resources, av, dagster" || { echo "Prism failed to install" >&2; exit 1; }
+log=.venv/setup.log
+install() {
+  if ! $VPY -m pip install "$@" >>"$log" 2>&1; then
+    echo "pip install $* failed; last lines of $log:" >&2
+    tail -n 30 "$log" >&2
+    exit 1
+  fi
+}
+: >"$log"
+install --upgrade pip
+install "torch==2.13.0"   # first and pinned: a looser spec pulls a multi-GB CUDA build
+install -e ".${EXTRAS:+[$EXTRAS]}"
+$VPY -c "import prism_assets.definitions, resources, av, dagster, torch" || { echo "Prism failed to import" >&2; exit 1; }
 echo "$want" > "$stamp"
 echo "==> setup done"

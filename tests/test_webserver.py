@@ -1,7 +1,8 @@
-"""`dagster dev` on the workspace boots; its GraphQL API lists the assets and the `titles`
+"""`prism ui` (dagster dev on the workspace) boots; its GraphQL API lists the assets and the `titles`
 partitions, and the running daemon's delivery sensor turns a delivery into a successful run."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -34,8 +35,7 @@ def dagster_dev(prism_home, tmp_path):
            "DAGSTER_HOME": str(prism_home.home / "dagster"), "PRISM_SENSOR_INTERVAL_S": "2"}
     log = tmp_path / "dagster-dev.log"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1",
-         "-p", str(port)],
+        [sys.executable, "-m", "prism.cli", "ui", "--host", "127.0.0.1", "--port", str(port)],
         cwd=REPO, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
         start_new_session=True, preexec_fn=_reset_signals)
     url = f"http://127.0.0.1:{port}"
@@ -52,7 +52,28 @@ def dagster_dev(prism_home, tmp_path):
         stop(proc)
         pytest.fail("dagster dev did not come up:\n" + log.read_text()[-3000:])
     yield url
-    stop(proc, timeout=30)
+    # `prism ui` forwards SIGTERM to dagster dev's process group and exits with it.
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(60)
+    finally:
+        stop(proc)
+    time.sleep(1)
+    assert _processes_using(env["DAGSTER_HOME"]) == [], "dagster dev left processes behind"
+
+
+def _processes_using(dagster_home: str) -> list[int]:
+    """PIDs of processes whose environment points at this test's DAGSTER_HOME."""
+    needle = f"DAGSTER_HOME={dagster_home}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if needle in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
 
 
 def graphql(url: str, query: str) -> dict:
