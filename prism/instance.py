@@ -7,13 +7,19 @@ from pathlib import Path
 
 from prism.settings import Settings
 
-# Local runs share two cores: more than two concurrent title runs only thrash.
+# Local runs share two cores: more than two concurrent title runs only thrash. One run
+# per title at a time: the sensor and the daily batch may both ask for the same title.
 LOCAL_DAGSTER_YAML = """\
 # Written by Prism for the embedded default (SQLite storage in this folder).
 telemetry:
   enabled: false
 run_queue:
   max_concurrent_runs: 2
+  tag_concurrency_limits:
+    - key: dagster/partition
+      value:
+        applyLimitPerUniqueValue: true
+      limit: 1
 """
 
 

@@ -129,3 +129,15 @@ def test_manifest_for_another_title_is_refused(instance, prism_home, media):
 def test_run_without_delivery_is_a_clear_error(instance, prism_home):
     with pytest.raises(NoDelivery, match="no valid delivery manifest for title 'ghost'"):
         run_title("ghost", instance, settings=prism_home)
+
+
+def test_hostile_partition_key_is_refused_before_any_path(instance, prism_home):
+    # Someone adds a partition by hand (UI/API) that never went through manifest validation.
+    instance.add_dynamic_partitions("titles", ["..%2Fescape", "a..b"])
+    job = build_definitions(prism_home).resolve_job_def("process_title")
+    result = job.execute_in_process(instance=instance, partition_key="a..b", raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "refusing partition: title id 'a..b' contains '..'" in (
+        failure.step_failure_data.user_failure_data.description)
+    assert not (prism_home.home / "artifacts").exists()

@@ -16,3 +16,18 @@ def test_settings_defaults_and_production_guard(tmp_path, monkeypatch):
     monkeypatch.setenv("PRISM_STORAGE_URI", "s3://media/prism")
     monkeypatch.setenv("PRISM_INBOX_URI", "s3://media/inbox")
     assert Settings().lancedb_uri == "s3://media/prism/lancedb"
+
+
+def test_embedded_instance_config_limits_runs(tmp_path, monkeypatch):
+    from dagster import DagsterInstance
+
+    from prism.instance import ensure_dagster_home
+
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.setenv("PRISM_HOME", str(tmp_path / "home"))
+    home = ensure_dagster_home(Settings())
+    assert home == tmp_path / "home" / "dagster"
+    instance = DagsterInstance.from_config(str(home))
+    queue = instance.get_concurrency_config().run_queue_config
+    assert queue.max_concurrent_runs == 2
+    assert queue.tag_concurrency_limits[0]["key"] == "dagster/partition"

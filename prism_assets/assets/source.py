@@ -78,6 +78,7 @@ def source_probe(
         "audio_tracks": len(probe.audio),
         "audio_languages": ", ".join(a.language or "und" for a in probe.audio),
         "probe_json": MetadataValue.path(store.uri_of(title_id, "probe.json")),
+        "probe": MetadataValue.json(probe.model_dump(mode="json")),
     }
     if video:
         metadata |= {
