@@ -36,15 +36,6 @@ class S3Options(BaseSettings):
     endpoint_url: str | None = None
     region: str | None = None
 
-    def storage_options(self) -> dict:
-        """fsspec/s3fs keyword arguments for these options."""
-        opts: dict = {}
-        if self.endpoint_url:
-            opts["endpoint_url"] = self.endpoint_url
-        if self.region:
-            opts.setdefault("client_kwargs", {})["region_name"] = self.region
-        return opts
-
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PRISM_", extra="ignore")
@@ -105,9 +96,6 @@ class Settings(BaseSettings):
     @cached_property
     def s3(self) -> S3Options:
         return S3Options()
-
-    def allowed_media_roots(self) -> list[str]:
-        return [self.inbox, *self.media_roots]
 
 
 def get_settings() -> Settings:

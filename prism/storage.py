@@ -69,6 +69,32 @@ def with_retries(fn: Callable[[], T], *, what: str, attempts: int = 4, base_dela
     raise AssertionError("unreachable")
 
 
+def open_root(uri: str, storage_options: dict[str, Any] | None = None) -> tuple[UPath, bool]:
+    """A UPath for a local directory or an ``s3://`` prefix, and whether it is local."""
+    root = UPath(uri, **(storage_options or {}))
+    if root.protocol in LOCAL_PROTOCOLS:
+        return UPath(Path(str(root.path)).expanduser().resolve()), True
+    return root, False
+
+
+def atomic_write(target: UPath, data: bytes, *, local: bool) -> None:
+    """Publish ``data`` at ``target`` so readers see the old object or the new one."""
+    if not local:
+        with_retries(lambda: target.fs.pipe_file(target.path, data), what=str(target))
+        return
+    dest = Path(str(target.path))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.tmp-{uuid.uuid4().hex}")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def safe_relpath(relpath: str) -> str:
     """A relative artifact path with no way out of its title directory."""
     if not relpath or relpath.startswith(("/", "\\")) or "\\" in relpath or "\x00" in relpath:
@@ -85,10 +111,7 @@ class ArtifactStore:
     def __init__(self, root: str, storage_options: dict[str, Any] | None = None):
         self.uri = root
         self.storage_options = dict(storage_options or {})
-        self.root = UPath(root, **self.storage_options)
-        self.is_local = self.root.protocol in LOCAL_PROTOCOLS
-        if self.is_local:
-            self.root = UPath(Path(str(self.root.path)).expanduser().resolve())
+        self.root, self.is_local = open_root(root, self.storage_options)
 
     def __repr__(self) -> str:
         return f"ArtifactStore({self.uri!r})"
@@ -111,20 +134,7 @@ class ArtifactStore:
     # -- writes ------------------------------------------------------------
     def write_bytes(self, title_id: str, relpath: str, data: bytes) -> UPath:
         target = self.path(title_id, relpath)
-        if self.is_local:
-            local = Path(str(target.path))
-            local.parent.mkdir(parents=True, exist_ok=True)
-            tmp = local.with_name(f".{local.name}.tmp-{uuid.uuid4().hex}")
-            try:
-                with open(tmp, "wb") as fh:
-                    fh.write(data)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.replace(tmp, local)
-            finally:
-                tmp.unlink(missing_ok=True)
-        else:
-            with_retries(lambda: target.fs.pipe_file(target.path, data), what=str(target))
+        atomic_write(target, data, local=self.is_local)
         return target
 
     def write_text(self, title_id: str, relpath: str, text: str) -> UPath:

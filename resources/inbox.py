@@ -14,7 +14,6 @@ class DeliveryInbox(S3Connected):
     max_manifest_bytes: int = 64 * 1024
 
     def inbox(self) -> Inbox:
-        inbox = Inbox(self.uri, self.storage_options_for(self.uri),
-                      max_manifest_bytes=self.max_manifest_bytes)
-        inbox.allowed_media_roots = [inbox.uri, *self.media_roots]
-        return inbox
+        return Inbox(self.uri, self.storage_options_for(self.uri),
+                     extra_media_roots=self.media_roots,
+                     max_manifest_bytes=self.max_manifest_bytes)

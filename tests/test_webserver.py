@@ -58,8 +58,12 @@ def dagster_dev(prism_home, tmp_path):
         proc.wait(60)
     finally:
         stop(proc)
-    time.sleep(1)
-    assert _processes_using(env["DAGSTER_HOME"]) == [], "dagster dev left processes behind"
+    deadline = time.monotonic() + 30
+    while (left := _processes_using(env["DAGSTER_HOME"])) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    for pid in left:  # never leak processes into the rest of the session
+        os.kill(pid, signal.SIGKILL)
+    assert left == [], f"dagster dev left processes behind: {left}\n" + log.read_text()[-2000:]
 
 
 def _processes_using(dagster_home: str) -> list[int]:

@@ -13,8 +13,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from upath import UPath
-
 from prism.intake.manifest import (
     DeliveryManifest,
     ManifestError,
@@ -22,7 +20,7 @@ from prism.intake.manifest import (
     parse_manifest,
     resolve_media_uri,
 )
-from prism.storage import LOCAL_PROTOCOLS, with_retries
+from prism.storage import atomic_write, open_root, with_retries
 
 
 @dataclass(frozen=True)
@@ -70,13 +68,11 @@ def _modified(info: dict[str, Any]) -> float:
 
 class Inbox:
     def __init__(self, uri: str, storage_options: dict[str, Any] | None = None,
-                 *, allowed_media_roots: list[str] | None = None, max_manifest_bytes: int = 65536):
-        self.root = UPath(uri, **(storage_options or {}))
-        self.is_local = self.root.protocol in LOCAL_PROTOCOLS
-        if self.is_local:
-            self.root = UPath(Path(str(self.root.path)).expanduser().resolve())
+                 *, extra_media_roots: list[str] = (), max_manifest_bytes: int = 65536):
+        self.root, self.is_local = open_root(uri, storage_options)
         self.uri = str(self.root.path) if self.is_local else str(self.root).rstrip("/")
-        self.allowed_media_roots = allowed_media_roots or [self.uri]
+        # Media may live next to its manifest in the inbox, or under a configured root.
+        self.allowed_media_roots = [self.uri, *extra_media_roots]
         self.max_manifest_bytes = max_manifest_bytes
 
     def location(self, key: str) -> str:
@@ -167,13 +163,5 @@ class Inbox:
             {**manifest_fields, "media_uri": f"{title_id}/media/{video.name}"}
         )
         data = (manifest.model_dump_json(indent=2, exclude_none=True) + "\n").encode()
-        manifest_path = self.root / manifest_key
-        if self.is_local:
-            dest = Path(str(manifest_path.path))
-            tmp = dest.with_name(f".{dest.name}.tmp")
-            tmp.write_bytes(data)
-            tmp.replace(dest)
-        else:
-            with_retries(lambda: manifest_path.fs.pipe_file(manifest_path.path, data),
-                         what=self.location(manifest_key))
+        atomic_write(self.root / manifest_key, data, local=self.is_local)
         return self.load_key(manifest_key)

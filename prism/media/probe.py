@@ -233,9 +233,8 @@ def _decode_first_frame(container, stream) -> tuple[bool, str | None, int]:
     """Decode until the first picture: proves the stream decodes; reads display rotation."""
     try:
         for frame in container.decode(stream):
-            rotation = int(round(frame.rotation or 0)) % 360 if hasattr(frame, "rotation") else 0
-            # FFmpeg reports counter-clockwise display rotation as negative angles.
-            return True, None, (360 - rotation) % 360 if rotation else 0
+            # The display matrix counts counter-clockwise; Prism reports clockwise.
+            return True, None, (-round(frame.rotation or 0)) % 360
         return False, "the video stream produced no decodable frame", 0
     except av.error.FFmpegError as exc:
         return False, f"the first video frame does not decode: {exc}", 0
