@@ -43,6 +43,8 @@ def media(tmp_path_factory) -> dict[str, Path]:
     write_title(files["two_tracks"], [Scene(6, 2.0)],
                 [AudioTrack("eng", (Tone(0.1, 1.0, 440),)),
                  AudioTrack("kor", (Tone(0.1, 1.0, 660),), channels=1)], **small)
+    files["faststart"] = d / "faststart.mp4"
+    write_title(files["faststart"], [Scene(7, 6.0)], [AudioTrack("eng")], faststart=True, **small)
     files["long_mkv"] = d / "long.mkv"
     write_title(files["long_mkv"], [Scene(7, 10.0)], [AudioTrack("eng")], **small)
 
@@ -56,6 +58,9 @@ def media(tmp_path_factory) -> dict[str, Path]:
     mkv = files["long_mkv"].read_bytes()
     files["truncated_mkv"] = d / "truncated.mkv"  # header intact, stream cut at ~40%
     files["truncated_mkv"].write_bytes(mkv[: int(len(mkv) * 0.4)])
+    fast = files["faststart"].read_bytes()
+    files["truncated_faststart"] = d / "truncated_faststart.mp4"  # index intact, data cut
+    files["truncated_faststart"].write_bytes(fast[: len(fast) // 2])
     return files
 
 

@@ -57,12 +57,32 @@ def test_two_audio_tracks_with_languages(media):
         ("not_video", "not_media", "not a recognisable media container"),
         ("truncated_mp4", "truncated", "no readable index .* truncated"),
         ("truncated_mkv", "truncated", "ends at .* but the container declares .* truncated"),
+        ("truncated_faststart", "truncated", "truncated"),
     ],
 )
-def test_bad_media_gives_specific_errors(media, name, code, message):
+@pytest.mark.parametrize("head_window_s", [120.0, 1.0])
+def test_bad_media_gives_specific_errors(media, name, code, message, head_window_s):
+    # Both probe paths: reading the whole (short) stream, and head + seek-to-tail.
     with pytest.raises(MediaError, match=message) as info:
-        probe_media(str(media[name]))
+        probe_media(str(media[name]), head_window_s=head_window_s)
     assert info.value.code == code
+
+
+def test_probe_io_is_bounded_but_duration_exact(media):
+    whole = probe_media(str(media["long_mkv"]))
+    assert whole.video.frame_count_exact and whole.video.frame_count == 250
+    bounded = probe_media(str(media["long_mkv"]), head_window_s=2.0)
+    assert not bounded.video.frame_count_exact
+    assert bounded.duration_s == pytest.approx(whole.duration_s, abs=1e-6)
+    assert abs(bounded.video.frame_count - 250) <= 1
+    assert bounded.video.fps == pytest.approx(25.0, abs=0.1)
+    fast = probe_media(str(media["faststart"]), head_window_s=1.0)
+    assert fast.duration_s == pytest.approx(6.0, abs=0.05) and fast.video.decodable
+
+
+def test_vfr_is_seen_from_the_head_window_alone(media):
+    p = probe_media(str(media["vfr"]), head_window_s=1.0)
+    assert p.video.vfr and p.duration_s == pytest.approx(3.0, abs=0.05)
 
 
 def test_missing_file(tmp_path):

@@ -296,9 +296,11 @@ def write_title(
     vfr: bool = False,
     rotation: int = 0,
     codec: str = "libx264",
+    faststart: bool = False,
 ) -> Truth:
     """Encode a synthetic title and return (and write ``<path>.truth.json``) its ground truth.
 
+    ``faststart=True`` puts the MP4 index first, as streaming deliveries do.
     ``vfr=True`` alternates frame durations (1/fps·0.5 and 1/fps·1.5) so the
     timestamps, not the frame count, carry time; ``rotation`` (clockwise
     degrees) sets the display matrix as a phone recording would.
@@ -314,7 +316,8 @@ def write_title(
     truth.duration_s = duration
     audio = [render_audio(t, duration, i, truth) for i, t in enumerate(audio_tracks)]
 
-    with av.open(str(path), mode="w") as out:
+    options = {"movflags": "faststart"} if faststart else {}
+    with av.open(str(path), mode="w", options=options) as out:
         vstream = None
         if video:
             rate = Fraction(fps).limit_denominator(1001)
