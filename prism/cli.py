@@ -249,12 +249,12 @@ def _default_signals() -> None:
 
 
 @app.command()
-def demo(title: str = SAMPLE_TITLE_ID) -> None:
+def demo(title: Annotated[str, typer.Option(callback=_title)] = SAMPLE_TITLE_ID) -> None:
     """Generate the sample title, deliver it and process it: the Quickstart in one command."""
     settings = get_settings()
     video = settings.home / "samples" / f"{title}.mp4"
     sample(video, 640, 360, 25.0)
-    deliver(video, _title(title), delivery_date=None, title_name="Prism sample title",
+    deliver(video, title, delivery_date=None, title_name="Prism sample title",
             series=None, season=None, episode=None, provider="prism-sample",
             audio_language=["en"], copy=False)
     _run_with_progress(title)
@@ -269,10 +269,6 @@ def demo(title: str = SAMPLE_TITLE_ID) -> None:
 def _prism_cmd() -> str:
     venv = REPO_ROOT / ".venv" / "bin" / "prism"
     return str(venv.relative_to(Path.cwd())) if venv.exists() and venv.is_relative_to(Path.cwd()) else "prism"
-
-
-def main() -> None:  # pragma: no cover - console entry point
-    app()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -140,9 +140,9 @@ class Inbox:
 
     def deliver(self, video: Path, manifest_fields: dict[str, Any], *, link: bool = True) -> Delivery:
         """Drop media and manifest as the upstream platform would: media first, manifest last."""
-        probe_manifest = DeliveryManifest.model_validate({**manifest_fields, "media_uri": "x"})
-        day = probe_manifest.delivery_date.isoformat()
-        title_id = probe_manifest.title_id
+        draft = DeliveryManifest.model_validate({**manifest_fields, "media_uri": "x"})
+        day = draft.delivery_date.isoformat()
+        title_id = draft.title_id
         media_key = f"{day}/{title_id}/media/{video.name}"
         manifest_key = f"{day}/{title_id}.json"
         media_path = self.root / media_key
