@@ -42,3 +42,26 @@ def test_s3_media_outside_allowed_roots_is_refused(instance, prism_home, media, 
     assert inbox.latest_for_title("sneaky") is None  # refused, so never offered to a run
     with pytest.raises(ManifestError, match="outside the allowed media roots"):
         inbox.load(inbox.list_manifests()[0])
+
+
+def test_sensor_reads_an_s3_inbox(instance, prism_home, media, s3_bucket, monkeypatch):
+    from dagster import build_sensor_context
+
+    from prism_assets.definitions import build_definitions
+    from prism_assets.sensors import delivery_sensor
+
+    monkeypatch.setenv("PRISM_STORAGE_URI", f"s3://{s3_bucket}/artifacts")
+    monkeypatch.setenv("PRISM_INBOX_URI", f"s3://{s3_bucket}/inbox")
+    settings = Settings()
+    deliver(settings, media["clip"], "s3-a")
+    deliver(settings, media["no_audio"], "s3-b")
+
+    def tick(cursor):
+        context = build_sensor_context(
+            instance=instance, instance_ref=instance.get_ref(), cursor=cursor,
+            definitions=build_definitions(settings), resources=build_resources(settings))
+        return delivery_sensor.evaluate_tick(context)
+
+    first = tick(None)
+    assert sorted(r.partition_key for r in first.run_requests) == ["s3-a", "s3-b"]
+    assert tick(first.cursor).run_requests == []
