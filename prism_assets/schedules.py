@@ -9,8 +9,6 @@ digest) is not run again.
 from datetime import UTC, date, timedelta
 
 from dagster import (
-    AssetKey,
-    AssetRecordsFilter,
     DefaultScheduleStatus,
     RunRequest,
     ScheduleEvaluationContext,
@@ -23,6 +21,7 @@ from prism.intake.inbox import Delivery, Inbox
 from prism.intake.manifest import ManifestError
 from prism_assets.jobs import process_title_job
 from prism_assets.partitions import titles
+from prism_assets.processed import delivery_already_processed
 from prism_assets.tags import delivery_tags
 from resources import DeliveryInbox
 
@@ -45,18 +44,6 @@ def deliveries_of_day(box: Inbox, day: date, log=None) -> list[Delivery]:
     return [latest[k] for k in sorted(latest)]
 
 
-def _already_processed(context: ScheduleEvaluationContext, found: Delivery) -> bool:
-    records = context.instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=AssetKey("delivery"), asset_partitions=[found.title_id]),
-        limit=1,
-    ).records
-    if not records:
-        return False
-    meta = records[0].asset_materialization.metadata
-    digest = meta.get("manifest_sha256")
-    return digest is not None and digest.value == found.digest
-
-
 @schedule(
     job=process_title_job,
     cron_schedule="0 2 * * *",
@@ -67,7 +54,7 @@ def _already_processed(context: ScheduleEvaluationContext, found: Delivery) -> b
 def daily_delivery_batch(context: ScheduleEvaluationContext, inbox: DeliveryInbox):
     day = (context.scheduled_execution_time.astimezone(UTC) - timedelta(days=1)).date()
     batch = deliveries_of_day(inbox.inbox(), day, context.log)
-    todo = [d for d in batch if not _already_processed(context, d)]
+    todo = [d for d in batch if not delivery_already_processed(context.instance, d)]
     if not todo:
         return SkipReason(f"no unprocessed deliveries for {day} ({len(batch)} delivered)")
     known = set(context.instance.get_dynamic_partitions(titles.name))

@@ -4,7 +4,8 @@ Cheap: the cursor holds a high-water mark of modification times plus the
 manifests seen inside a look-back window, so each manifest is read once even
 when files land out of order. Idempotent: the run key is the title id plus the
 manifest digest, so the same delivery launches once, and a corrected
-re-delivery launches again. A malformed manifest is logged and reported as
+re-delivery launches again; a delivery already processed (e.g. by ``prism run``) is
+not run twice. A malformed manifest is logged and reported as
 the tick's skip reason; it never stops the other deliveries.
 """
 
@@ -25,6 +26,7 @@ from prism.intake.manifest import ManifestError
 from prism.settings import get_settings
 from prism_assets.jobs import process_title_job
 from prism_assets.partitions import titles
+from prism_assets.processed import delivery_already_processed
 from prism_assets.tags import delivery_tags
 from resources import DeliveryInbox
 
@@ -66,6 +68,7 @@ def delivery_sensor(context: SensorEvaluationContext, inbox: DeliveryInbox) -> S
     new_titles: list[str] = []
     known = set(context.instance.get_dynamic_partitions(titles.name))
     rejected: list[str] = []
+    already_done: list[str] = []
     for entry in entries:
         if cursor.seen.get(entry.key) == entry.modified:
             continue
@@ -78,22 +81,30 @@ def delivery_sensor(context: SensorEvaluationContext, inbox: DeliveryInbox) -> S
             context.log.error(f"could not read {entry.key}, will retry: {exc}")
             continue
         else:
-            run_requests.append(RunRequest(
-                partition_key=found.title_id,
-                run_key=found.run_key(),
-                tags=delivery_tags(found, trigger="sensor"),
-            ))
-            if found.title_id not in known:
-                known.add(found.title_id)
-                new_titles.append(found.title_id)
+            if delivery_already_processed(context.instance, found):
+                already_done.append(found.key)
+                context.log.info(f"{found.key}: title {found.title_id} already processed")
+            else:
+                run_requests.append(RunRequest(
+                    partition_key=found.title_id,
+                    run_key=found.run_key(),
+                    tags=delivery_tags(found, trigger="sensor"),
+                ))
+                if found.title_id not in known:
+                    known.add(found.title_id)
+                    new_titles.append(found.title_id)
         cursor.seen[entry.key] = entry.modified
         cursor.high_water = max(cursor.high_water, entry.modified)
 
     cursor.seen = {k: v for k, v in cursor.seen.items() if v > cursor.high_water - lookback_s}
     skip_reason = None
     if not run_requests:
-        skip_reason = (f"{len(rejected)} manifest(s) rejected: " + " | ".join(rejected)
-                       if rejected else "no new deliveries")
+        reasons = []
+        if rejected:
+            reasons.append(f"{len(rejected)} manifest(s) rejected: " + " | ".join(rejected))
+        if already_done:
+            reasons.append(f"{len(already_done)} delivery(ies) already processed")
+        skip_reason = "; ".join(reasons) or "no new deliveries"
     elif rejected:
         context.log.warning(f"{len(rejected)} manifest(s) rejected this tick")
     return SensorResult(

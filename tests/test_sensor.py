@@ -99,3 +99,17 @@ def test_late_file_with_old_mtime_is_still_seen(instance, prism_home, media):
 def test_cursor_garbage_is_survivable():
     assert InboxCursor.parse("{not json").high_water == 0.0
     assert InboxCursor.parse(None).seen == {}
+
+
+def test_delivery_already_processed_by_the_cli_is_not_run_again(instance, prism_home, media):
+    from prism_assets.runner import run_title
+
+    deliver(prism_home, media["clip"], "ep-1")
+    assert run_title("ep-1", instance, settings=prism_home).success
+    data = tick(instance, prism_home)
+    assert data.run_requests == []
+    assert data.skip_message == "1 delivery(ies) already processed"
+    # A corrected re-delivery of the same title is new work again.
+    time.sleep(0.01)
+    deliver(prism_home, media["clip"], "ep-1", title_name="Pilot v2")
+    assert [r.partition_key for r in tick(instance, prism_home, data.cursor).run_requests] == ["ep-1"]
