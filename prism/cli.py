@@ -199,10 +199,9 @@ def status(title: Annotated[str | None, typer.Argument(help="A title id for deta
         table.add_row(a.asset, when, checks or "-")
     console.print(table)
     for a in st.assets:
-        shown = {k: v for k, v in a.metadata.items() if v not in ("", "-1")}
-        if shown:
+        if a.metadata:
             console.print(f"[bold]{a.asset}[/]")
-            for k, v in shown.items():
+            for k, v in a.metadata.items():
                 console.print(f"  {k}: {v}", overflow="fold")
     from prism_assets.resources import build_resources
 

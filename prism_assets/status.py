@@ -10,8 +10,10 @@ from dagster import (
     AssetRecordsFilter,
     DagsterEventType,
     DagsterInstance,
+    JsonMetadataValue,
     MetadataValue,
     RunsFilter,
+    TableMetadataValue,
     TimestampMetadataValue,
 )
 
@@ -43,9 +45,12 @@ class TitleStatus:
             ok for a in self.assets for ok in a.checks.values())
 
 
-def _shown(value: MetadataValue) -> str:
+def _shown(value: MetadataValue) -> str | None:
+    """One line of text for a metadata value; None for structured previews (JSON, tables)."""
     if isinstance(value, TimestampMetadataValue):
         return datetime.fromtimestamp(value.value, UTC).isoformat(timespec="seconds")
+    if isinstance(value, (JsonMetadataValue, TableMetadataValue)):
+        return None
     return str(value.value)
 
 
@@ -63,9 +68,8 @@ def title_status(instance: DagsterInstance, title_id: str) -> TitleStatus:
             record = records[0]
             status.materialized_at = datetime.fromtimestamp(record.timestamp, UTC)
             status.run_id = record.run_id
-            status.metadata = {
-                k: _shown(v) for k, v in record.asset_materialization.metadata.items()
-            }
+            shown = {k: _shown(v) for k, v in record.asset_materialization.metadata.items()}
+            status.metadata = {k: v for k, v in shown.items() if v is not None}
             for entry in instance.all_logs(record.run_id,
                                            of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
                 data = entry.dagster_event.asset_check_evaluation_data

@@ -13,9 +13,9 @@ from dagster import (
     asset,
 )
 
-from prism.ids import InvalidTitleId, validate_title_id
+from prism.ids import InvalidTitleId
 from prism.intake.manifest import ManifestError
-from prism_assets.partitions import titles
+from prism_assets.partitions import title_of, titles
 from prism_assets.tags import MANIFEST_KEY
 from resources import ArtifactStorage, DeliveryInbox
 
@@ -35,7 +35,7 @@ from resources import ArtifactStorage, DeliveryInbox
 def delivery(
     context: AssetExecutionContext, inbox: DeliveryInbox, storage: ArtifactStorage
 ) -> MaterializeResult:
-    title_id = _title_id(context)
+    title_id = title_of(context)
     box = inbox.inbox()
     manifest_key = context.run.tags.get(MANIFEST_KEY)
     try:
@@ -59,17 +59,12 @@ def delivery(
             "media_location": found.media_location,
             "delivered_at": MetadataValue.timestamp(m.delivered_at),
             "delivery_date": m.delivery_date.isoformat(),
-            "series": m.series or "",
-            "episode": m.episode if m.episode is not None else -1,
-            "provider": m.provider or "",
-            "audio_languages": ", ".join(m.audio_languages),
+            **{k: v for k, v in {
+                "title_name": m.title_name, "series": m.series, "season": m.season,
+                "episode": m.episode, "provider": m.provider,
+                "audio_languages": ", ".join(m.audio_languages) or None,
+            }.items() if v is not None},
         },
         data_version=DataVersion(found.digest[:16]),
     )
 
-
-def _title_id(context: AssetExecutionContext) -> str:
-    try:
-        return validate_title_id(context.partition_key)
-    except InvalidTitleId as exc:
-        raise Failure(f"refusing partition: {exc}") from None

@@ -16,8 +16,8 @@ from dagster import (
 )
 
 from prism.media.probe import PROBE_VERSION, MediaError, probe_media
-from prism_assets.assets.intake import _title_id, delivery
-from prism_assets.partitions import titles
+from prism_assets.assets.intake import delivery
+from prism_assets.partitions import title_of, titles
 from resources import ArtifactStorage, MediaReader
 
 DECODABLE_VIDEO = "decodable_video"
@@ -44,7 +44,7 @@ DECODABLE_VIDEO = "decodable_video"
 def source_probe(
     context: AssetExecutionContext, storage: ArtifactStorage, media: MediaReader
 ) -> MaterializeResult:
-    title_id = _title_id(context)
+    title_id = title_of(context)
     store = storage.store()
     if not store.exists(title_id, "delivery.json"):
         raise Failure(f"title {title_id}: delivery.json is missing; materialize `delivery` first")
