@@ -3,5 +3,5 @@
 # the whole per-title graph on the embedded default (artifacts + Dagster in ./.prism).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh demo
 exec .venv/bin/prism demo "$@"

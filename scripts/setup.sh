@@ -4,6 +4,7 @@
 # installed first and pinned (a looser spec pulls a multi-GB CUDA build), then Prism.
 #   scripts/setup.sh            # runtime
 #   scripts/setup.sh test       # runtime + test tools
+#   scripts/setup.sh test,demo  # several extras (demo = bundled small model weights)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EXTRAS="${1:-}"

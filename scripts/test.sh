@@ -3,7 +3,7 @@
 # pytest's exit 5 ("no tests ran") is a failure here, not a pass.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh test || exit 1
+scripts/setup.sh test,demo || exit 1
 .venv/bin/python -m pytest "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then
