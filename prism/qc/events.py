@@ -56,7 +56,10 @@ QC_COLUMNS = tuple(QC_SCHEMA.names)
 
 def events_table(events: list[QcEvent]) -> pa.Table:
     """Events as an Arrow table in the contract's column order, sorted by time."""
-    ordered = sorted(events, key=lambda e: (e.start_s, e.end_s, e.check, e.track if e.track is not None else -1))
+    def order(e: QcEvent) -> tuple:
+        return (e.start_s, e.end_s, e.check, -1 if e.track is None else e.track)
+
+    ordered = sorted(events, key=order)
     rows = [e.model_dump(mode="json") for e in ordered]
     return pa.Table.from_pylist(rows, schema=QC_SCHEMA)
 
