@@ -8,7 +8,7 @@ model backends and devices are used; the asset code is the same.
 from __future__ import annotations
 
 from prism.settings import Settings
-from resources import ArtifactStorage, DeliveryInbox, MediaReader
+from resources import ArtifactStorage, DeliveryInbox, MediaReader, VisualAnalysis
 
 
 def build_resources(settings: Settings) -> dict[str, object]:
@@ -22,4 +22,10 @@ def build_resources(settings: Settings) -> dict[str, object]:
             **s3,
         ),
         "media": MediaReader(**s3),
+        "visual": VisualAnalysis(
+            shot_detector=settings.shot_detector,
+            device=settings.model_device,
+            thumbnail_interval_s=settings.thumbnail_interval_s,
+            keyframe_every_s=settings.keyframe_every_s,
+        ),
     }

@@ -3,5 +3,6 @@
 from resources.inbox import DeliveryInbox
 from resources.media import MediaReader
 from resources.storage import ArtifactStorage
+from resources.visual import VisualAnalysis
 
-__all__ = ["ArtifactStorage", "DeliveryInbox", "MediaReader"]
+__all__ = ["ArtifactStorage", "DeliveryInbox", "MediaReader", "VisualAnalysis"]
