@@ -88,7 +88,7 @@ def run_pass(source: str | IO[bytes], signals_path: Path, sprite_dir: Path, *,
         times = np.empty(chunk_frames, np.float64)
         k = count = 0
         first_time = last_time = None
-        last_dur = 0.0
+        last_dur = own_dur = 0.0
         next_thumb = 0.0
         pix_fmt = ""
         width = height = 0
@@ -124,6 +124,9 @@ def run_pass(source: str | IO[bytes], signals_path: Path, sprite_dir: Path, *,
                 if first_time is None:
                     first_time = t
                 last_time = t
+                # The stream's own duration of this frame, when it carries one (the last frame's
+                # length is not knowable from timestamps alone).
+                own_dur = float(frame.duration * frame.time_base) if frame.duration and frame.time_base else 0.0
 
                 src = frame if direct else frame.reformat(format="yuv420p")
                 if not layout.matches(src):  # a mid-stream size or stride change
@@ -153,7 +156,7 @@ def run_pass(source: str | IO[bytes], signals_path: Path, sprite_dir: Path, *,
         if count == 0:
             raise VisualDecodeError("the video stream produced no decodable frame")
 
-    duration = last_time + (last_dur or (1.0 / float(stream.average_rate or 25)))
+    duration = last_time + (own_dur or last_dur or (1.0 / float(stream.average_rate or 25)))
     vtt = sprites.finish(duration)
     summary = PassSummary(
         frame_count=count, duration_s=round(duration, 6), first_time_s=first_time, width=width,

@@ -84,8 +84,8 @@ SHORT_LAGS = 6  # lags 1..6: hard cuts and flash recovery (flashes up to 4 frame
 
 
 def gradual_lags(fps: float) -> tuple[int, ...]:
-    """Window lengths (frames) for gradual transitions: ~0.5 s, 1 s and 2 s."""
-    return tuple(sorted({max(SHORT_LAGS + 1, int(round(fps * s))) for s in (0.5, 1.0, 2.0)}))
+    """Window lengths (frames) for gradual transitions: ~0.5, 1, 2 and 4 s."""
+    return tuple(sorted({max(SHORT_LAGS + 1, int(round(fps * s))) for s in (0.5, 1.0, 2.0, 4.0)}))
 
 
 @dataclass
@@ -142,6 +142,8 @@ class ContentParams:
     gradual_min: float = 0.08  # a gradual transition changes the picture at least this much
     straightness: float = 0.65  # end-to-end distance / path length over a gradual span
     gradual_peak: float = 0.35  # no single step may carry more than this share of the change
+    gradual_contrast: float = 1.8  # the span changes this many times more than the same-length
+    # stretches right before and after it (a transition begins and ends; a pan goes on)
     black_ratio: float = 0.98  # black frame: this share of samples below 10 % luma
     merge_gap_s: float = 0.2  # transitions this close to a black run join it
 
@@ -232,8 +234,12 @@ class ContentShotDetector:
             # The largest single step inside (start, end].
             peak = sliding_window_view(d1[1:], lag).max(axis=1)[: len(end)]
             has_cut = (cut_count[end + 1] - cut_count[start + 1]) > 0
+            lagged = np.nan_to_num(f.lag_diff[lag], nan=0.0)
+            before = lagged[start]  # D(start, start - lag)
+            after = np.concatenate([lagged, np.zeros(lag)])[end + lag]  # D(end + lag, end)
             ok = ((chord >= p.gradual_min) & (chord >= p.straightness * path)
-                  & (peak <= p.gradual_peak * chord) & ~has_cut)
+                  & (peak <= p.gradual_peak * chord)
+                  & (chord >= p.gradual_contrast * np.maximum(before, after)) & ~has_cut)
             for s, e in zip(start[ok].tolist(), end[ok].tolist(), strict=True):
                 covered[s + 1:e + 1] = True
         spans = []
