@@ -160,7 +160,7 @@ def flashes(times: np.ndarray, luma_mean: np.ndarray, duration: float,
         a, b = trans[k], trans[k + 1]
         if a[2] != b[2] and times[min(b[1], len(times) - 1)] - times[a[0]] <= 0.5:
             swing = float(abs(lum[a[1]] - lum[a[0]]))
-            pairs.append((a[0], b[1], swing))
+            pairs.append((a[0] + 1, b[1], swing))  # from the first changed frame
             k += 2
         else:
             k += 1
@@ -172,7 +172,7 @@ def flashes(times: np.ndarray, luma_mean: np.ndarray, duration: float,
                               message=f"luminance flash at {start:.2f}s "
                                       f"(relative luminance swing {swing:.2f})"))
     # Hazardous rate: transitions (half-flashes) counted in sliding one-second windows.
-    starts = np.array([times[t[0]] for t in trans])
+    starts = np.array([times[min(t[0] + 1, len(times) - 1)] for t in trans])
     hazard = []
     for i, t0 in enumerate(starts):
         inside = int(np.searchsorted(starts, t0 + 1.0, side="left") - i)
