@@ -30,6 +30,12 @@ REPO = Path(__file__).resolve().parent.parent
 
 # -- one measurement (runs in a child process) -------------------------------
 def _peak_mb(who: int) -> float:
+    """Peak RSS. For this process: VmHWM (ru_maxrss would carry over the peak of the parent
+    image across exec on Linux); for a finished child: its ru_maxrss."""
+    if who == resource.RUSAGE_SELF:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(who).ru_maxrss / 1024  # Linux reports KiB
 
 

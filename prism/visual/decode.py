@@ -20,9 +20,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from prism.visual.signals import (
-    GRID_H,
-    GRID_W,
     SIGNALS_SCHEMA,
+    SLOT_SIZES,
     ChunkCarry,
     compute_signals,
     direct_format,
@@ -84,11 +83,12 @@ def run_pass(source: str | IO[bytes], signals_path: Path, sprite_dir: Path, *,
         sprites: SpriteWriter | None = None
         layout = None
         carry = ChunkCarry()
-        bufs = [np.empty((chunk_frames, GRID_H * GRID_W), np.uint8) for _ in range(5)]
+        bufs = [np.empty((chunk_frames, size), np.uint8) for size in SLOT_SIZES]
         times = np.empty(chunk_frames, np.float64)
         k = count = 0
         first_time = last_time = None
-        last_dur = own_dur = 0.0
+        last_dur = 0.0
+        last_frame = None
         next_thumb = 0.0
         pix_fmt = ""
         width = height = 0
@@ -124,12 +124,11 @@ def run_pass(source: str | IO[bytes], signals_path: Path, sprite_dir: Path, *,
                 if first_time is None:
                     first_time = t
                 last_time = t
-                # The stream's own duration of this frame, when it carries one (the last frame's
-                # length is not knowable from timestamps alone).
-                own_dur = float(frame.duration * frame.time_base) if frame.duration and frame.time_base else 0.0
+                last_frame = frame
 
                 src = frame if direct else frame.reformat(format="yuv420p")
-                if not layout.matches(src):  # a mid-stream size or stride change
+                if frame.width != width or frame.height != height:  # a mid-stream size change
+                    width, height = frame.width, frame.height
                     layout = plane_layout(src)
                 gather(src, layout, [b[k] for b in bufs])
                 times[k] = t
@@ -156,6 +155,10 @@ def run_pass(source: str | IO[bytes], signals_path: Path, sprite_dir: Path, *,
         if count == 0:
             raise VisualDecodeError("the video stream produced no decodable frame")
 
+    # The stream's own duration of the last frame when it carries one (its length is not
+    # knowable from timestamps alone), else the previous interval.
+    own_dur = (float(last_frame.duration * last_frame.time_base)
+               if last_frame.duration and last_frame.time_base else 0.0)
     duration = last_time + (own_dur or last_dur or (1.0 / float(stream.average_rate or 25)))
     vtt = sprites.finish(duration)
     summary = PassSummary(
