@@ -10,6 +10,7 @@ rate titles get correct times.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -136,13 +137,15 @@ def run_pass(source: str | IO[bytes], signals_path: Path, sprite_dir: Path, *,
                 count += 1
 
                 if t >= next_thumb:
-                    tile = frame.to_ndarray(width=(sprites.tile_h if rotation % 180 == 90 else sprites.tile_w),
-                                            height=(sprites.tile_w if rotation % 180 == 90 else sprites.tile_h),
+                    # Cues sit on a regular grid of slots [k*interval, (k+1)*interval); the first
+                    # one starts at 0 even when the first picture is a little later.
+                    slot = math.floor(t / thumbnail_interval_s) * thumbnail_interval_s
+                    tw, th = sprites.tile_w, sprites.tile_h
+                    tile = frame.to_ndarray(width=th if rotation % 180 == 90 else tw,
+                                            height=tw if rotation % 180 == 90 else th,
                                             format="rgb24", interpolation="AREA")
-                    sprites.add(t, _rotate(tile, rotation))
-                    next_thumb = (len(sprites.tiles)) * thumbnail_interval_s
-                    while next_thumb <= t:
-                        next_thumb += thumbnail_interval_s
+                    sprites.add(slot if sprites.tiles else 0.0, _rotate(tile, rotation))
+                    next_thumb = slot + thumbnail_interval_s
 
                 if k == chunk_frames:
                     flush()

@@ -121,18 +121,29 @@ def extract_frames(source: str | IO[bytes], targets: list[tuple[int, float]], *,
         frames: Iterator | None = None
         position = -math.inf  # time of the last decoded frame
         for frame_index, target in pending:
-            if frames is None or target < position or target - position > max_forward_s:
-                container.seek(max(0, int(target / tb)), stream=stream, backward=True)
-                frames = container.decode(stream)
-                position = -math.inf
             found = None
-            for frame in frames:
-                t = frame.time if frame.time is not None else position
-                position = t
-                if t >= target - frame_tolerance_s:
-                    found = frame
+            # Decode forward when the target is just ahead; else seek to the keyframe before it,
+            # and if the demuxer lands past the target (imprecise index), seek further back once.
+            for back_s in (None, 0.0, 10.0):
+                if back_s is None:
+                    if frames is None or target < position or target - position > max_forward_s:
+                        continue
+                else:
+                    container.seek(max(0, int((target - back_s) / tb)), stream=stream, backward=True)
+                    frames = container.decode(stream)
+                    position = -math.inf
+                first = True
+                for frame in frames:
+                    t = frame.time if frame.time is not None else position
+                    position = t
+                    if t >= target - frame_tolerance_s:
+                        if not (first and t > target + frame_tolerance_s):
+                            found = frame if abs(t - target) <= frame_tolerance_s else None
+                        break
+                    first = False
+                if found is not None:
                     break
-            if found is None or abs(position - target) > 0.5:
+            if found is None:
                 raise KeyframeError(f"frame {frame_index} at {target:.3f}s could not be decoded by seeking")
             yield frame_index, _display(found.to_image(), rotation)
 
