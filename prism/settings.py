@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     keyframe_every_s: float = Field(
         default=10.0, gt=0, description="A shot gets one keyframe per started stretch of this many seconds."
     )
+    visual_skip_loop_filter: bool = Field(
+        default=True, description="The visual pass skips H.264/HEVC deblocking (~20% less decode work)."
+    )
     # How far back the delivery sensor re-lists the inbox for late-arriving files.
     sensor_lookback_hours: float = Field(default=24.0, gt=0)
     sensor_interval_s: int = Field(default=30, ge=1, description="Delivery sensor tick interval.")

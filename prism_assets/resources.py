@@ -27,5 +27,6 @@ def build_resources(settings: Settings) -> dict[str, object]:
             device=settings.model_device,
             thumbnail_interval_s=settings.thumbnail_interval_s,
             keyframe_every_s=settings.keyframe_every_s,
+            skip_loop_filter=settings.visual_skip_loop_filter,
         ),
     }

@@ -37,6 +37,7 @@ class VisualAnalysis(ConfigurableResource):
     thumbnail_interval_s: float = 5.0
     thumbnail_width: int = 160
     keyframe_every_s: float = 10.0
+    skip_loop_filter: bool = True  # in the analysis pass only (see prism.visual.decode.run_pass)
 
     def detector(self) -> ShotDetector:
         if self.shot_detector == "transnetv2":

@@ -63,10 +63,12 @@ def _rotate(rgb: np.ndarray, rotation: int) -> np.ndarray:
 
 def run_pass(source: str | IO[bytes], signals_path: Path, sprite_dir: Path, *,
              rotation: int = 0, thumbnail_interval_s: float = 5.0, thumbnail_width: int = 160,
-             chunk_frames: int = CHUNK_FRAMES) -> tuple[PassSummary, str]:
+             skip_loop_filter: bool = True, chunk_frames: int = CHUNK_FRAMES) -> tuple[PassSummary, str]:
     """Decode ``source`` once; write signals to ``signals_path`` and sprites into ``sprite_dir``.
 
-    Returns the summary and the thumbnails VTT text.
+    ``skip_loop_filter`` skips the codec's in-loop deblocking filter (H.264/HEVC): about a
+    fifth less decoding work, invisible in 48x27 cells and 160 px thumbnails; keyframes are
+    extracted separately with full decoding. Returns the summary and the thumbnails VTT text.
     """
     try:
         container = av.open(source, mode="r", metadata_errors="ignore")
@@ -79,6 +81,8 @@ def run_pass(source: str | IO[bytes], signals_path: Path, sprite_dir: Path, *,
             raise VisualDecodeError("the media has no video stream")
         stream = streams[0]
         stream.thread_type = "AUTO"
+        if skip_loop_filter:
+            stream.codec_context.options = {"skip_loop_filter": "all"}
 
         writer: pq.ParquetWriter | None = None
         sprites: SpriteWriter | None = None

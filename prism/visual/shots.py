@@ -189,7 +189,7 @@ class ContentShotDetector:
         black = f.black >= p.black_ratio
 
         cuts = self._cuts(f, d1, fps)
-        graduals = self._graduals(f, d1, cuts)
+        graduals = self._graduals(f, d1, cuts, black)
         boundaries = self._merge_black(n, cuts, graduals, black, fps)
         return [b for b in boundaries if 0 < b.frame < n]
 
@@ -215,7 +215,8 @@ class ContentShotDetector:
             cuts.append(i)
         return cuts
 
-    def _graduals(self, f: Features, d1: np.ndarray, cuts: list[int]) -> list[tuple[int, int]]:
+    def _graduals(self, f: Features, d1: np.ndarray, cuts: list[int],
+                  black: np.ndarray) -> list[tuple[int, int]]:
         """Spans [start, end) of gradual transitions."""
         p = self.params
         n = len(d1)
@@ -251,10 +252,21 @@ class ContentShotDetector:
             around = np.concatenate([d1[max(0, s - reach):s], d1[e:e + reach]])
             base = float(np.median(around)) if len(around) else 0.0
             top = float(np.percentile(seg, 75))
-            active = np.flatnonzero(seg > base + 0.3 * (top - base)) if top > base else np.arange(len(seg))
-            if len(active) == 0:
-                active = np.arange(len(seg))
-            spans.append((s + int(active[0]), s + int(active[-1]) + 1))
+            if top <= base:
+                spans.append((s, e))
+                continue
+            # The transition is the run of active frames carrying the most change; isolated
+            # blips (e.g. an I-frame's quality step) beside it are not part of it.
+            active = (seg > base + 0.3 * (top - base)) | black[s:e]  # a fade's black middle belongs
+            runs = _runs(active)
+            merged: list[list[int]] = []
+            for a, b in runs:
+                if merged and a - merged[-1][1] <= 3:
+                    merged[-1][1] = b
+                else:
+                    merged.append([a, b])
+            a, b = max(merged, key=lambda r: float(seg[r[0]:r[1]].sum()))
+            spans.append((s + a, s + b))
         return spans
 
     def _merge_black(self, n: int, cuts: list[int], graduals: list[tuple[int, int]],

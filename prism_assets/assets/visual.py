@@ -144,7 +144,8 @@ def frame_signals(context: AssetExecutionContext, storage: ArtifactStorage, medi
             with media.open(location) as source:
                 summary, vtt = run_pass(source, signals_local, sprite_dir, rotation=rotation,
                                         thumbnail_interval_s=visual.thumbnail_interval_s,
-                                        thumbnail_width=visual.thumbnail_width)
+                                        thumbnail_width=visual.thumbnail_width,
+                                        skip_loop_filter=visual.skip_loop_filter)
         except VisualDecodeError as exc:
             raise Failure(f"title {title_id}: {exc}", metadata={"media_location": location}) from None
         elapsed = time.perf_counter() - started
@@ -161,6 +162,7 @@ def frame_signals(context: AssetExecutionContext, storage: ArtifactStorage, medi
         "duration_s": summary.duration_s,
         "mean_fps": summary.mean_fps,
         "decode_seconds": round(elapsed, 2),
+        "skip_loop_filter": visual.skip_loop_filter,
         "speed_x_realtime": round(summary.duration_s / max(elapsed, 1e-9), 1),
         "thumbnails": summary.thumbnails,
         "sprite_sheets": len(summary.sprite_sheets),
