@@ -111,10 +111,7 @@ def report(context: AssetExecutionContext, storage: ArtifactStorage) -> Material
     shots = _table(store, title_id, "shots.parquet")
     loudness = _json(store, title_id, "loudness.json")
     tracks = loudness_tracks(loudness)
-    curves = [
-        LoudnessCurve(int(t["track"]), t["short_term"]["times_s"], t["short_term"]["lufs"])
-        for t in tracks if isinstance(t.get("short_term"), dict) and "times_s" in t["short_term"]
-    ]
+    curves = [curve for t in tracks if (curve := short_term_curve(t)) is not None]
     timeline = render_timeline(
         summary.duration_s, events,
         shot_starts_s=[s["start_s"] for s in shots],
@@ -142,6 +139,16 @@ def report(context: AssetExecutionContext, storage: ArtifactStorage) -> Material
         "shots": len(shots),
         "median_shot_s": round(statistics.median(lengths), 3) if lengths else 0.0,
     })
+
+
+def short_term_curve(track: dict) -> LoudnessCurve | None:
+    """A track's short-term loudness (value i = window ending at i*step + window) as a curve."""
+    st = track.get("short_term")
+    if not isinstance(st, dict) or not st.get("lufs"):
+        return None
+    step, window = float(st.get("step_s", 1.0)), float(st.get("window_s", 3.0))
+    times = [i * step + window for i in range(len(st["lufs"]))]
+    return LoudnessCurve(int(track["track"]), times, [float("nan") if v is None else v for v in st["lufs"]])
 
 
 def loudness_tracks(loudness: dict) -> list[dict]:
