@@ -12,6 +12,7 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -65,7 +66,14 @@ class Settings(BaseSettings):
     asr_model_source: str | None = None
     visual_model_source: str | None = None
     text_model_source: str | None = None
-    shot_detector: str = "cpu"
+    shot_detector: Literal["cpu", "transnetv2"] = Field(
+        default="cpu", description="Shot detector: the CPU content detector or TransNetV2 (GPU workers)."
+    )
+    model_device: str = Field(default="auto", description="Device for local models: auto | cpu | cuda.")
+    thumbnail_interval_s: float = Field(default=5.0, gt=0, description="Seconds between sprite thumbnails.")
+    keyframe_every_s: float = Field(
+        default=10.0, gt=0, description="A shot gets one keyframe per started stretch of this many seconds."
+    )
     # How far back the delivery sensor re-lists the inbox for late-arriving files.
     sensor_lookback_hours: float = Field(default=24.0, gt=0)
     sensor_interval_s: int = Field(default=30, ge=1, description="Delivery sensor tick interval.")

@@ -8,7 +8,7 @@ model backends and devices are used; the asset code is the same.
 from __future__ import annotations
 
 from prism.settings import Settings
-from resources import ArtifactStorage, BundleExport, DeliveryInbox, MediaReader
+from resources import ArtifactStorage, BundleExport, DeliveryInbox, MediaReader, VisualAnalysis
 
 
 def build_resources(settings: Settings) -> dict[str, object]:
@@ -23,4 +23,10 @@ def build_resources(settings: Settings) -> dict[str, object]:
         ),
         "media": MediaReader(**s3),
         "export": BundleExport(uri=settings.export, **s3),
+        "visual": VisualAnalysis(
+            shot_detector=settings.shot_detector,
+            device=settings.model_device,
+            thumbnail_interval_s=settings.thumbnail_interval_s,
+            keyframe_every_s=settings.keyframe_every_s,
+        ),
     }

@@ -4,5 +4,6 @@ from resources.export import BundleExport
 from resources.inbox import DeliveryInbox
 from resources.media import MediaReader
 from resources.storage import ArtifactStorage
+from resources.visual import VisualAnalysis
 
-__all__ = ["ArtifactStorage", "BundleExport", "DeliveryInbox", "MediaReader"]
+__all__ = ["ArtifactStorage", "BundleExport", "DeliveryInbox", "MediaReader", "VisualAnalysis"]

@@ -37,7 +37,7 @@ EXPORTABLE = (
     "keyframes/*.jpg",
     "keyframes/*.webp",
     "contact_sheet.jpg",
-    "thumbnails*.jpg",
+    "thumbnails/*.jpg",
     "thumbnails.vtt",
     "speech.parquet",
     "loudness.json",

@@ -34,6 +34,9 @@ class Scene:
     pan_px_per_s: float = 12.0
     zoom: float = 1.0
     flashes_s: tuple[float, ...] = ()  # times (from the scene's start) of 2-frame white flashes
+    letterbox: float = 0.0  # share of the height blacked out at the top and at the bottom
+    pillarbox: float = 0.0  # share of the width blacked out at the left and at the right
+    detail: float = 0.12  # contrast of the fine stripes (high detail + fast pan = hard motion)
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,7 @@ class Truth:
 
 
 # -- rendering -------------------------------------------------------------
-def _texture(seed: int, height: int, width: int) -> np.ndarray:
+def _texture(seed: int, height: int, width: int, detail: float = 0.12) -> np.ndarray:
     """A colourful low-frequency texture with some detail: easy to tell scenes apart."""
     rng = np.random.default_rng(seed)
     coarse = rng.random((6, 10, 3), dtype=np.float32)
@@ -127,7 +130,7 @@ def _texture(seed: int, height: int, width: int) -> np.ndarray:
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     angle = rng.uniform(0, np.pi)
     stripes = 0.5 + 0.5 * np.sin((xx * np.cos(angle) + yy * np.sin(angle)) / rng.uniform(3, 9))
-    img += 0.12 * stripes[..., None]
+    img += detail * stripes[..., None]
     return (img.clip(0, 1) * 255).astype(np.uint8)
 
 
@@ -136,7 +139,7 @@ class _SceneRenderer:
         self.scene, self.width, self.height, self.fps = scene, width, height, fps
         pad = int(scene.pan_px_per_s * (scene.duration_s + 4)) + 8
         tex_w = int(width / scene.zoom) + pad if scene.zoom > 1 else width + pad
-        self.tex = _texture(scene.seed, int(height * 1.0) if scene.zoom <= 1 else height, tex_w)
+        self.tex = _texture(scene.seed, int(height * 1.0) if scene.zoom <= 1 else height, tex_w, scene.detail)
         self.crop_h = int(round(height / scene.zoom))
         self.crop_w = int(round(width / scene.zoom))
 
@@ -209,6 +212,13 @@ def _frames(placed: list[tuple], width: int, height: int, fps: float):
             k = f - start
             if isinstance(item, Scene):
                 img = renderers[i].frame(k / fps)
+                if item.letterbox or item.pillarbox:
+                    img = img.copy()
+                    bar_h, bar_w = int(round(height * item.letterbox)), int(round(width * item.pillarbox))
+                    if bar_h:
+                        img[:bar_h], img[height - bar_h:] = 0, 0
+                    if bar_w:
+                        img[:, :bar_w], img[:, width - bar_w:] = 0, 0
                 if any(abs(f - (start + round(s * fps))) <= 0 or f - (start + round(s * fps)) == 1
                        for s in item.flashes_s):
                     img = np.full_like(img, 250)

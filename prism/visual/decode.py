@@ -1,0 +1,181 @@
+"""The one streaming decode pass over a title's video.
+
+Every frame is decoded once (PyAV, frame+slice threading) and reduced on the
+spot to a sparse sample grid (see :mod:`prism.visual.signals`); chunks of
+frames become rows of ``frame_signals.parquet`` (written row group by row
+group, so memory stays flat). Thumbnail tiles for the sprite sheets are taken
+from the same frames. Times are presentation timestamps, so variable frame
+rate titles get correct times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import av
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from prism.visual.signals import (
+    SIGNALS_SCHEMA,
+    SLOT_SIZES,
+    ChunkCarry,
+    compute_signals,
+    direct_format,
+    gather,
+    plane_layout,
+)
+from prism.visual.sprites import SpriteWriter, tile_size
+
+PASS_VERSION = "1"
+# Signals are computed 32 frames at a time (the working set stays in cache) and written
+# to parquet in row groups of ROW_GROUP_FRAMES.
+CHUNK_FRAMES = 32
+ROW_GROUP_FRAMES = 1024
+
+
+class VisualDecodeError(RuntimeError):
+    """The video stream cannot be decoded through (corrupt data, no frames)."""
+
+
+@dataclass
+class PassSummary:
+    frame_count: int
+    duration_s: float  # last presentation time + its frame's duration
+    first_time_s: float
+    width: int
+    height: int
+    rotation: int
+    mean_fps: float
+    pix_fmt: str
+    thumbnails: int = 0
+    sprite_sheets: list[str] = field(default_factory=list)
+
+
+def _rotate(rgb: np.ndarray, rotation: int) -> np.ndarray:
+    """Rotate clockwise by ``rotation`` degrees for display."""
+    return np.ascontiguousarray(np.rot90(rgb, k=-(rotation // 90) % 4)) if rotation % 360 else rgb
+
+
+def run_pass(source: str | IO[bytes], signals_path: Path, sprite_dir: Path, *,
+             rotation: int = 0, thumbnail_interval_s: float = 5.0, thumbnail_width: int = 160,
+             chunk_frames: int = CHUNK_FRAMES) -> tuple[PassSummary, str]:
+    """Decode ``source`` once; write signals to ``signals_path`` and sprites into ``sprite_dir``.
+
+    Returns the summary and the thumbnails VTT text.
+    """
+    try:
+        container = av.open(source, mode="r", metadata_errors="ignore")
+    except av.error.FFmpegError as exc:
+        raise VisualDecodeError(f"cannot open the media: {exc}") from None
+    with container:
+        streams = [s for s in container.streams.video
+                   if not (s.disposition & av.stream.Disposition.attached_pic)]
+        if not streams:
+            raise VisualDecodeError("the media has no video stream")
+        stream = streams[0]
+        stream.thread_type = "AUTO"
+
+        writer: pq.ParquetWriter | None = None
+        sprites: SpriteWriter | None = None
+        layout = None
+        carry = ChunkCarry()
+        bufs = [np.empty((chunk_frames, size), np.uint8) for size in SLOT_SIZES]
+        times = np.empty(chunk_frames, np.float64)
+        k = count = 0
+        first_time = last_time = None
+        last_dur = 0.0
+        last_frame = None
+        next_thumb = 0.0
+        pix_fmt = ""
+        width = height = 0
+
+        pending: list = []
+
+        def flush(final: bool = False) -> None:
+            nonlocal k, writer
+            if k:
+                pending.append(compute_signals(count - k, times[:k], [b[:k] for b in bufs], layout, carry))
+                k = 0
+            if pending and (final or sum(t.num_rows for t in pending) >= ROW_GROUP_FRAMES):
+                if writer is None:
+                    writer = pq.ParquetWriter(str(signals_path), SIGNALS_SCHEMA, compression="zstd")
+                writer.write_table(pa.concat_tables(pending))
+                pending.clear()
+
+        try:
+            for frame in container.decode(stream):
+                if layout is None:
+                    pix_fmt, width, height = frame.format.name, frame.width, frame.height
+                    direct = direct_format(pix_fmt)
+                    layout = plane_layout(frame if direct else frame.reformat(format="yuv420p"))
+                    dw, dh = (height, width) if rotation % 180 == 90 else (width, height)
+                    tw, th = tile_size(dw, dh, thumbnail_width)
+                    sprites = SpriteWriter(sprite_dir, tw, th)
+                t = frame.time
+                if t is None:
+                    t = (last_time + (last_dur or 0.04)) if last_time is not None else 0.0
+                if last_time is not None:
+                    t = max(t, last_time + 1e-6)  # presentation order is monotonic by definition
+                    last_dur = t - last_time
+                if first_time is None:
+                    first_time = t
+                last_time = t
+                last_frame = frame
+
+                src = frame if direct else frame.reformat(format="yuv420p")
+                if frame.width != width or frame.height != height:  # a mid-stream size change
+                    width, height = frame.width, frame.height
+                    layout = plane_layout(src)
+                gather(src, layout, [b[k] for b in bufs])
+                times[k] = t
+                k += 1
+                count += 1
+
+                if t >= next_thumb:
+                    tile = frame.to_ndarray(width=(sprites.tile_h if rotation % 180 == 90 else sprites.tile_w),
+                                            height=(sprites.tile_w if rotation % 180 == 90 else sprites.tile_h),
+                                            format="rgb24", interpolation="AREA")
+                    sprites.add(t, _rotate(tile, rotation))
+                    next_thumb = (len(sprites.tiles)) * thumbnail_interval_s
+                    while next_thumb <= t:
+                        next_thumb += thumbnail_interval_s
+
+                if k == chunk_frames:
+                    flush()
+            flush(final=True)
+        except av.error.FFmpegError as exc:
+            raise VisualDecodeError(f"video stream is corrupt after {count} frames: {exc}") from None
+        finally:
+            if writer is not None:
+                writer.close()
+        if count == 0:
+            raise VisualDecodeError("the video stream produced no decodable frame")
+
+    # The stream's own duration of the last frame when it carries one (its length is not
+    # knowable from timestamps alone), else the previous interval.
+    own_dur = (float(last_frame.duration * last_frame.time_base)
+               if last_frame.duration and last_frame.time_base else 0.0)
+    duration = last_time + (own_dur or last_dur or (1.0 / float(stream.average_rate or 25)))
+    vtt = sprites.finish(duration)
+    summary = PassSummary(
+        frame_count=count, duration_s=round(duration, 6), first_time_s=first_time, width=width,
+        height=height, rotation=rotation, mean_fps=round(count / max(duration - first_time, 1e-9), 4),
+        pix_fmt=pix_fmt, thumbnails=len(sprites.tiles), sprite_sheets=list(sprites.sheets),
+    )
+    return summary, vtt
+
+
+def iter_signal_batches(path_or_file, columns: list[str] | None = None, batch_frames: int = 2048):
+    """Stream ``frame_signals.parquet`` back as record batches (flat memory)."""
+    pf = pq.ParquetFile(path_or_file)
+    yield from pf.iter_batches(batch_size=batch_frames, columns=columns)
+
+
+def read_scalars(path_or_file, columns: list[str]) -> dict[str, np.ndarray]:
+    """Selected scalar columns of every frame (small: a few floats per frame)."""
+    table = pq.read_table(path_or_file, columns=columns)
+    return {c: table.column(c).to_numpy(zero_copy_only=False) for c in columns}

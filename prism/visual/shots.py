@@ -1,0 +1,351 @@
+"""Shot boundaries from the decode pass's low-resolution frames.
+
+Two detectors sit behind :class:`ShotDetector` (``detect(frames) -> boundaries``):
+
+* :class:`ContentShotDetector` (CPU, default) works on a handful of per-frame
+  scalars: differences between each 48x27 frame and the frames 1..L and a few
+  longer lags before it, plus luminance. It finds
+  - hard cuts: a one-frame jump that stands out from the local motion level,
+    unless the picture returns to what it was within a few frames (a camera
+    flash or a white frame) - so flashes and fast motion do not cut a shot;
+  - gradual transitions (dissolves, fades): spans whose change accumulates along
+    a straight line in pixel space (the distance between the span's end frames
+    is close to the sum of its frame-to-frame steps), which a pan or other
+    motion never does;
+  - fades through black and black gaps: runs of black frames between two
+    shots, merged with the fades and cuts that enter and leave them, become one
+    gradual boundary.
+* :class:`resources` wraps TransNetV2 (see ``prism.visual.transnet``).
+
+Boundaries become ``shots.parquet`` rows that tile the title from 0 to its
+duration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import numpy as np
+import pyarrow as pa
+from numpy.lib.stride_tricks import sliding_window_view
+
+from prism.visual.signals import frames_of
+
+TransitionKind = Literal["cut", "gradual"]
+
+SHOTS_SCHEMA = pa.schema(
+    [
+        pa.field("shot_index", pa.int32(), nullable=False),
+        pa.field("start_frame", pa.int32(), nullable=False),
+        pa.field("end_frame", pa.int32(), nullable=False),  # exclusive
+        pa.field("start_s", pa.float64(), nullable=False),
+        pa.field("end_s", pa.float64(), nullable=False),
+        pa.field("transition", pa.string(), nullable=False),  # how the shot begins: start|cut|gradual
+        # The gradual transition that leads into this shot (frames, end exclusive); null for cuts.
+        pa.field("transition_start_frame", pa.int32()),
+        pa.field("transition_end_frame", pa.int32()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Boundary:
+    """The first frame of a new shot, and how it begins."""
+
+    frame: int
+    kind: TransitionKind
+    span_start: int | None = None  # gradual transitions: the frames the transition covers
+    span_end: int | None = None  # exclusive
+
+
+@dataclass
+class FrameBatch:
+    """A slice of the title's frames, in presentation order."""
+
+    first_index: int
+    times: np.ndarray
+    luma_mean: np.ndarray
+    black_ratio: np.ndarray
+    rgb: np.ndarray  # (n, 27, 48, 3) uint8
+
+
+class ShotDetector(Protocol):
+    name: str
+
+    def detect(self, batches: Iterable[FrameBatch], fps: float) -> list[Boundary]:
+        """Boundaries of the whole title, streaming over its frames once."""
+        ...
+
+
+# -- features ---------------------------------------------------------------
+SHORT_LAGS = 6  # lags 1..6: hard cuts and flash recovery (flashes up to 4 frames long)
+
+
+def gradual_lags(fps: float) -> tuple[int, ...]:
+    """Window lengths (frames) for gradual transitions: ~0.5, 1, 2 and 4 s."""
+    return tuple(sorted({max(SHORT_LAGS + 1, int(round(fps * s))) for s in (0.5, 1.0, 2.0, 4.0)}))
+
+
+@dataclass
+class Features:
+    times: np.ndarray
+    luma: np.ndarray
+    black: np.ndarray
+    lags: tuple[int, ...]
+    lag_diff: dict[int, np.ndarray]  # lag -> D(i, i-lag); NaN where i < lag
+
+    @property
+    def count(self) -> int:
+        return len(self.times)
+
+
+def frame_features(batches: Iterable[FrameBatch], lags: Iterable[int]) -> Features:
+    """Lagged frame differences, streaming: only ``max(lags)`` frames are kept between batches."""
+    lags = tuple(sorted(set(lags)))
+    keep = max(lags)
+    carry = np.zeros((0, 27, 48, 3), np.int16)
+    times, luma, black = [], [], []
+    diffs: dict[int, list[np.ndarray]] = {k: [] for k in lags}
+    for batch in batches:
+        cur = batch.rgb.astype(np.int16)
+        both = np.concatenate([carry, cur])
+        offset = len(carry)
+        n = len(cur)
+        for k in lags:
+            out = np.full(n, np.nan, np.float32)
+            start = max(0, k - offset)  # first row of cur with a frame k back
+            if start < n:
+                a = both[offset + start:offset + n]
+                b = both[offset + start - k:offset + n - k]
+                out[start:] = np.abs(a - b).mean(axis=(1, 2, 3)) / 255.0
+            diffs[k].append(out)
+        times.append(batch.times)
+        luma.append(batch.luma_mean)
+        black.append(batch.black_ratio)
+        carry = both[-keep:]
+    if not times:
+        empty = np.zeros(0, np.float32)
+        return Features(empty.astype(np.float64), empty, empty, lags, {k: empty for k in lags})
+    return Features(np.concatenate(times), np.concatenate(luma).astype(np.float32),
+                    np.concatenate(black).astype(np.float32), lags,
+                    {k: np.concatenate(v) for k, v in diffs.items()})
+
+
+# -- the CPU detector -------------------------------------------------------
+@dataclass(frozen=True)
+class ContentParams:
+    cut_min: float = 0.05  # a cut changes the 48x27 picture by at least this much (mean |RGB|/255)
+    cut_ratio: float = 3.0  # ... and by this many times the local motion level
+    flash_return: float = 0.4  # a spike whose picture comes back within 6 frames to within this share
+    gradual_min: float = 0.08  # a gradual transition changes the picture at least this much
+    straightness: float = 0.65  # end-to-end distance / path length over a gradual span
+    gradual_peak: float = 0.35  # no single step may carry more than this share of the change
+    gradual_contrast: float = 1.8  # the span changes this many times more than the same-length
+    # stretches right before and after it (a transition begins and ends; a pan goes on)
+    black_ratio: float = 0.98  # black frame: this share of samples below 10 % luma
+    merge_gap_s: float = 0.2  # transitions this close to a black run join it
+
+
+def _local_level(d1: np.ndarray, half: int) -> np.ndarray:
+    """Median frame-to-frame change within ``half`` frames of each frame, leaving out the
+    frame and its direct neighbours (so a spike does not raise its own baseline)."""
+    padded = np.pad(d1.astype(np.float32), half, mode="edge")
+    windows = sliding_window_view(padded, 2 * half + 1)
+    keep = np.r_[0:half - 1, half + 2:2 * half + 1]
+    out = np.empty(len(d1), np.float32)
+    for s in range(0, len(d1), 8192):  # bounded temporaries on long titles
+        out[s:s + 8192] = np.median(windows[s:s + 8192][:, keep], axis=1)
+    return out
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) of each run of True."""
+    if not len(mask):
+        return []
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(), strict=True))
+
+
+class ContentShotDetector:
+    name = "cpu"
+
+    def __init__(self, params: ContentParams | None = None):
+        self.params = params or ContentParams()
+
+    def detect(self, batches: Iterable[FrameBatch], fps: float) -> list[Boundary]:
+        fps = fps if fps and fps > 0 else 25.0
+        lags = tuple(range(1, SHORT_LAGS + 1)) + gradual_lags(fps)
+        return self.detect_features(frame_features(batches, lags), fps)
+
+    # The detector proper works on the features alone (O(frames) scalars).
+    def detect_features(self, f: Features, fps: float) -> list[Boundary]:
+        p = self.params
+        n = f.count
+        if n < 2:
+            return []
+        d1 = np.nan_to_num(f.lag_diff[1], nan=0.0)
+        black = f.black >= p.black_ratio
+
+        cuts = self._cuts(f, d1, fps)
+        graduals = self._graduals(f, d1, cuts)
+        boundaries = self._merge_black(n, cuts, graduals, black, fps)
+        return [b for b in boundaries if 0 < b.frame < n]
+
+    def _cuts(self, f: Features, d1: np.ndarray, fps: float) -> list[int]:
+        p = self.params
+        level = _local_level(d1, max(4, int(round(fps / 2))))
+        n = len(d1)
+        cand = np.flatnonzero((d1 >= p.cut_min) & (d1 >= p.cut_ratio * level))
+        cuts = []
+        for i in cand.tolist():
+            # A flash: the picture after the spike returns to the one before it ...
+            returns = [f.lag_diff[j + 1][i + j] for j in range(1, SHORT_LAGS) if i + j < n]
+            # ... or the spike ends a flash: this picture matches one from just before.
+            matches = [f.lag_diff[j + 1][i] for j in range(1, SHORT_LAGS) if i - j - 1 >= 0]
+            recovered = min([x for x in returns + matches if not np.isnan(x)], default=np.inf)
+            if recovered < p.flash_return * d1[i]:
+                continue
+            if cuts and i - cuts[-1] < 2 and d1[i] <= d1[cuts[-1]]:
+                continue
+            if cuts and i - cuts[-1] < 2:
+                cuts[-1] = i
+                continue
+            cuts.append(i)
+        return cuts
+
+    def _graduals(self, f: Features, d1: np.ndarray, cuts: list[int]) -> list[tuple[int, int]]:
+        """Spans [start, end) of gradual transitions."""
+        p = self.params
+        n = len(d1)
+        csum = np.concatenate([[0.0], np.cumsum(d1)])
+        covered = np.zeros(n, bool)
+        cut_mask = np.zeros(n + 1, np.int32)
+        cut_mask[np.asarray(cuts, dtype=np.intp)] = 1
+        cut_count = np.concatenate([[0], np.cumsum(cut_mask)])
+        for lag in f.lags:
+            if lag <= SHORT_LAGS or lag >= n:
+                continue
+            end = np.arange(lag, n)
+            start = end - lag
+            chord = f.lag_diff[lag][lag:]
+            path = csum[end + 1] - csum[start + 1]
+            # The largest single step inside (start, end].
+            peak = sliding_window_view(d1[1:], lag).max(axis=1)[: len(end)]
+            has_cut = (cut_count[end + 1] - cut_count[start + 1]) > 0
+            lagged = np.nan_to_num(f.lag_diff[lag], nan=0.0)
+            before = lagged[start]  # D(start, start - lag)
+            after = np.concatenate([lagged, np.zeros(lag)])[end + lag]  # D(end + lag, end)
+            ok = ((chord >= p.gradual_min) & (chord >= p.straightness * path)
+                  & (peak <= p.gradual_peak * chord)
+                  & (chord >= p.gradual_contrast * np.maximum(before, after)) & ~has_cut)
+            for s, e in zip(start[ok].tolist(), end[ok].tolist(), strict=True):
+                covered[s + 1:e + 1] = True
+        spans = []
+        for s, e in _runs(covered):
+            # The union of qualifying windows overshoots the transition by up to a window on
+            # each side: keep the frames whose step stands above the motion level around it.
+            seg = d1[s:e]
+            reach = max(f.lags)
+            around = np.concatenate([d1[max(0, s - reach):s], d1[e:e + reach]])
+            base = float(np.median(around)) if len(around) else 0.0
+            top = float(np.percentile(seg, 75))
+            active = np.flatnonzero(seg > base + 0.3 * (top - base)) if top > base else np.arange(len(seg))
+            if len(active) == 0:
+                active = np.arange(len(seg))
+            spans.append((s + int(active[0]), s + int(active[-1]) + 1))
+        return spans
+
+    def _merge_black(self, n: int, cuts: list[int], graduals: list[tuple[int, int]],
+                     black: np.ndarray, fps: float) -> list[Boundary]:
+        """Black runs between shots absorb the fades and cuts around them: one gradual boundary."""
+        gap = max(1, int(round(self.params.merge_gap_s * fps)))
+        events: list[tuple[int, int, str]] = [(c, c + 1, "cut") for c in cuts]
+        events += [(s, e, "gradual") for s, e in graduals]
+        events += [(s, e, "black") for s, e in _runs(black)]
+        events.sort()
+        merged: list[list] = []
+        for s, e, kind in events:
+            if merged and s <= merged[-1][1] + gap and ("black" in merged[-1][2] or kind == "black"
+                                                         or kind == merged[-1][2] == "gradual"):
+                merged[-1][1] = max(merged[-1][1], e)
+                merged[-1][2].add(kind)
+            else:
+                merged.append([s, e, {kind}])
+        out = []
+        for s, e, kinds in merged:
+            if kinds == {"cut"}:
+                out.append(Boundary(s, "cut"))
+                continue
+            if "black" in kinds and (s == 0 or e >= n):
+                continue  # black lead-in or tail: part of the first/last shot
+            if kinds == {"black"} and e - s < 1:
+                continue
+            if kinds == {"black", "cut"} and e - s <= 2:
+                # a cut next to a single black frame is still a cut
+                out.append(Boundary(min(c for c in cuts if s <= c < e + 1) if any(
+                    s <= c < e + 1 for c in cuts) else s, "cut"))
+                continue
+            out.append(Boundary((s + e) // 2, "gradual", s, e))
+        return out
+
+
+# -- from boundaries to shots -------------------------------------------------
+def shots_table(boundaries: list[Boundary], times: np.ndarray, duration_s: float) -> pa.Table:
+    """Shots that tile [0, duration): shot k covers [boundary k, boundary k+1)."""
+    n = len(times)
+    starts = [0] + sorted({b.frame for b in boundaries if 0 < b.frame < n})
+    by_frame = {b.frame: b for b in boundaries}
+    rows = []
+    for k, start in enumerate(starts):
+        end = starts[k + 1] if k + 1 < len(starts) else n
+        b = by_frame.get(start)
+        rows.append({
+            "shot_index": k,
+            "start_frame": start,
+            "end_frame": end,
+            "start_s": 0.0 if k == 0 else float(times[start]),
+            "end_s": float(times[end]) if end < n else float(duration_s),
+            "transition": "start" if k == 0 else b.kind,
+            "transition_start_frame": b.span_start if b is not None and b.kind == "gradual" else None,
+            "transition_end_frame": b.span_end if b is not None and b.kind == "gradual" else None,
+        })
+    return pa.Table.from_pylist(rows, schema=SHOTS_SCHEMA)
+
+
+def tiling_problems(shots: pa.Table, frame_count: int, duration_s: float, tol: float = 1e-6) -> list[str]:
+    """Why the shots do not tile the title exactly (empty when they do)."""
+    rows = shots.to_pylist()
+    problems = []
+    if not rows:
+        return ["no shots"]
+    if rows[0]["start_frame"] != 0 or abs(rows[0]["start_s"]) > tol:
+        problems.append("the first shot does not start at frame 0 / 0 s")
+    if rows[-1]["end_frame"] != frame_count:
+        problems.append(f"the last shot ends at frame {rows[-1]['end_frame']}, not {frame_count}")
+    if abs(rows[-1]["end_s"] - duration_s) > 1e-3:
+        problems.append(f"the last shot ends at {rows[-1]['end_s']:.3f}s, not {duration_s:.3f}s")
+    for a, b in zip(rows, rows[1:], strict=False):
+        if a["end_frame"] != b["start_frame"] or abs(a["end_s"] - b["start_s"]) > tol:
+            problems.append(f"gap or overlap between shots {a['shot_index']} and {b['shot_index']}")
+    for r in rows:
+        if r["end_frame"] <= r["start_frame"] or r["end_s"] <= r["start_s"]:
+            problems.append(f"shot {r['shot_index']} is empty")
+    return problems
+
+
+def batches_from_parquet(path_or_file, batch_frames: int = 2048) -> Iterator[FrameBatch]:
+    """Stream ``frame_signals.parquet`` as frame batches."""
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(path_or_file)
+    for rb in pf.iter_batches(batch_size=batch_frames,
+                              columns=["frame_index", "time_s", "luma_mean", "black_ratio", "rgb_48x27"]):
+        yield FrameBatch(
+            first_index=int(rb.column(0)[0].as_py()),
+            times=rb.column(1).to_numpy(),
+            luma_mean=rb.column(2).to_numpy(),
+            black_ratio=rb.column(3).to_numpy(),
+            rgb=frames_of(rb.column(4)),
+        )

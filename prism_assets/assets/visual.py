@@ -1,0 +1,363 @@
+"""Visual assets: one streaming decode (``frame_signals``) → ``shots`` → ``keyframes``; ``visual_qc``.
+
+Analysis lives in ``prism.visual``; this module reads inputs, calls it, publishes
+artifacts atomically and reports metadata and checks.
+"""
+
+import math
+import shutil
+import tempfile
+import time
+from contextlib import contextmanager
+from io import BytesIO
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+from PIL import Image
+
+from prism.qc.events import events_table
+from prism.storage import ArtifactStore
+from prism.visual.decode import PASS_VERSION, VisualDecodeError, read_scalars, run_pass
+from prism.visual.keyframes import (
+    KEYFRAMES_SCHEMA,
+    KeyframeError,
+    contact_sheet,
+    extract_frames,
+    frame_scores,
+    select_keyframes,
+    timecode,
+)
+from prism.visual.qc import QC_SIGNAL_COLUMNS, visual_qc_events
+from prism.visual.shots import batches_from_parquet, shots_table, tiling_problems
+from prism.visual.sprites import SPRITE_DIR, VTT_NAME
+from prism_assets.assets.source import source_probe
+from prism_assets.compute import GPU_STEP
+from prism_assets.partitions import title_of, titles
+from resources import ArtifactStorage, MediaReader, VisualAnalysis
+
+SIGNALS = "frame_signals.parquet"
+PASS_SUMMARY = "visual_pass.json"
+SHOTS = "shots.parquet"
+KEYFRAMES = "keyframes.parquet"
+KEYFRAME_DIR = "keyframes"
+CONTACT_SHEET = "contact_sheet.jpg"
+QC_VISUAL = "qc_visual.parquet"
+CONTACT_SHEET_MAX_TILES = 120
+
+SHOTS_TILE = "shots_tile_duration"
+EVERY_SHOT_HAS_KEYFRAME = "every_shot_has_keyframe"
+KEYFRAMES_INSIDE_SHOTS = "keyframes_inside_shots"
+KEYFRAME_IMAGES_DECODE = "keyframe_images_decode"
+
+
+# -- helpers ----------------------------------------------------------------
+def _video_title(store: ArtifactStore, title_id: str) -> tuple[str, dict]:
+    """The media location and probe of a title that has decodable video (else a clear Failure)."""
+    for name, producer in (("delivery.json", "delivery"), ("probe.json", "source_probe")):
+        if not store.exists(title_id, name):
+            raise Failure(f"title {title_id}: {name} is missing; materialize `{producer}` first")
+    probe = store.read_json(title_id, "probe.json")
+    video = probe.get("video")
+    if not video or not video.get("decodable"):
+        reason = (video or {}).get("decode_error") or "no video stream (audio-only delivery)"
+        raise Failure(f"title {title_id}: no decodable video: {reason}")
+    return store.read_json(title_id, "delivery.json")["media_location"], probe
+
+
+@contextmanager
+def _local_copy(store: ArtifactStore, title_id: str, relpath: str):
+    """A local path for an artifact (the file itself locally, a temp download on S3)."""
+    if store.is_local:
+        yield str(store.path(title_id, relpath).path)
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="prism-art-"))
+    try:
+        local = tmp / Path(relpath).name
+        target = store.path(title_id, relpath)
+        target.fs.get_file(target.path, str(local))
+        yield str(local)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _publish_dir(store: ArtifactStore, title_id: str, directory: str, files: dict[str, Path]) -> None:
+    """Publish ``files`` (name -> local file) under ``directory`` and remove stale ones
+    from an earlier run, so a re-run replaces the artifacts exactly."""
+    for name, local in files.items():
+        with store.staged_file(title_id, f"{directory}/{name}") as staged:
+            shutil.copyfile(local, staged)
+    prefix = directory + "/"
+    for rel in store.list_files(title_id):
+        if rel.startswith(prefix) and rel[len(prefix):] not in files:
+            store.delete(title_id, rel)
+
+
+def _write_parquet(store: ArtifactStore, title_id: str, relpath: str, table: pa.Table) -> None:
+    with store.staged_file(title_id, relpath) as staged:
+        pq.write_table(table, staged, compression="zstd")
+
+
+def _table_md(rows: list[dict], columns: list[str], limit: int = 10) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for r in rows[:limit]:
+        cells = [f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in columns]
+        lines.append("| " + " | ".join(cells) + " |")
+    if len(rows) > limit:
+        lines.append(f"| … {len(rows) - limit} more | " + " | " * (len(columns) - 1))
+    return "\n".join(lines)
+
+
+# -- frame_signals -----------------------------------------------------------
+@asset(
+    partitions_def=titles,
+    deps=[source_probe],
+    group_name="visual",
+    code_version=f"visual-pass-{PASS_VERSION}",
+    kinds={"pyav", "parquet"},
+    description="The one streaming decode of the title's video: per-frame signals keyed by "
+    "presentation time plus 48x27 RGB frames (frame_signals.parquet), and the thumbnail sprite "
+    "sheets + WebVTT thumbnails track sampled from the same frames.",
+)
+def frame_signals(context: AssetExecutionContext, storage: ArtifactStorage, media: MediaReader,
+                  visual: VisualAnalysis) -> MaterializeResult:
+    title_id = title_of(context)
+    store = storage.store()
+    location, probe = _video_title(store, title_id)
+    rotation = int(probe["video"].get("rotation") or 0)
+    work = Path(tempfile.mkdtemp(prefix="prism-visual-"))
+    try:
+        signals_local, sprite_dir = work / SIGNALS, work / SPRITE_DIR
+        started = time.perf_counter()
+        try:
+            with media.open(location) as source:
+                summary, vtt = run_pass(source, signals_local, sprite_dir, rotation=rotation,
+                                        thumbnail_interval_s=visual.thumbnail_interval_s,
+                                        thumbnail_width=visual.thumbnail_width)
+        except VisualDecodeError as exc:
+            raise Failure(f"title {title_id}: {exc}", metadata={"media_location": location}) from None
+        elapsed = time.perf_counter() - started
+        # Sprites first, the signals (what downstream reads) last.
+        _publish_dir(store, title_id, SPRITE_DIR, {n: sprite_dir / n for n in summary.sprite_sheets})
+        store.write_text(title_id, VTT_NAME, vtt)
+        store.write_json(title_id, PASS_SUMMARY, {**summary.__dict__, "pass_version": PASS_VERSION})
+        with store.staged_file(title_id, SIGNALS) as staged:
+            shutil.copyfile(signals_local, staged)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return MaterializeResult(metadata={
+        "frames": summary.frame_count,
+        "duration_s": summary.duration_s,
+        "mean_fps": summary.mean_fps,
+        "decode_seconds": round(elapsed, 2),
+        "speed_x_realtime": round(summary.duration_s / max(elapsed, 1e-9), 1),
+        "thumbnails": summary.thumbnails,
+        "sprite_sheets": len(summary.sprite_sheets),
+        "frame_signals": MetadataValue.path(store.uri_of(title_id, SIGNALS)),
+        "thumbnails_vtt": MetadataValue.path(store.uri_of(title_id, VTT_NAME)),
+    })
+
+
+# -- shots --------------------------------------------------------------------
+@asset(
+    partitions_def=titles,
+    deps=[frame_signals],
+    group_name="visual",
+    code_version="shots-1",
+    kinds={"parquet"},
+    check_specs=[AssetCheckSpec(SHOTS_TILE, asset="shots", blocking=True,
+                                description="Shots tile the title from 0 to its duration, "
+                                "with no gap or overlap.")],
+    description="Shot boundaries (shots.parquet): hard cuts frame-exact, fades and dissolves as "
+    "'gradual'. Detector by configuration (PRISM_SHOT_DETECTOR): cpu (default) | transnetv2.",
+    **GPU_STEP,
+)
+def shots(context: AssetExecutionContext, storage: ArtifactStorage,
+          visual: VisualAnalysis) -> MaterializeResult:
+    title_id = title_of(context)
+    store = storage.store()
+    if not store.exists(title_id, SIGNALS):
+        raise Failure(f"title {title_id}: {SIGNALS} is missing; materialize `frame_signals` first")
+    summary = store.read_json(title_id, PASS_SUMMARY)
+    detector = visual.detector()
+    with _local_copy(store, title_id, SIGNALS) as signals_path:
+        boundaries = detector.detect(batches_from_parquet(signals_path), summary["mean_fps"])
+        times = read_scalars(signals_path, ["time_s"])["time_s"]
+    table = shots_table(boundaries, times, summary["duration_s"])
+    problems = tiling_problems(table, summary["frame_count"], summary["duration_s"])
+    _write_parquet(store, title_id, SHOTS, table)
+
+    rows = table.to_pylist()
+    lengths = [r["end_s"] - r["start_s"] for r in rows]
+    check = AssetCheckResult(
+        check_name=SHOTS_TILE, passed=not problems,
+        severity=AssetCheckSeverity.ERROR,
+        description="; ".join(problems) if problems else f"{len(rows)} shots tile 0-{summary['duration_s']}s",
+    )
+    return MaterializeResult(
+        metadata={
+            "detector": detector.name,
+            "shot_count": len(rows),
+            "cuts": sum(r["transition"] == "cut" for r in rows),
+            "gradual": sum(r["transition"] == "gradual" for r in rows),
+            "median_shot_s": round(float(np.median(lengths)), 3),
+            "preview": MetadataValue.md(_table_md(
+                rows, ["shot_index", "start_frame", "end_frame", "start_s", "end_s", "transition"])),
+            "shots_parquet": MetadataValue.path(store.uri_of(title_id, SHOTS)),
+        },
+        check_results=[check],
+    )
+
+
+# -- keyframes ---------------------------------------------------------------
+@asset(
+    partitions_def=titles,
+    deps=[shots],
+    group_name="visual",
+    code_version="keyframes-1",
+    kinds={"pyav", "jpeg", "parquet"},
+    check_specs=[
+        AssetCheckSpec(EVERY_SHOT_HAS_KEYFRAME, asset="keyframes", blocking=True,
+                       description="Every shot has at least one keyframe."),
+        AssetCheckSpec(KEYFRAMES_INSIDE_SHOTS, asset="keyframes", blocking=True,
+                       description="Every keyframe's time lies inside its shot."),
+        AssetCheckSpec(KEYFRAME_IMAGES_DECODE, asset="keyframes", blocking=True,
+                       description="Every keyframe image exists in storage and decodes."),
+    ],
+    description="Per shot, the sharpest still frame(s) outside transitions (one per started "
+    "PRISM_KEYFRAME_EVERY_S seconds), extracted at full resolution by seeking: keyframes/*.jpg, "
+    "keyframes.parquet and a contact sheet.",
+)
+def keyframes(context: AssetExecutionContext, storage: ArtifactStorage, media: MediaReader,
+              visual: VisualAnalysis) -> MaterializeResult:
+    title_id = title_of(context)
+    store = storage.store()
+    location, probe = _video_title(store, title_id)
+    for name, producer in ((SHOTS, "shots"), (SIGNALS, "frame_signals")):
+        if not store.exists(title_id, name):
+            raise Failure(f"title {title_id}: {name} is missing; materialize `{producer}` first")
+    summary = store.read_json(title_id, PASS_SUMMARY)
+    rotation = int(summary.get("rotation") or 0)
+    shot_rows = pq.read_table(BytesIO(store.read_bytes(title_id, SHOTS))).to_pylist()
+    with _local_copy(store, title_id, SIGNALS) as signals_path:
+        sig = read_scalars(signals_path, ["time_s", "sharpness", "motion", "black_ratio"])
+    scores = frame_scores(sig["sharpness"], sig["motion"], sig["black_ratio"])
+    choices = select_keyframes(shot_rows, sig["time_s"], scores, every_s=visual.keyframe_every_s)
+
+    work = Path(tempfile.mkdtemp(prefix="prism-keyframes-"))
+    rows, files, tiles = [], {}, []
+    sheet_every = max(1, math.ceil(len(shot_rows) / CONTACT_SHEET_MAX_TILES))
+    by_frame = {c.frame_index: c for c in choices}
+    try:
+        try:
+            with media.open(location) as source:
+                for frame_index, image in extract_frames(
+                        source, [(c.frame_index, c.time_s) for c in choices], rotation=rotation):
+                    c = by_frame[frame_index]
+                    name = f"shot{c.shot_index:05d}_f{frame_index:07d}.jpg"
+                    image.save(work / name, quality=90)
+                    files[name] = work / name
+                    rows.append({"shot_index": c.shot_index, "frame_index": frame_index, "time_s": c.time_s,
+                                 "path": f"{KEYFRAME_DIR}/{name}", "width": image.width,
+                                 "height": image.height, "rank": c.rank, "score": c.score})
+                    if c.rank == 0 and c.shot_index % sheet_every == 0:
+                        thumb = image.copy()
+                        thumb.thumbnail((240, 240))
+                        tiles.append((c.shot_index, f"#{c.shot_index} {timecode(c.time_s)}", thumb))
+        except KeyframeError as exc:
+            raise Failure(f"title {title_id}: {exc}") from None
+        rows.sort(key=lambda r: (r["shot_index"], r["frame_index"]))
+        tiles.sort(key=lambda t: t[0])
+        _publish_dir(store, title_id, KEYFRAME_DIR, files)
+        if tiles:
+            with store.staged_file(title_id, CONTACT_SHEET) as staged:
+                contact_sheet([(label, im) for _, label, im in tiles]).save(staged, quality=85)
+        _write_parquet(store, title_id, KEYFRAMES, pa.Table.from_pylist(rows, schema=KEYFRAMES_SCHEMA))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    # Checks, on what was published.
+    covered = {r["shot_index"] for r in rows}
+    missing = [s["shot_index"] for s in shot_rows if s["shot_index"] not in covered]
+    bounds = {s["shot_index"]: s for s in shot_rows}
+
+    def inside(r: dict) -> bool:
+        shot = bounds[r["shot_index"]]
+        return (shot["start_frame"] <= r["frame_index"] < shot["end_frame"]
+                and shot["start_s"] <= r["time_s"] < shot["end_s"])
+
+    outside = [r["path"] for r in rows if not inside(r)]
+    broken = []
+    for r in rows:
+        try:
+            with Image.open(BytesIO(store.read_bytes(title_id, r["path"]))) as im:
+                im.load()
+                if im.size != (r["width"], r["height"]):
+                    broken.append(f"{r['path']} (size {im.size})")
+        except Exception as exc:  # missing object or undecodable image
+            broken.append(f"{r['path']} ({type(exc).__name__})")
+    checks = [
+        AssetCheckResult(check_name=EVERY_SHOT_HAS_KEYFRAME, passed=not missing,
+                         description=f"shots without a keyframe: {missing[:20]}" if missing else
+                         f"all {len(shot_rows)} shots have keyframes"),
+        AssetCheckResult(check_name=KEYFRAMES_INSIDE_SHOTS, passed=not outside,
+                         description=f"keyframes outside their shot: {outside[:10]}" if outside else
+                         "every keyframe lies inside its shot"),
+        AssetCheckResult(check_name=KEYFRAME_IMAGES_DECODE, passed=not broken,
+                         description=f"unreadable keyframe images: {broken[:10]}" if broken else
+                         f"{len(rows)} images decode"),
+    ]
+    metadata = {
+        "keyframes": len(rows),
+        "shots": len(shot_rows),
+        "image_size": f"{rows[0]['width']}x{rows[0]['height']}" if rows else "",
+        "keyframes_parquet": MetadataValue.path(store.uri_of(title_id, KEYFRAMES)),
+        "preview": MetadataValue.md(_table_md(rows, ["shot_index", "frame_index", "time_s", "rank", "path"])),
+    }
+    if tiles:
+        metadata["contact_sheet"] = MetadataValue.path(store.uri_of(title_id, CONTACT_SHEET))
+    return MaterializeResult(metadata=metadata, check_results=checks)
+
+
+# -- visual_qc ---------------------------------------------------------------
+@asset(
+    partitions_def=titles,
+    deps=[frame_signals],
+    group_name="visual",
+    code_version="visual-qc-1",
+    kinds={"parquet"},
+    description="Visual QC findings from the frame signals (qc_visual.parquet, QC event schema): "
+    "black segments, frozen picture, letterbox/pillarbox, luminance flashes and hazardous flash rates.",
+)
+def visual_qc(context: AssetExecutionContext, storage: ArtifactStorage) -> MaterializeResult:
+    title_id = title_of(context)
+    store = storage.store()
+    if not store.exists(title_id, SIGNALS):
+        raise Failure(f"title {title_id}: {SIGNALS} is missing; materialize `frame_signals` first")
+    summary = store.read_json(title_id, PASS_SUMMARY)
+    with _local_copy(store, title_id, SIGNALS) as signals_path:
+        sig = read_scalars(signals_path, QC_SIGNAL_COLUMNS)
+    events = visual_qc_events(sig, summary["duration_s"], summary["width"], summary["height"],
+                              rotation=int(summary.get("rotation") or 0))
+    table = events_table(events)
+    _write_parquet(store, title_id, QC_VISUAL, table)
+    counts = {s: sum(e.severity == s for e in events) for s in ("info", "warning", "error")}
+    return MaterializeResult(metadata={
+        "events": len(events),
+        **{f"{k}_events": v for k, v in counts.items()},
+        "checks": ", ".join(sorted({e.check for e in events})) or "none",
+        "preview": MetadataValue.md(_table_md(table.to_pylist(),
+                                              ["check", "start_s", "end_s", "severity", "message"])),
+        "qc_visual": MetadataValue.path(store.uri_of(title_id, QC_VISUAL)),
+    })

