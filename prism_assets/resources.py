@@ -8,7 +8,7 @@ model backends and devices are used; the asset code is the same.
 from __future__ import annotations
 
 from prism.settings import Settings
-from resources import ArtifactStorage, DeliveryInbox, MediaReader
+from resources import ArtifactStorage, AsrModel, AudioQcPolicy, DeliveryInbox, MediaReader, VadModel
 
 
 def build_resources(settings: Settings) -> dict[str, object]:
@@ -22,4 +22,15 @@ def build_resources(settings: Settings) -> dict[str, object]:
             **s3,
         ),
         "media": MediaReader(**s3),
+        "asr": AsrModel(
+            backend=settings.asr_backend, source=settings.asr_model_source, device=settings.asr_device,
+            compute_type=settings.asr_compute_type, beam_size=settings.asr_beam_size,
+            batch_size=settings.asr_batch_size, language_policy=settings.asr_language,
+            cache_dir=str(settings.models_dir), **s3,
+        ),
+        "vad": VadModel(threshold=settings.vad_threshold),
+        "audio_qc_policy": AudioQcPolicy(
+            loudness_spec=settings.loudness_spec, silence_min_s=settings.silence_min_s,
+            silence_threshold_lufs=settings.silence_threshold_lufs,
+        ),
     }

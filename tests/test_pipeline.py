@@ -25,7 +25,7 @@ def test_definitions_load_with_the_expected_graph(prism_home):
     defs = build_definitions(prism_home)
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    assert keys == {"delivery", "source_probe"}
+    assert {"delivery", "source_probe"} <= keys  # each domain's tests check its own assets
     assert graph.get(AssetKey("source_probe")).parent_keys == {AssetKey("delivery")}
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
@@ -52,11 +52,11 @@ def test_title_run_materializes_probe_with_lineage_and_checks(instance, prism_ho
             audio_languages=["en", "ko"])
     outcome = run_title("ep-1", instance, settings=prism_home)
     assert outcome.success, outcome.failures
-    assert outcome.materialized == ["delivery", "source_probe"]
+    assert outcome.materialized[:2] == ["delivery", "source_probe"]
     assert outcome.checks == {"decodable_video": True}
 
     store = store_of(prism_home)
-    assert store.list_files("ep-1") == ["delivery.json", "probe.json"]
+    assert {"delivery.json", "probe.json"} <= set(store.list_files("ep-1"))
     probe = store.read_json("ep-1", "probe.json")
     assert probe["video"]["codec"] == "h264" and probe["video"]["width"] == 320
     assert [a["language"] for a in probe["audio"]] == ["eng", "kor"]

@@ -20,7 +20,7 @@ def test_title_runs_with_inbox_and_artifacts_on_s3(instance, prism_home, media, 
     outcome = run_title("s3-ep-1", instance, settings=settings)
     assert outcome.success, outcome.failures
     store = build_resources(settings)["storage"].store()
-    assert store.list_files("s3-ep-1") == ["delivery.json", "probe.json"]
+    assert {"delivery.json", "probe.json", "audio.json", "loudness.json"} <= set(store.list_files("s3-ep-1"))
     probe = store.read_json("s3-ep-1", "probe.json")
     assert [a["language"] for a in probe["audio"]] == ["eng", "kor"]
     assert probe["size_bytes"] == media["two_tracks"].stat().st_size

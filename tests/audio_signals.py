@@ -1,0 +1,67 @@
+"""Test signals for the audio tests: written as real files, decoded by the real code."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from prism.media.synth import synthesize_speech
+
+RATE = 48_000
+
+
+def write_audio(path: Path, samples: np.ndarray, rate: int = RATE, layout: str | None = None) -> Path:
+    """Write (channels, n) float samples losslessly (FLAC, 24-bit) with PyAV."""
+    samples = np.atleast_2d(samples).astype(np.float32)
+    layout = layout or {1: "mono", 2: "stereo", 6: "5.1"}[samples.shape[0]]
+    with av.open(str(path), mode="w") as out:
+        stream = out.add_stream("flac", rate=rate, layout=layout)
+        stream.format = "s32"
+        pos = 0
+        while pos < samples.shape[1]:
+            n = min(4096, samples.shape[1] - pos)
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples[:, pos:pos + n]), format="fltp",
+                                               layout=layout)
+            frame.sample_rate, frame.pts, frame.time_base = rate, pos, Fraction(1, rate)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+            pos += n
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path
+
+
+def tone(seconds: float, freq: float = 997.0, dbfs: float = 0.0, rate: int = RATE) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return (10 ** (dbfs / 20) * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def music_bed(seconds: float, dbfs: float = -20.0, rate: int = RATE) -> np.ndarray:
+    """A music-like bed: a chord whose notes swell and change every second (no speech)."""
+    t = np.arange(int(seconds * rate)) / rate
+    out = np.zeros_like(t)
+    chords = [(220.0, 277.2, 329.6), (196.0, 246.9, 293.7), (174.6, 220.0, 261.6), (164.8, 207.7, 246.9)]
+    for i, chord in enumerate(chords * int(np.ceil(seconds / 4))):
+        mask = (t >= i) & (t < i + 1)
+        env = np.sin(np.pi * (t[mask] - i)) ** 0.5
+        for f in chord:
+            out[mask] += env * np.sin(2 * np.pi * f * t[mask])
+    out /= np.abs(out).max() or 1
+    return (10 ** (dbfs / 20) * out).astype(np.float32)
+
+
+def speech(text: str, peak_dbfs: float = -3.0, voice: str = "en") -> np.ndarray:
+    clip = synthesize_speech(text, voice)
+    return (clip / (np.abs(clip).max() or 1) * 10 ** (peak_dbfs / 20)).astype(np.float32)
+
+
+def place(total_s: float, *items: tuple[float, np.ndarray], rate: int = RATE) -> np.ndarray:
+    out = np.zeros(int(total_s * rate), np.float32)
+    for start, clip in items:
+        a = int(start * rate)
+        clip = clip[: max(0, out.size - a)]
+        out[a:a + clip.size] += clip
+    return out
