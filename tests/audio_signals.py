@@ -41,14 +41,15 @@ def tone(seconds: float, freq: float = 997.0, dbfs: float = 0.0, rate: int = RAT
 
 def music_bed(seconds: float, dbfs: float = -20.0, rate: int = RATE) -> np.ndarray:
     """A music-like bed: a chord whose notes swell and change every second (no speech)."""
-    t = np.arange(int(seconds * rate)) / rate
-    out = np.zeros_like(t)
+    n = int(seconds * rate)
+    out = np.zeros(n)
     chords = [(220.0, 277.2, 329.6), (196.0, 246.9, 293.7), (174.6, 220.0, 261.6), (164.8, 207.7, 246.9)]
-    for i, chord in enumerate(chords * int(np.ceil(seconds / 4))):
-        mask = (t >= i) & (t < i + 1)
-        env = np.sin(np.pi * (t[mask] - i)) ** 0.5
-        for f in chord:
-            out[mask] += env * np.sin(2 * np.pi * f * t[mask])
+    local = np.arange(rate) / rate
+    env = np.sin(np.pi * local) ** 0.5
+    for i in range(int(np.ceil(seconds))):
+        a, b = i * rate, min(n, (i + 1) * rate)
+        t = local[: b - a] + i
+        out[a:b] = env[: b - a] * sum(np.sin(2 * np.pi * f * t) for f in chords[i % len(chords)])
     out /= np.abs(out).max() or 1
     return (10 ** (dbfs / 20) * out).astype(np.float32)
 

@@ -55,6 +55,8 @@ class _TrackDecoder:
         self.rate = self.channels = 0
         self.layout = ""
         self.bad_packets = 0
+        self._pending: list[np.ndarray] = []
+        self._pending_n = 0
 
     def _speech(self, frames) -> None:
         for f in frames:
@@ -71,13 +73,24 @@ class _TrackDecoder:
             # Planar float at the stream's own rate and layout: the meter's input.
             self.full_rate = av.AudioResampler(format="fltp", layout=frame.layout, rate=self.rate)
         for f in self.full_rate.resample(frame):
-            self.meter.add(f.to_ndarray())
+            self._pending.append(f.to_ndarray())
+            self._pending_n += f.samples
+        if self._pending_n >= self.rate // 2:
+            self._flush_meter()
         self._speech(self.to_speech.resample(frame))
+
+    def _flush_meter(self) -> None:
+        # Codec frames are ~20 ms; the meter's per-call work is vectorised, so half-second
+        # batches keep Python overhead small while memory stays bounded.
+        if self._pending:
+            self.meter.add(np.concatenate(self._pending, axis=1))
+        self._pending, self._pending_n = [], 0
 
     def finish(self) -> DecodedTrack:
         if self.full_rate is not None:
             for f in self.full_rate.resample(None):
-                self.meter.add(f.to_ndarray())
+                self._pending.append(f.to_ndarray())
+            self._flush_meter()
         self._speech(self.to_speech.resample(None))
         for packet in self.out_stream.encode(None):
             self.out.mux(packet)

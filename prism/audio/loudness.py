@@ -60,12 +60,8 @@ def oversampling_factor(rate: int) -> int:
 
 
 def _interpolator(factor: int, taps_per_phase: int = 12) -> np.ndarray:
-    """Polyphase low-pass interpolation filter, shape (taps_per_phase, factor)."""
-    if factor == 1:
-        return np.ones((1, 1))
-    h = signal.firwin(taps_per_phase * factor, 0.9 / factor, window=("kaiser", 6.0)) * factor
-    # phase p produces output sample n*factor + p from inputs x[n-k], k = 0..taps-1
-    return h.reshape(taps_per_phase, factor)[::-1].copy()
+    """Low-pass interpolation FIR for ``factor``× oversampling (gain ``factor``)."""
+    return signal.firwin(taps_per_phase * factor, 0.9 / factor, window=("kaiser", 6.0)) * factor
 
 
 def energy_to_lufs(energy: float) -> float:
@@ -88,8 +84,10 @@ class LoudnessMeter:
         self._sos = k_weighting_sos(rate)
         self._zi = np.zeros((self.channels, self._sos.shape[0], 2))
         self._factor = oversampling_factor(rate)
-        self._poly = _interpolator(self._factor)
-        self._history = np.zeros((self.channels, self._poly.shape[0] - 1), dtype=np.float64)
+        self._fir = _interpolator(self._factor)
+        # input samples one interpolated point depends on: ceil((len(fir) - 1) / factor)
+        history = -(-(self._fir.size - 1) // self._factor) if self._factor > 1 else 0
+        self._history = np.zeros((self.channels, history), dtype=np.float64)
         self._acc = np.zeros(self.channels)  # sum of squares of the open 100 ms block
         self._acc_n = 0
         self._acc_peak = 0.0
@@ -127,17 +125,20 @@ class LoudnessMeter:
                 self._close_block()
 
     def _true_peak_per_sample(self, x: np.ndarray) -> np.ndarray:
+        """Max |interpolated sample| over channels, per input sample. The chunk is prefixed with
+        the previous chunk's last samples, so every interpolated point is computed exactly once
+        and with its full filter support, whatever the chunking."""
         if self._factor == 1:
             return np.abs(x).max(axis=0)
-        taps = self._poly.shape[0]
+        f, hist = self._factor, self._history.shape[1]
         ext = np.concatenate([self._history, x], axis=1)
-        self._history = ext[:, -(taps - 1):]
-        peak = np.zeros(x.shape[1])
+        self._history = ext[:, -hist:]
+        n = x.shape[1]
+        peak = np.abs(x).max(axis=0)
         for c in range(self.channels):
-            windows = np.lib.stride_tricks.sliding_window_view(ext[c], taps)  # (n, taps)
-            up = windows @ self._poly  # (n, factor): the interpolated samples after each input
-            np.maximum(peak, np.abs(up).max(axis=1), out=peak)
-        return np.maximum(peak, np.abs(x).max(axis=0))
+            up = signal.upfirdn(self._fir, ext[c], up=f)[hist * f:(hist + n) * f]
+            np.maximum(peak, np.abs(up).reshape(n, f).max(axis=1), out=peak)
+        return peak
 
     def _close_block(self) -> None:
         mean_sq = self._acc / self._acc_n
