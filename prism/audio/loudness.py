@@ -88,7 +88,7 @@ class LoudnessMeter:
         # input samples one interpolated point depends on: ceil((len(fir) - 1) / factor)
         history = -(-(self._fir.size - 1) // self._factor) if self._factor > 1 else 0
         self._history = np.zeros((self.channels, history), dtype=np.float64)
-        self._acc = np.zeros(self.channels)  # sum of squares of the open 100 ms block
+        self._acc = 0.0  # channel-weighted sum of squares of the open 100 ms block
         self._acc_n = 0
         self._acc_peak = 0.0
         self._acc_sample_peak = 0.0
@@ -107,45 +107,50 @@ class LoudnessMeter:
         if n == 0:
             return
         self.samples += n
-        filtered = np.empty_like(x)
+        weighted_sq = np.zeros(n)
         for c in range(self.channels):
-            filtered[c], self._zi[c] = signal.sosfilt(self._sos, x[c], zi=self._zi[c])
-        true_peak = self._true_peak_per_sample(x)  # (n,) max over channels
-        abs_x = np.abs(x).max(axis=0)
-        sq = filtered * filtered
-        pos = 0
-        while pos < n:
-            take = min(self.block_len - self._acc_n, n - pos)
-            self._acc += sq[:, pos:pos + take].sum(axis=1)
-            self._acc_peak = max(self._acc_peak, float(true_peak[pos:pos + take].max()))
-            self._acc_sample_peak = max(self._acc_sample_peak, float(abs_x[pos:pos + take].max()))
-            self._acc_n += take
-            pos += take
+            filtered, self._zi[c] = signal.sosfilt(self._sos, x[c], zi=self._zi[c])
+            if self.weights[c]:
+                weighted_sq += self.weights[c] * filtered * filtered
+        sample_abs = np.abs(x).max(axis=0)
+        interpolated_abs = self._interpolated_abs(x)  # (n * factor,)
+        # Cut the chunk where 100 ms blocks end; reduce each piece with one vectorised call.
+        first = self.block_len - self._acc_n
+        starts = np.concatenate([[0], np.arange(first, n, self.block_len)]) if first < n else np.zeros(1, int)
+        starts = np.unique(starts)
+        sums = np.add.reduceat(weighted_sq, starts)
+        sample_peaks = np.maximum.reduceat(sample_abs, starts)
+        true_peaks = np.maximum.reduceat(interpolated_abs, starts * self._factor)
+        ends = np.append(starts[1:], n)
+        for i in range(starts.size):
+            self._acc += sums[i]
+            self._acc_n += int(ends[i] - starts[i])
+            self._acc_peak = max(self._acc_peak, float(true_peaks[i]), float(sample_peaks[i]))
+            self._acc_sample_peak = max(self._acc_sample_peak, float(sample_peaks[i]))
             if self._acc_n == self.block_len:
                 self._close_block()
 
-    def _true_peak_per_sample(self, x: np.ndarray) -> np.ndarray:
-        """Max |interpolated sample| over channels, per input sample. The chunk is prefixed with
-        the previous chunk's last samples, so every interpolated point is computed exactly once
-        and with its full filter support, whatever the chunking."""
-        if self._factor == 1:
+    def _interpolated_abs(self, x: np.ndarray) -> np.ndarray:
+        """|oversampled signal|, max over channels. The chunk is prefixed with the previous
+        chunk's last samples, so every interpolated point is computed exactly once and with
+        its full filter support, whatever the chunking."""
+        n, f = x.shape[1], self._factor
+        if f == 1:
             return np.abs(x).max(axis=0)
-        f, hist = self._factor, self._history.shape[1]
+        hist = self._history.shape[1]
         ext = np.concatenate([self._history, x], axis=1)
         self._history = ext[:, -hist:]
-        n = x.shape[1]
-        peak = np.abs(x).max(axis=0)
+        peak = np.zeros(n * f)
         for c in range(self.channels):
             up = signal.upfirdn(self._fir, ext[c], up=f)[hist * f:(hist + n) * f]
-            np.maximum(peak, np.abs(up).reshape(n, f).max(axis=1), out=peak)
+            np.maximum(peak, np.abs(up), out=peak)
         return peak
 
     def _close_block(self) -> None:
-        mean_sq = self._acc / self._acc_n
-        self.block_energy.append(float((self.weights * mean_sq).sum()))
+        self.block_energy.append(float(self._acc / self._acc_n))
         self.block_true_peak.append(self._acc_peak)
         self.sample_peak = max(self.sample_peak, self._acc_sample_peak)
-        self._acc[:] = 0
+        self._acc = 0.0
         self._acc_n = 0
         self._acc_peak = 0.0
         self._acc_sample_peak = 0.0
