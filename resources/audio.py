@@ -63,6 +63,11 @@ class AsrModel(S3Connected):
         if self.source:
             if self.source.startswith("s3://"):
                 return str(_sync_s3(self.source, Path(self.cache_dir), self.storage_options()))
+            if self.source.startswith(("/", "./", "../", "~", "file://")):
+                path = Path(self.source.removeprefix("file://")).expanduser()
+                if not path.is_dir():
+                    raise ModelUnavailable(f"ASR model directory {path} does not exist ({SOURCE_SETTING})")
+                return str(path)
             return self.source  # a local directory, or a hub id the backend resolves
         if self.backend != "faster-whisper":
             raise ModelUnavailable(
@@ -87,7 +92,7 @@ class AsrModel(S3Connected):
                                                      beam_size=self.beam_size)
                     elif self.backend == "transformers":
                         _LOADED[key] = TransformersWhisper(path, device=self.device,
-                                                           num_beams=min(self.beam_size, 1))
+                                                           num_beams=self.beam_size)
                     else:
                         raise ModelUnavailable(f"unknown ASR backend {self.backend!r} (PRISM_ASR_BACKEND: "
                                                "'faster-whisper' or 'transformers')")

@@ -103,6 +103,7 @@ def compression_ratio(text: str) -> float:
 class Transcriber(Protocol):
     name: str
     multilingual: bool
+    languages: frozenset[str]  # codes the model can be told to decode in
 
     def detect_language(self, audio: np.ndarray) -> tuple[str, float]: ...
 
@@ -219,6 +220,7 @@ class FasterWhisper:
                                   cpu_threads=cpu_threads)
         self.pipeline = BatchedInferencePipeline(self.model)
         self.multilingual = bool(self.model.model.is_multilingual)
+        self.languages = frozenset(self.model.supported_languages)
         self.beam_size = beam_size
 
     def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
@@ -276,6 +278,8 @@ class TransformersWhisper:
             model_path, dtype=self.dtype, attn_implementation="sdpa").to(device).eval()
         gen = self.model.generation_config
         self.multilingual = bool(getattr(gen, "is_multilingual", False) and getattr(gen, "lang_to_id", None))
+        lang_tokens = getattr(gen, "lang_to_id", None) or {}
+        self.languages = frozenset(t.strip("<|>") for t in lang_tokens) or frozenset({"en"})
         self.num_beams = num_beams
 
     def _features(self, audios: Sequence[np.ndarray]):

@@ -280,7 +280,7 @@ def transcript(context: AssetExecutionContext, storage: ArtifactStorage, asr: As
                     for (start, end), samples in zip(windows, speech_samples_in(flac, windows), strict=True):
                         yield SpeechChunk(start, end, samples)
 
-                if asr.language_policy == "declared" and declared and model.multilingual:
+                if asr.language_policy == "declared" and declared in model.languages and model.multilingual:
                     # Decode in the declared language; identify anyway, for QC to compare.
                     detected = identify_language(model, chunks())
                     result = transcribe(model, chunks(), language=declared, batch_size=asr.batch_size)
