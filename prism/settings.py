@@ -74,6 +74,27 @@ class Settings(BaseSettings):
     keyframe_every_s: float = Field(
         default=10.0, gt=0, description="A shot gets one keyframe per started stretch of this many seconds."
     )
+    # Audio (issue 3). ASR backend and model: PRISM_ASR_MODEL_SOURCE above; with no source
+    # the faster-whisper backend uses the small Whisper models of the `demo` extra.
+    asr_backend: Literal["faster-whisper", "transformers"] = "faster-whisper"
+    asr_device: str = Field(default="auto", description="'auto' (cuda when present), 'cpu', 'cuda', 'cuda:1'…")
+    asr_compute_type: str = Field(default="default", description="faster-whisper: int8 on CPU, float16 on GPU")
+    asr_batch_size: int = Field(default=8, ge=1, le=128, description="speech chunks decoded together")
+    asr_beam_size: int = Field(default=5, ge=1, le=10)
+    asr_language: Literal["declared", "detect"] = Field(
+        default="declared",
+        description="'declared': decode a track in its declared language (manifest audio_languages, "
+        "else the stream tag) when it has one; 'detect': always use Whisper's language id. "
+        "Whisper's identification is recorded and checked by QC either way.",
+    )
+    model_cache_dir: Path | None = Field(
+        default=None, description="Local cache for model weights (s3:// sources, joined bundled "
+        "models); default <home>/models.")
+    vad_threshold: float = Field(default=0.5, gt=0, lt=1)
+    loudness_spec: Literal["atsc-a85", "ebu-r128", "streaming-16"] = Field(
+        default="atsc-a85", description="Delivery loudness spec audio QC checks against.")
+    silence_min_s: float = Field(default=10.0, gt=0, description="Silence this long is a QC finding.")
+    silence_threshold_lufs: float = Field(default=-60.0, le=-20)
     # How far back the delivery sensor re-lists the inbox for late-arriving files.
     sensor_lookback_hours: float = Field(default=24.0, gt=0)
     sensor_interval_s: int = Field(default=30, ge=1, description="Delivery sensor tick interval.")
@@ -113,6 +134,10 @@ class Settings(BaseSettings):
     @cached_property
     def export(self) -> str:
         return self.export_uri or f"{self.artifacts_uri.rstrip('/')}/export"
+
+    @cached_property
+    def models_dir(self) -> Path:
+        return (self.model_cache_dir or self.home / "models").expanduser().resolve()
 
     @cached_property
     def inbox(self) -> str:

@@ -42,6 +42,7 @@ EXPORTABLE = (
     "speech.parquet",
     "loudness.json",
     "transcript.parquet",
+    "transcript.json",
     "transcript.*.vtt",
     "transcript.*.srt",
     "qc.parquet",
