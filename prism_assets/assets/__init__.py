@@ -11,6 +11,7 @@ QC_ASSETS = [qc, report, title_bundle]
 PER_TITLE_ASSETS = [delivery, source_probe, *VISUAL_ASSETS, *AUDIO_ASSETS, *QC_ASSETS]
 
 __all__ = [
-    "PER_TITLE_ASSETS", "audio", "audio_qc", "delivery", "frame_signals", "keyframes", "loudness", "qc", "report",
+    "PER_TITLE_ASSETS", "audio", "audio_qc", "delivery", "frame_signals", "keyframes", "loudness", "qc",
+    "report",
     "shots", "source_probe", "speech_segments", "title_bundle", "transcript", "visual_qc",
 ]
