@@ -157,10 +157,15 @@ def _run_with_progress(title: str, manifest: str | None = None):
     else:
         for failure in outcome.failures:
             err.print(f"[red]✗[/] {failure}")
-        for check, ok in outcome.checks.items():
-            if not ok:
-                err.print(f"[red]✗[/] check {check} failed")
+        for check in outcome.failed_error_checks:
+            err.print(f"[red]✗[/] check {check} failed")
+    verdict = outcome.checks.get("content_qc")
+    if verdict is not None:
+        shown = "[green]pass[/]" if verdict else "[yellow]fail[/] (findings in the report)"
+        console.print(f"content QC ({settings.qc_profile} profile): {shown}")
     console.print(f"artifacts: {store_root}/titles/{title}/")
+    if outcome.success and "report" in outcome.materialized:
+        console.print(f"report: {store_root}/titles/{title}/report.html")
     if not outcome.success:
         raise typer.Exit(1)
     return outcome
@@ -179,15 +184,16 @@ def status(title: Annotated[str | None, typer.Argument(help="A title id for deta
             console.print("no titles yet — deliver one: prism deliver VIDEO --title-id ID")
             return
         # One row per title; assets are counted, not given a column each (the graph has many).
-        table = Table("title", "last run", "assets", "missing", "checks")
+        table = Table("title", "last run", "assets", "missing", "checks", "content QC")
         for name in names:
             st = title_status(instance, name)
-            checks = [ok for a in st.assets for ok in a.checks.values()]
+            has_checks = any(a.error_checks for a in st.assets)
             missing = [a.asset for a in st.assets if not a.materialized_at]
             table.add_row(
                 name, st.last_run_status or "-",
                 f"{len(st.assets) - len(missing)}/{len(st.assets)}", ", ".join(missing) or "-",
-                "-" if not checks else ("[green]pass[/]" if all(checks) else "[red]FAIL[/]"),
+                "-" if not has_checks else ("[green]pass[/]" if st.checks_pass else "[red]FAIL[/]"),
+                {"pass": "[green]pass[/]", "fail": "[yellow]fail[/]"}.get(st.qc_status or "", "-"),
             )
         console.print(table)
         return

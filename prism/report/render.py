@@ -3,6 +3,8 @@
 The page sits in the title's folder, so images (contact sheet, keyframes,
 thumbnails) are linked by their relative paths and the folder can be browsed or
 copied as a whole; the QC timeline is embedded so the page alone tells the story.
+The page is a pure function of the artifacts (no clock), so a re-run reproduces it
+byte for byte, like every other artifact.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 import base64
 import statistics
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -71,7 +72,7 @@ def render_report(inputs: ReportInputs, *, max_events: int = 200, max_lines: int
     template = _env.get_template("report.html.j2")
     return template.render(
         title_id=inputs.title_id,
-        generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        manifest_sha256=(inputs.delivery.get("manifest_sha256") or "")[:12],
         summary=inputs.summary,
         events=events[:max_events],
         events_hidden=max(0, len(events) - max_events),

@@ -128,7 +128,7 @@ def report(context: AssetExecutionContext, storage: ArtifactStorage) -> Material
         keyframes=_table(store, title_id, "keyframes.parquet"),
         loudness=tracks, transcript=_table(store, title_id, "transcript.parquet"), images=images,
         artifacts=[(f, store.path(title_id, f).stat().st_size) for f in files
-                   if not f.startswith("keyframes/")],
+                   if not f.startswith("keyframes/") and f != "report.html"],
     ))
     store.write_text(title_id, "report.html", html)
     lengths = [s["end_s"] - s["start_s"] for s in shots]
