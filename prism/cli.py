@@ -157,10 +157,15 @@ def _run_with_progress(title: str, manifest: str | None = None):
     else:
         for failure in outcome.failures:
             err.print(f"[red]✗[/] {failure}")
-        for check, ok in outcome.checks.items():
-            if not ok:
-                err.print(f"[red]✗[/] check {check} failed")
+        for check in outcome.failed_error_checks:
+            err.print(f"[red]✗[/] check {check} failed")
+    verdict = outcome.checks.get("content_qc")
+    if verdict is not None:
+        shown = "[green]pass[/]" if verdict else "[yellow]fail[/] (findings in the report)"
+        console.print(f"content QC ({settings.qc_profile} profile): {shown}")
     console.print(f"artifacts: {store_root}/titles/{title}/")
+    if outcome.success and "report" in outcome.materialized:
+        console.print(f"report: {store_root}/titles/{title}/report.html")
     if not outcome.success:
         raise typer.Exit(1)
     return outcome
@@ -178,14 +183,17 @@ def status(title: Annotated[str | None, typer.Argument(help="A title id for deta
         if not names:
             console.print("no titles yet — deliver one: prism deliver VIDEO --title-id ID")
             return
-        table = Table("title", "last run", *[k.to_user_string() for k in _asset_keys()], "checks")
+        # One row per title; assets are counted, not given a column each (the graph has many).
+        table = Table("title", "last run", "assets", "missing", "checks", "content QC")
         for name in names:
             st = title_status(instance, name)
-            checks = [ok for a in st.assets for ok in a.checks.values()]
+            has_checks = any(a.error_checks for a in st.assets)
+            missing = [a.asset for a in st.assets if not a.materialized_at]
             table.add_row(
                 name, st.last_run_status or "-",
-                *["[green]✓[/]" if a.materialized_at else "-" for a in st.assets],
-                "-" if not checks else ("[green]pass[/]" if all(checks) else "[red]FAIL[/]"),
+                f"{len(st.assets) - len(missing)}/{len(st.assets)}", ", ".join(missing) or "-",
+                "-" if not has_checks else ("[green]pass[/]" if st.checks_pass else "[red]FAIL[/]"),
+                {"pass": "[green]pass[/]", "fail": "[yellow]fail[/]"}.get(st.qc_status or "", "-"),
             )
         console.print(table)
         return
@@ -208,12 +216,6 @@ def status(title: Annotated[str | None, typer.Argument(help="A title id for deta
     store = build_resources(get_settings())["storage"].store()
     files = store.list_files(title)
     console.print(f"artifacts in {store.uri}/titles/{title}: {', '.join(files) or 'none'}")
-
-
-def _asset_keys():
-    from prism_assets.status import per_title_asset_keys
-
-    return per_title_asset_keys()
 
 
 @app.command()

@@ -17,6 +17,8 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from prism.qc.profile import get_profile
+
 
 class Profile(StrEnum):
     """Which set of resources the Definitions are built with."""
@@ -54,6 +56,12 @@ class Settings(BaseSettings):
         description="Extra roots a manifest's media may live under (the inbox is always one).",
     )
     manifest_max_bytes: int = Field(default=64 * 1024, ge=1024, le=1024 * 1024)
+    export_uri: str | None = Field(
+        default=None,
+        description="Where title bundles are published (production: the export bucket); default "
+        "<storage>/export.",
+    )
+    qc_profile: str = Field(default="streaming", description="QC profile: streaming | broadcast | strict.")
     # Model sources (local dir, s3:// prefix or hub id) used by the model resources.
     asr_model_source: str | None = None
     visual_model_source: str | None = None
@@ -69,6 +77,27 @@ class Settings(BaseSettings):
     visual_skip_loop_filter: bool = Field(
         default=True, description="The visual pass skips H.264/HEVC deblocking (~20% less decode work)."
     )
+    # Audio (issue 3). ASR backend and model: PRISM_ASR_MODEL_SOURCE above; with no source
+    # the faster-whisper backend uses the small Whisper models of the `demo` extra.
+    asr_backend: Literal["faster-whisper", "transformers"] = "faster-whisper"
+    asr_device: str = Field(default="auto", description="'auto' (cuda when present), 'cpu', 'cuda', 'cuda:1'…")
+    asr_compute_type: str = Field(default="default", description="faster-whisper: int8 on CPU, float16 on GPU")
+    asr_batch_size: int = Field(default=8, ge=1, le=128, description="speech chunks decoded together")
+    asr_beam_size: int = Field(default=5, ge=1, le=10)
+    asr_language: Literal["declared", "detect"] = Field(
+        default="declared",
+        description="'declared': decode a track in its declared language (manifest audio_languages, "
+        "else the stream tag) when it has one; 'detect': always use Whisper's language id. "
+        "Whisper's identification is recorded and checked by QC either way.",
+    )
+    model_cache_dir: Path | None = Field(
+        default=None, description="Local cache for model weights (s3:// sources, joined bundled "
+        "models); default <home>/models.")
+    vad_threshold: float = Field(default=0.5, gt=0, lt=1)
+    loudness_spec: Literal["atsc-a85", "ebu-r128", "streaming-16"] = Field(
+        default="atsc-a85", description="Delivery loudness spec audio QC checks against.")
+    silence_min_s: float = Field(default=10.0, gt=0, description="Silence this long is a QC finding.")
+    silence_threshold_lufs: float = Field(default=-60.0, le=-20)
     # How far back the delivery sensor re-lists the inbox for late-arriving files.
     sensor_lookback_hours: float = Field(default=24.0, gt=0)
     sensor_interval_s: int = Field(default=30, ge=1, description="Delivery sensor tick interval.")
@@ -91,6 +120,11 @@ class Settings(BaseSettings):
                 )
         return self
 
+    @field_validator("qc_profile")
+    @classmethod
+    def _known_profile(cls, value: str) -> str:
+        return get_profile(value).name
+
     @cached_property
     def artifacts_uri(self) -> str:
         return self.storage_uri or str(self.home / "artifacts")
@@ -99,6 +133,14 @@ class Settings(BaseSettings):
     def lancedb_uri(self) -> str:
         """Vector tables live beside the titles, under the same storage root."""
         return f"{self.artifacts_uri.rstrip('/')}/lancedb"
+
+    @cached_property
+    def export(self) -> str:
+        return self.export_uri or f"{self.artifacts_uri.rstrip('/')}/export"
+
+    @cached_property
+    def models_dir(self) -> Path:
+        return (self.model_cache_dir or self.home / "models").expanduser().resolve()
 
     @cached_property
     def inbox(self) -> str:

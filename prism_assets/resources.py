@@ -8,7 +8,16 @@ model backends and devices are used; the asset code is the same.
 from __future__ import annotations
 
 from prism.settings import Settings
-from resources import ArtifactStorage, DeliveryInbox, MediaReader, VisualAnalysis
+from resources import (
+    ArtifactStorage,
+    AsrModel,
+    AudioQcPolicy,
+    BundleExport,
+    DeliveryInbox,
+    MediaReader,
+    VadModel,
+    VisualAnalysis,
+)
 
 
 def build_resources(settings: Settings) -> dict[str, object]:
@@ -22,11 +31,23 @@ def build_resources(settings: Settings) -> dict[str, object]:
             **s3,
         ),
         "media": MediaReader(**s3),
+        "export": BundleExport(uri=settings.export, **s3),
         "visual": VisualAnalysis(
             shot_detector=settings.shot_detector,
             device=settings.model_device,
             thumbnail_interval_s=settings.thumbnail_interval_s,
             keyframe_every_s=settings.keyframe_every_s,
             skip_loop_filter=settings.visual_skip_loop_filter,
+        ),
+        "asr": AsrModel(
+            backend=settings.asr_backend, source=settings.asr_model_source, device=settings.asr_device,
+            compute_type=settings.asr_compute_type, beam_size=settings.asr_beam_size,
+            batch_size=settings.asr_batch_size, language_policy=settings.asr_language,
+            cache_dir=str(settings.models_dir), **s3,
+        ),
+        "vad": VadModel(threshold=settings.vad_threshold),
+        "audio_qc_policy": AudioQcPolicy(
+            loudness_spec=settings.loudness_spec, silence_min_s=settings.silence_min_s,
+            silence_threshold_lufs=settings.silence_threshold_lufs,
         ),
     }

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from dagster import DagsterEvent, DagsterEventType, DagsterInstance, EventLogEntry
+from dagster import AssetCheckSeverity, DagsterEvent, DagsterEventType, DagsterInstance, EventLogEntry
 from dagster._core.utils import make_new_run_id
 
 from prism.ids import validate_title_id
@@ -35,6 +35,7 @@ class StepProgress:
     step: str
     message: str = ""
     passed: bool | None = None
+    blocking: bool = False  # a failed check that stops the pipeline (ERROR severity), not a content verdict
 
 
 @dataclass
@@ -46,6 +47,7 @@ class TitleRunOutcome:
     failures: list[str] = field(default_factory=list)
     materialized: list[str] = field(default_factory=list)
     checks: dict[str, bool] = field(default_factory=dict)
+    failed_error_checks: list[str] = field(default_factory=list)
 
 
 def _progress_of(event: DagsterEvent) -> StepProgress | None:
@@ -67,7 +69,8 @@ def _progress_of(event: DagsterEvent) -> StepProgress | None:
             return StepProgress("materialization", step, event.asset_key.to_user_string())
         case DagsterEventType.ASSET_CHECK_EVALUATION:
             data = event.asset_check_evaluation_data
-            return StepProgress("check", step, data.check_name, passed=data.passed)
+            return StepProgress("check", step, data.check_name, passed=data.passed,
+                                blocking=data.severity == AssetCheckSeverity.ERROR)
     return None
 
 
@@ -112,6 +115,8 @@ def run_title(
             outcome.materialized.append(progress.message)
         elif progress.kind == "check":
             outcome.checks[progress.message] = bool(progress.passed)
+            if not progress.passed and progress.blocking:
+                outcome.failed_error_checks.append(progress.message)
         if on_progress:
             on_progress(progress)
 
@@ -125,5 +130,7 @@ def run_title(
         # Progress reaches the person through on_progress; keep Dagster's console quiet.
         run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
     )
-    outcome.success = result.success and all(outcome.checks.values())
+    # A failed ERROR check means the title's data is wrong (nothing downstream ran on it); a failed
+    # WARN check such as content_qc is a verdict on the content, reported but not a failed run.
+    outcome.success = result.success and not outcome.failed_error_checks
     return outcome

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from dagster import (
+    AssetCheckSeverity,
     AssetKey,
     AssetRecordsFilter,
     DagsterEventType,
@@ -30,6 +31,8 @@ class AssetStatus:
     run_id: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     checks: dict[str, bool] = field(default_factory=dict)
+    # Checks whose failure means the data is wrong (ERROR); the others (content_qc) are verdicts.
+    error_checks: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -41,8 +44,16 @@ class TitleStatus:
 
     @property
     def complete(self) -> bool:
-        return all(a.materialized_at for a in self.assets) and all(
-            ok for a in self.assets for ok in a.checks.values())
+        return all(a.materialized_at for a in self.assets) and self.checks_pass
+
+    @property
+    def checks_pass(self) -> bool:
+        return all(ok for a in self.assets for name, ok in a.checks.items() if name in a.error_checks)
+
+    @property
+    def qc_status(self) -> str | None:
+        """The title's content-QC verdict (pass/fail) from the latest `qc` materialization."""
+        return next((a.metadata.get("status") for a in self.assets if a.asset == "qc"), None)
 
 
 def _shown(value: MetadataValue) -> str | None:
@@ -75,6 +86,8 @@ def title_status(instance: DagsterInstance, title_id: str) -> TitleStatus:
                 data = entry.dagster_event.asset_check_evaluation_data
                 if data.asset_key == key:
                     status.checks[data.check_name] = data.passed
+                    if data.severity == AssetCheckSeverity.ERROR:
+                        status.error_checks.add(data.check_name)
         assets.append(status)
     runs = instance.get_runs(filters=RunsFilter(tags={PARTITION_TAG: title_id}), limit=1)
     last = runs[0] if runs else None

@@ -21,7 +21,11 @@ def test_title_runs_with_inbox_and_artifacts_on_s3(instance, prism_home, media, 
     assert outcome.success, outcome.failures
     store = build_resources(settings)["storage"].store()
     assert {"delivery.json", "probe.json", "frame_signals.parquet", "shots.parquet", "keyframes.parquet",
-            "contact_sheet.jpg", "thumbnails.vtt"} <= set(store.list_files("s3-ep-1"))
+            "contact_sheet.jpg", "thumbnails.vtt", "audio.json", "loudness.json", "qc.parquet",
+            "report.html"} <= set(store.list_files("s3-ep-1"))
+    bundle = build_resources(settings)["export"].target().read_manifest("s3-ep-1")
+    assert "report.html" in {f.path for f in bundle.files}
+    assert not any(f.path.startswith("audio/") for f in bundle.files)  # no audio bytes leave the account
     probe = store.read_json("s3-ep-1", "probe.json")
     assert [a["language"] for a in probe["audio"]] == ["eng", "kor"]
     assert probe["size_bytes"] == media["two_tracks"].stat().st_size

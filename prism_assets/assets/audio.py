@@ -1,0 +1,382 @@
+"""Audio assets: decode once per track, speech segments, loudness, transcripts, audio QC.
+
+    source_probe ── audio ─┬─ speech_segments ─┬─ transcript ─┐
+                           └───────────────────┴─ loudness ───┴─ audio_qc
+
+``audio`` is the only step that touches the delivered media: one demux pass
+decodes every audio track, feeding a streaming BS.1770 meter (its 100 ms
+energies → ``audio/track<N>.meter.parquet``) and writing a 16 kHz mono FLAC
+(``audio/track<N>.16k.flac``) that VAD and Whisper read. A title without audio
+materializes ``audio.json`` with ``no_audio: true``; every later step then
+writes its (empty) result and ``audio_qc`` reports the finding.
+"""
+
+import hashlib
+import json
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from dagster import AssetExecutionContext, DataVersion, Failure, MaterializeResult, MetadataValue, asset
+
+from prism.audio.artifacts import (
+    finite_or_none,
+    meter_from,
+    meter_table,
+    read_parquet,
+    speech_table,
+    transcript_table,
+    write_parquet,
+)
+from prism.audio.asr import ModelUnavailable, SpeechChunk, identify_language, plan_chunks, transcribe
+from prism.audio.decode import (
+    AudioDecodeError,
+    decode_tracks,
+    read_speech_audio,
+    speech_file,
+    speech_samples_in,
+)
+from prism.audio.loudness import to_db
+from prism.audio.qc import (
+    LOUDNESS_SPECS,
+    TrackFacts,
+    audio_events,
+    normalize_language,
+    short_term_curve,
+    silences,
+)
+from prism.audio.subtitles import to_srt, to_vtt
+from prism.audio.vad import detect_speech
+from prism.qc.events import events_table
+from prism.storage import ArtifactStore
+from prism_assets.assets.source import source_probe
+from prism_assets.compute import GPU_STEP
+from prism_assets.partitions import title_of, titles
+from resources import ArtifactStorage, AsrModel, AudioQcPolicy, MediaReader, VadModel
+
+AUDIO_VERSION = "1"
+AUDIO_DIR = "audio"
+
+
+def meter_file(track: int) -> str:
+    return f"track{track}.meter.parquet"
+
+
+@contextmanager
+def local_artifact(store: ArtifactStore, title_id: str, relpath: str) -> Iterator[Path]:
+    """A local path to an artifact: the file itself locally, a temp copy from S3."""
+    if store.is_local:
+        yield Path(str(store.path(title_id, relpath).path))
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="prism-audio-"))
+    try:
+        local = tmp / Path(relpath).name
+        local.write_bytes(store.read_bytes(title_id, relpath))
+        yield local
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _publish(store: ArtifactStore, title_id: str, relpath: str, local: Path) -> None:
+    with store.staged_file(title_id, relpath) as staged:
+        shutil.copyfile(local, staged)
+
+
+def _remove_stale(store: ArtifactStore, title_id: str, keep: set[str], prefixes: tuple[str, ...]) -> None:
+    """Re-runs replace artifacts exactly: drop files a previous run left that this one did not write."""
+    for rel in store.list_files(title_id):
+        if rel.startswith(prefixes) and rel not in keep:
+            store.delete(title_id, rel)
+
+
+def _audio_info(store: ArtifactStore, title_id: str) -> dict:
+    if not store.exists(title_id, "audio.json"):
+        raise Failure(f"title {title_id}: audio.json is missing; materialize `audio` first")
+    return store.read_json(title_id, "audio.json")
+
+
+def _declared_languages(store: ArtifactStore, title_id: str) -> list[str]:
+    if not store.exists(title_id, "delivery.json"):
+        return []
+    return list(store.read_json(title_id, "delivery.json").get("manifest", {}).get("audio_languages") or [])
+
+
+@asset(
+    partitions_def=titles,
+    deps=[source_probe],
+    group_name="audio",
+    code_version=f"audio-{AUDIO_VERSION}",
+    kinds={"pyav", "flac", "parquet"},
+    description="Every audio track decoded once (one demux pass): full-rate samples feed a streaming "
+    "BS.1770 meter (100 ms energies + true peaks, audio/track<N>.meter.parquet) and a 16 kHz mono FLAC "
+    "(audio/track<N>.16k.flac) is written for VAD and Whisper; audio.json lists the tracks.",
+)
+def audio(context: AssetExecutionContext, storage: ArtifactStorage, media: MediaReader) -> MaterializeResult:
+    title_id = title_of(context)
+    store = storage.store()
+    if not store.exists(title_id, "delivery.json"):
+        raise Failure(f"title {title_id}: delivery.json is missing; materialize `delivery` first")
+    location = store.read_json(title_id, "delivery.json")["media_location"]
+    declared = _declared_languages(store, title_id)
+    with tempfile.TemporaryDirectory(prefix="prism-audio-") as tmp:
+        work = Path(tmp)
+        try:
+            with media.open(location) as source:
+                decoded = decode_tracks(source, work)
+        except AudioDecodeError as exc:
+            raise Failure(f"title {title_id}: {exc}") from None
+        # Publish the per-track files first, audio.json (the index) last.
+        tracks, written = [], set()
+        for d in decoded:
+            meter_path = work / meter_file(d.track)
+            write_parquet(meter_table(d.meter), meter_path)
+            for name, local in ((speech_file(d.track), work / speech_file(d.track)),
+                                (meter_file(d.track), meter_path)):
+                rel = f"{AUDIO_DIR}/{name}"
+                _publish(store, title_id, rel, local)
+                written.add(rel)
+            tracks.append({
+                "track": d.track, "stream_index": d.stream_index, "codec": d.codec,
+                "stream_language": d.language,
+                "declared_language": declared[d.track] if d.track < len(declared) else d.language,
+                "sample_rate": d.rate, "channels": d.channels, "layout": d.layout,
+                "samples": d.meter.samples, "duration_s": round(d.duration_s, 3),
+                "true_peak_linear": d.meter.true_peak_max, "sample_peak_linear": d.meter.sample_peak_max,
+                "speech_audio": f"{AUDIO_DIR}/{speech_file(d.track)}",
+                "meter": f"{AUDIO_DIR}/{meter_file(d.track)}",
+            })
+    _remove_stale(store, title_id, written, (f"{AUDIO_DIR}/",))
+    record = {"audio_version": AUDIO_VERSION, "no_audio": not tracks, "tracks": tracks}
+    store.write_json(title_id, "audio.json", record)
+    digest = hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
+    return MaterializeResult(
+        metadata={
+            "tracks": len(tracks), "no_audio": not tracks,
+            "languages": ", ".join(t["declared_language"] or "und" for t in tracks) or "none",
+            "duration_s": max((t["duration_s"] for t in tracks), default=0.0),
+            "audio_json": MetadataValue.path(store.uri_of(title_id, "audio.json")),
+        },
+        data_version=DataVersion(digest),
+    )
+
+
+@asset(
+    partitions_def=titles,
+    deps=[audio],
+    group_name="audio",
+    code_version="vad-1",
+    kinds={"onnx", "parquet"},
+    description="Silero VAD speech segments of every track (speech.parquet: track, start_s, end_s, kind).",
+)
+def speech_segments(context: AssetExecutionContext, storage: ArtifactStorage,
+                    vad: VadModel) -> MaterializeResult:
+    title_id = title_of(context)
+    store = storage.store()
+    info = _audio_info(store, title_id)
+    rows, per_track = [], {}
+    for t in info["tracks"]:
+        with local_artifact(store, title_id, t["speech_audio"]) as flac:
+            segments = detect_speech(read_speech_audio(flac), t["duration_s"], vad.options(), vad.model())
+        rows += [{"track": t["track"], "start_s": s.start_s, "end_s": s.end_s, "kind": "speech",
+                  "confidence": s.confidence} for s in segments]
+        per_track[t["track"]] = round(sum(s.duration_s for s in segments), 2)
+    with store.staged_file(title_id, "speech.parquet") as staged:
+        write_parquet(speech_table(rows), staged)
+    return MaterializeResult(metadata={
+        "segments": len(rows), "speech_s_by_track": MetadataValue.json(per_track),
+        "no_audio": info["no_audio"],
+    })
+
+
+def _speech_ranges(store: ArtifactStore, title_id: str) -> dict[int, list[tuple[float, float]]]:
+    table = read_parquet(store.read_bytes(title_id, "speech.parquet")).to_pylist()
+    ranges: dict[int, list[tuple[float, float]]] = {}
+    for row in table:
+        ranges.setdefault(row["track"], []).append((row["start_s"], row["end_s"]))
+    return ranges
+
+
+@asset(
+    partitions_def=titles,
+    deps=[audio, speech_segments],
+    group_name="audio",
+    code_version="loudness-1",
+    kinds={"json"},
+    description="ITU-R BS.1770-4 / EBU R128 per track (loudness.json): integrated loudness, loudness "
+    "range, true peak (4x oversampled), short-term curve, and dialogue loudness gated over the speech "
+    "segments - all from the meter's 100 ms energies, without decoding again.",
+)
+def loudness(context: AssetExecutionContext, storage: ArtifactStorage) -> MaterializeResult:
+    title_id = title_of(context)
+    store = storage.store()
+    info = _audio_info(store, title_id)
+    speech = _speech_ranges(store, title_id)
+    tracks = []
+    for t in info["tracks"]:
+        meter = meter_from(read_parquet(store.read_bytes(title_id, t["meter"])), t)
+        ranges = speech.get(t["track"], [])
+        tracks.append({
+            "track": t["track"], "language": t["declared_language"],
+            "integrated_lufs": finite_or_none(meter.integrated_lufs()),
+            "lra_lu": finite_or_none(meter.loudness_range()),
+            "true_peak_dbtp": finite_or_none(to_db(meter.true_peak_max)),
+            "sample_peak_dbfs": finite_or_none(to_db(meter.sample_peak_max)),
+            "dialog_lufs": finite_or_none(meter.gated_loudness_in(ranges)) if ranges else None,
+            "speech_s": round(sum(e - s for s, e in ranges), 2),
+            "short_term": {"step_s": 1.0, "window_s": 3.0, "lufs": short_term_curve(meter, 1.0)},
+        })
+    record = {"standard": "ITU-R BS.1770-4 / EBU R128 (EBU Tech 3342 LRA)", "no_audio": info["no_audio"],
+              "tracks": tracks}
+    store.write_json(title_id, "loudness.json", record)
+    metadata = {"no_audio": info["no_audio"]}
+    for t in tracks:
+        n = t["track"]
+        metadata |= {f"track{n}_integrated_lufs": t["integrated_lufs"], f"track{n}_lra_lu": t["lra_lu"],
+                     f"track{n}_true_peak_dbtp": t["true_peak_dbtp"], f"track{n}_dialog_lufs": t["dialog_lufs"]}
+    return MaterializeResult(metadata={k: v for k, v in metadata.items() if v is not None})
+
+
+def subtitle_names(languages: list[tuple[int, str]]) -> dict[int, str]:
+    """``transcript.<lang>`` per track; a language on several tracks gets ``<lang>-track<N>`` after
+    the first, so no file is overwritten."""
+    names, seen = {}, set()
+    for track, lang in languages:
+        stem = f"transcript.{lang}" if lang not in seen else f"transcript.{lang}-track{track}"
+        seen.add(lang)
+        names[track] = stem
+    return names
+
+
+@asset(
+    partitions_def=titles,
+    deps=[audio, speech_segments],
+    group_name="audio",
+    code_version="transcript-1",
+    kinds={"whisper", "parquet"},
+    description="Whisper transcripts of every track over its VAD speech (transcript.parquet with word "
+    "timings, transcript.json per-track languages, transcript.<lang>.vtt/.srt for players).",
+    **GPU_STEP,
+)
+def transcript(context: AssetExecutionContext, storage: ArtifactStorage, asr: AsrModel) -> MaterializeResult:
+    title_id = title_of(context)
+    store = storage.store()
+    info = _audio_info(store, title_id)
+    speech = _speech_ranges(store, title_id)
+    results = []
+    if any(speech.get(t["track"]) for t in info["tracks"]):
+        try:
+            model = asr.transcriber()
+        except ModelUnavailable as exc:
+            raise Failure(f"title {title_id}: {exc}") from None
+    for t in info["tracks"]:
+        windows = plan_chunks(speech.get(t["track"], []))
+        detected = None
+        declared = normalize_language(t["declared_language"])
+        if windows:
+            with local_artifact(store, title_id, t["speech_audio"]) as flac:
+                def chunks(flac=flac, windows=windows):
+                    for (start, end), samples in zip(windows, speech_samples_in(flac, windows), strict=True):
+                        yield SpeechChunk(start, end, samples)
+
+                if asr.language_policy == "declared" and declared in model.languages and model.multilingual:
+                    # Decode in the declared language; identify anyway, for QC to compare.
+                    detected = identify_language(model, chunks())
+                    result = transcribe(model, chunks(), language=declared, batch_size=asr.batch_size)
+                else:
+                    result = transcribe(model, chunks(), batch_size=asr.batch_size)
+                    detected = (result.language, result.language_probability)
+        else:
+            result = None
+        results.append((t, result, detected))
+
+    used = [(t["track"], r.language) for t, r, _ in results if r is not None and r.language and r.segments]
+    names = subtitle_names(used)
+    table = transcript_table([(t["track"], r.language if r else None, r.segments if r else [])
+                              for t, r, _ in results])
+    written = set()
+    for t, r, _ in results:
+        stem = names.get(t["track"])
+        if stem is None:
+            continue
+        store.write_text(title_id, f"{stem}.vtt", to_vtt(r.segments, r.language))
+        store.write_text(title_id, f"{stem}.srt", to_srt(r.segments))
+        written |= {f"{stem}.vtt", f"{stem}.srt"}
+    with store.staged_file(title_id, "transcript.parquet") as staged:
+        write_parquet(table, staged)
+    summary = {"backend": asr.backend, "no_audio": info["no_audio"], "tracks": [
+        {"track": t["track"], "declared_language": t["declared_language"],
+         "language": r.language if r else None,
+         "detected_language": d[0] if d else None,
+         "detected_probability": finite_or_none(d[1], 3) if d and d[1] is not None else None,
+         "segments": len(r.segments) if r else 0,
+         "subtitles": [f"{names[t['track']]}.vtt", f"{names[t['track']]}.srt"] if t["track"] in names else []}
+        for t, r, d in results]}
+    store.write_json(title_id, "transcript.json", summary)
+    _remove_stale(store, title_id, written | {"transcript.parquet", "transcript.json"}, ("transcript.",))
+    return MaterializeResult(metadata={
+        "segments": table.num_rows, "backend": asr.backend,
+        "languages": MetadataValue.json({str(x["track"]): x["language"] for x in summary["tracks"]}),
+        "subtitles": ", ".join(sorted(written)) or "none",
+    })
+
+
+@asset(
+    partitions_def=titles,
+    deps=[audio, speech_segments, loudness, transcript],
+    group_name="audio",
+    code_version="audio-qc-1",
+    kinds={"parquet"},
+    description="Audio QC findings (qc_audio.parquet, shared QC event schema): no audio, loudness and "
+    "true peak outside the delivery spec, long silences, silent tracks, tracks without speech, and "
+    "the heard language differing from the declared one.",
+)
+def audio_qc(context: AssetExecutionContext, storage: ArtifactStorage, audio_qc_policy: AudioQcPolicy,
+             ) -> MaterializeResult:
+    title_id = title_of(context)
+    store = storage.store()
+    info = _audio_info(store, title_id)
+    spec = LOUDNESS_SPECS.get(audio_qc_policy.loudness_spec)
+    if spec is None:
+        raise Failure(f"title {title_id}: unknown loudness spec {audio_qc_policy.loudness_spec!r} "
+                      f"(PRISM_LOUDNESS_SPEC: one of {', '.join(LOUDNESS_SPECS)})")
+    levels = {t["track"]: t for t in store.read_json(title_id, "loudness.json")["tracks"]}
+    languages = {t["track"]: t for t in store.read_json(title_id, "transcript.json")["tracks"]}
+    facts = []
+    for t in info["tracks"]:
+        n = t["track"]
+        meter = meter_from(read_parquet(store.read_bytes(title_id, t["meter"])), t)
+        level, lang = levels[n], languages.get(n, {})
+        facts.append(TrackFacts(
+            track=n, duration_s=t["duration_s"],
+            integrated_lufs=_or_inf(level["integrated_lufs"]), true_peak_dbtp=_or_inf(level["true_peak_dbtp"]),
+            dialog_lufs=_or_inf(level["dialog_lufs"]), speech_s=level["speech_s"],
+            declared_language=t["declared_language"], detected_language=lang.get("detected_language"),
+            detected_probability=lang.get("detected_probability"),
+            silences=silences(meter, audio_qc_policy.silence_threshold_lufs, audio_qc_policy.silence_min_s),
+        ))
+    duration = _title_duration(store, title_id, info)
+    events = audio_events(duration, facts, spec)
+    with store.staged_file(title_id, "qc_audio.parquet") as staged:
+        write_parquet(events_table(events), staged)
+    counts: dict[str, int] = {}
+    for e in events:
+        counts[e.check] = counts.get(e.check, 0) + 1
+    return MaterializeResult(metadata={
+        "events": len(events), "spec": spec.name, "by_check": MetadataValue.json(counts),
+        "errors": sum(e.severity == "error" for e in events),
+    })
+
+
+def _or_inf(value: float | None) -> float:
+    return float("-inf") if value is None else float(value)
+
+
+def _title_duration(store: ArtifactStore, title_id: str, info: dict) -> float:
+    if store.exists(title_id, "probe.json"):
+        return float(store.read_json(title_id, "probe.json").get("duration_s") or 0.0)
+    return max((t["duration_s"] for t in info["tracks"]), default=0.0)
+
+
+AUDIO_ASSETS = [audio, speech_segments, loudness, transcript, audio_qc]

