@@ -8,14 +8,21 @@ Two detectors sit behind :class:`ShotDetector` (``detect(frames) -> boundaries``
   - hard cuts: a one-frame jump that stands out from the local motion level,
     unless the picture returns to what it was within a few frames (a camera
     flash or a white frame) - so flashes and fast motion do not cut a shot;
-  - gradual transitions (dissolves, fades): spans whose change accumulates along
-    a straight line in pixel space (the distance between the span's end frames
-    is close to the sum of its frame-to-frame steps), which a pan or other
-    motion never does;
+  - gradual transitions (dissolves, fades), at window lengths of 0.5-4 s: spans
+    whose change accumulates along a straight line in pixel space (the distance
+    between the span's end frames is close to the sum of its frame-to-frame
+    steps) and that change the picture clearly more than the same-length
+    stretches right before and after them (a transition begins and ends; a pan
+    goes on);
   - fades through black and black gaps: runs of black frames between two
     shots, merged with the fades and cuts that enter and leave them, become one
     gradual boundary.
-* :class:`resources` wraps TransNetV2 (see ``prism.visual.transnet``).
+  Known limit: a dissolve next to fast camera motion (say, half the picture width
+  per second) is not told apart from the motion: the motion's own frame-to-frame
+  change is as large as the transition's, and the dissolve is missed rather than
+  the pan being cut.
+* ``prism.visual.transnet.TransNetShotDetector`` runs TransNetV2 on the same frames
+  (the model is loaded once per process by the ``VisualAnalysis`` resource).
 
 Boundaries become ``shots.parquet`` rows that tile the title from 0 to its
 duration.
