@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     visual_model_source: str | None = None
     text_model_source: str | None = None
     shot_detector: str = "cpu"
+    model_cache: Path | None = Field(
+        default=None,
+        description="Where s3:// model sources are prefetched to (prism.modelstore); default <home>/models.",
+    )
     # How far back the delivery sensor re-lists the inbox for late-arriving files.
     sensor_lookback_hours: float = Field(default=24.0, gt=0)
     sensor_interval_s: int = Field(default=30, ge=1, description="Delivery sensor tick interval.")
