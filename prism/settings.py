@@ -16,6 +16,8 @@ from pathlib import Path
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from prism.qc.profile import get_profile
+
 
 class Profile(StrEnum):
     """Which set of resources the Definitions are built with."""
@@ -53,6 +55,12 @@ class Settings(BaseSettings):
         description="Extra roots a manifest's media may live under (the inbox is always one).",
     )
     manifest_max_bytes: int = Field(default=64 * 1024, ge=1024, le=1024 * 1024)
+    export_uri: str | None = Field(
+        default=None,
+        description="Where title bundles are published (production: the export bucket); default "
+        "<storage>/export.",
+    )
+    qc_profile: str = Field(default="streaming", description="QC profile: streaming | broadcast | strict.")
     # Model sources (local dir, s3:// prefix or hub id) used by the model resources.
     asr_model_source: str | None = None
     visual_model_source: str | None = None
@@ -84,6 +92,11 @@ class Settings(BaseSettings):
                 )
         return self
 
+    @field_validator("qc_profile")
+    @classmethod
+    def _known_profile(cls, value: str) -> str:
+        return get_profile(value).name
+
     @cached_property
     def artifacts_uri(self) -> str:
         return self.storage_uri or str(self.home / "artifacts")
@@ -92,6 +105,10 @@ class Settings(BaseSettings):
     def lancedb_uri(self) -> str:
         """Vector tables live beside the titles, under the same storage root."""
         return f"{self.artifacts_uri.rstrip('/')}/lancedb"
+
+    @cached_property
+    def export(self) -> str:
+        return self.export_uri or f"{self.artifacts_uri.rstrip('/')}/export"
 
     @cached_property
     def inbox(self) -> str:

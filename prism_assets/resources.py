@@ -8,7 +8,7 @@ model backends and devices are used; the asset code is the same.
 from __future__ import annotations
 
 from prism.settings import Settings
-from resources import ArtifactStorage, DeliveryInbox, MediaReader
+from resources import ArtifactStorage, BundleExport, DeliveryInbox, MediaReader
 
 
 def build_resources(settings: Settings) -> dict[str, object]:
@@ -22,4 +22,5 @@ def build_resources(settings: Settings) -> dict[str, object]:
             **s3,
         ),
         "media": MediaReader(**s3),
+        "export": BundleExport(uri=settings.export, **s3),
     }

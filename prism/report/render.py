@@ -1,0 +1,93 @@
+"""Render a title's report.html from its artifacts (Jinja2, self-contained but for images).
+
+The page sits in the title's folder, so images (contact sheet, keyframes,
+thumbnails) are linked by their relative paths and the folder can be browsed or
+copied as a whole; the QC timeline is embedded so the page alone tells the story.
+"""
+
+from __future__ import annotations
+
+import base64
+import statistics
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from prism.qc.events import QcEvent, Severity
+from prism.qc.profile import SEVERITY_RANK, QcSummary
+
+_env = Environment(
+    loader=PackageLoader("prism.report", "templates"),
+    autoescape=select_autoescape(["html", "j2"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    ms = int(round(seconds * 1000))
+    h, rem = divmod(ms, 3_600_000)
+    m, rem = divmod(rem, 60_000)
+    s, ms = divmod(rem, 1000)
+    return f"{h}:{m:02d}:{s:02d}.{ms:03d}" if h else f"{m:02d}:{s:02d}.{ms:03d}"
+
+
+_env.filters["clock"] = clock
+
+
+@dataclass
+class ReportInputs:
+    """Everything the page shows; each part is optional so a partial title still gets a report."""
+
+    title_id: str
+    summary: QcSummary
+    events: list[QcEvent]
+    timeline_png: bytes
+    delivery: dict[str, Any] = field(default_factory=dict)
+    probe: dict[str, Any] = field(default_factory=dict)
+    shots: list[dict[str, Any]] = field(default_factory=list)
+    keyframes: list[dict[str, Any]] = field(default_factory=list)
+    loudness: list[dict[str, Any]] = field(default_factory=list)
+    transcript: list[dict[str, Any]] = field(default_factory=list)
+    images: dict[str, str] = field(default_factory=dict)  # label → relative path (contact sheet, sprite)
+    artifacts: list[tuple[str, int]] = field(default_factory=list)  # (relative path, bytes)
+
+
+def render_report(inputs: ReportInputs, *, max_events: int = 200, max_lines: int = 40,
+                  max_keyframes: int = 48) -> str:
+    events = sorted(inputs.events, key=lambda e: (-SEVERITY_RANK[e.severity], e.start_s, e.check))
+    lengths = [s["end_s"] - s["start_s"] for s in inputs.shots]
+    transcript_tracks: dict[int, dict[str, Any]] = {}
+    for seg in inputs.transcript:
+        entry = transcript_tracks.setdefault(int(seg["track"]), {"language": seg.get("language"), "lines": []})
+        entry["lines"].append(seg)
+    for entry in transcript_tracks.values():
+        entry["count"] = len(entry["lines"])
+        entry["lines"] = sorted(entry["lines"], key=lambda s: s["start_s"])[:max_lines]
+    template = _env.get_template("report.html.j2")
+    return template.render(
+        title_id=inputs.title_id,
+        generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        summary=inputs.summary,
+        events=events[:max_events],
+        events_hidden=max(0, len(events) - max_events),
+        timeline_data_uri="data:image/png;base64," + base64.b64encode(inputs.timeline_png).decode(),
+        delivery=inputs.delivery,
+        manifest=inputs.delivery.get("manifest", {}),
+        probe=inputs.probe,
+        shot_count=len(inputs.shots),
+        median_shot_s=statistics.median(lengths) if lengths else None,
+        transitions={t: sum(1 for s in inputs.shots if s.get("transition") == t)
+                     for t in ("cut", "gradual")},
+        keyframes=inputs.keyframes[:max_keyframes],
+        keyframes_hidden=max(0, len(inputs.keyframes) - max_keyframes),
+        loudness=inputs.loudness,
+        transcript_tracks=dict(sorted(transcript_tracks.items())),
+        images=inputs.images,
+        artifacts=inputs.artifacts,
+        severities=[s.value for s in Severity],
+    )

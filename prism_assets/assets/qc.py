@@ -1,0 +1,183 @@
+"""Content QC for the whole title: merge the domains' findings, grade them, report, publish.
+
+``qc`` reads the visual and audio findings (``qc_visual.parquet``,
+``qc_audio.parquet``), grades them with the configured QC profile and writes
+``qc.parquet`` + ``qc_summary.json``; ``report`` draws the QC timeline and writes
+``report.html``; ``title_bundle`` publishes the derived results for the backend.
+"""
+
+import io
+import statistics
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from prism.export import ExportRefused, publish_bundle
+from prism.qc.events import events_table, read_events
+from prism.qc.profile import QcSummary, get_profile, summarize
+from prism.qc.timeline import LoudnessCurve, render_timeline
+from prism.report import ReportInputs, render_report
+from prism.settings import get_settings
+from prism.storage import ArtifactStore
+from prism_assets.partitions import title_of, titles
+from resources import ArtifactStorage, BundleExport
+
+DOMAIN_FINDINGS = ("qc_visual.parquet", "qc_audio.parquet")
+CONTENT_QC = "content_qc"
+
+
+def _table(store: ArtifactStore, title_id: str, relpath: str) -> list[dict]:
+    if not store.exists(title_id, relpath):
+        return []
+    return pq.read_table(pa.BufferReader(store.read_bytes(title_id, relpath))).to_pylist()
+
+
+def _json(store: ArtifactStore, title_id: str, relpath: str) -> dict:
+    return store.read_json(title_id, relpath) if store.exists(title_id, relpath) else {}
+
+
+@asset(
+    partitions_def=titles,
+    deps=["visual_qc", "audio_qc"],
+    group_name="qc",
+    code_version="qc-1",
+    kinds={"parquet", "json"},
+    check_specs=[
+        AssetCheckSpec(CONTENT_QC, asset="qc", description="The title passes its QC profile (a content "
+                       "verdict for people, not a pipeline failure: the bundle still carries it).")
+    ],
+    description="All QC findings of the title graded by the QC profile: qc.parquet + qc_summary.json.",
+)
+def qc(context: AssetExecutionContext, storage: ArtifactStorage) -> MaterializeResult:
+    title_id = title_of(context)
+    store = storage.store()
+    missing = [f for f in DOMAIN_FINDINGS if not store.exists(title_id, f)]
+    if missing:
+        raise Failure(f"title {title_id}: QC findings missing ({', '.join(missing)}); "
+                      "materialize visual_qc and audio_qc first")
+    events = [e for f in DOMAIN_FINDINGS for e in read_events(store.read_bytes(title_id, f))]
+    profile = get_profile(get_settings().qc_profile)
+    duration = float(_json(store, title_id, "probe.json").get("duration_s") or 0.0)
+    graded, summary = summarize(events, profile, duration)
+
+    buf = io.BytesIO()
+    pq.write_table(events_table(graded), buf)
+    store.write_bytes(title_id, "qc.parquet", buf.getvalue())
+    store.write_json(title_id, "qc_summary.json", summary.model_dump(mode="json"))
+
+    passed = summary.status == "pass"
+    check = AssetCheckResult(
+        check_name=CONTENT_QC, passed=passed,
+        severity=AssetCheckSeverity.WARN,
+        description=None if passed else f"failing checks: {', '.join(summary.failing)}",
+        metadata={"profile": profile.name, **{f"{k}_findings": v for k, v in summary.counts.items()}},
+    )
+    return MaterializeResult(
+        metadata={
+            "status": summary.status,
+            "profile": profile.name,
+            "failing_checks": ", ".join(summary.failing) or "none",
+            **{f"{k}_findings": v for k, v in summary.counts.items()},
+            "qc_summary": MetadataValue.json(summary.model_dump(mode="json")),
+        },
+        check_results=[check],
+    )
+
+
+@asset(
+    partitions_def=titles,
+    deps=[qc, "shots", "keyframes", "loudness", "transcript"],
+    group_name="qc",
+    code_version="report-1",
+    kinds={"html", "png"},
+    description="report.html: QC verdict and timeline picture, shots and keyframes, loudness, transcript.",
+)
+def report(context: AssetExecutionContext, storage: ArtifactStorage) -> MaterializeResult:
+    title_id = title_of(context)
+    store = storage.store()
+    summary = QcSummary.model_validate(store.read_json(title_id, "qc_summary.json"))
+    events = read_events(store.read_bytes(title_id, "qc.parquet"))
+    probe = _json(store, title_id, "probe.json")
+    shots = _table(store, title_id, "shots.parquet")
+    loudness = _json(store, title_id, "loudness.json")
+    tracks = loudness_tracks(loudness)
+    curves = [curve for t in tracks if (curve := short_term_curve(t)) is not None]
+    timeline = render_timeline(
+        summary.duration_s, events,
+        shot_starts_s=[s["start_s"] for s in shots],
+        loudness=curves,
+        loudness_target_lufs=loudness.get("target_lufs") if isinstance(loudness, dict) else None,
+    )
+    store.write_bytes(title_id, "qc_timeline.png", timeline)
+    files = store.list_files(title_id)
+    images = {label: path for label, path in (("contact sheet", "contact_sheet.jpg"),
+                                               ("thumbnail sprite", "thumbnails.jpg")) if path in files}
+    html = render_report(ReportInputs(
+        title_id=title_id, summary=summary, events=events, timeline_png=timeline,
+        delivery=_json(store, title_id, "delivery.json"), probe=probe, shots=shots,
+        keyframes=_table(store, title_id, "keyframes.parquet"),
+        loudness=tracks, transcript=_table(store, title_id, "transcript.parquet"), images=images,
+        artifacts=[(f, store.path(title_id, f).stat().st_size) for f in files
+                   if not f.startswith("keyframes/")],
+    ))
+    store.write_text(title_id, "report.html", html)
+    lengths = [s["end_s"] - s["start_s"] for s in shots]
+    return MaterializeResult(metadata={
+        "report": MetadataValue.path(store.uri_of(title_id, "report.html")),
+        "qc_timeline": MetadataValue.path(store.uri_of(title_id, "qc_timeline.png")),
+        "qc_status": summary.status,
+        "shots": len(shots),
+        "median_shot_s": round(statistics.median(lengths), 3) if lengths else 0.0,
+    })
+
+
+def short_term_curve(track: dict) -> LoudnessCurve | None:
+    """A track's short-term loudness (value i = window ending at i*step + window) as a curve."""
+    st = track.get("short_term")
+    if not isinstance(st, dict) or not st.get("lufs"):
+        return None
+    step, window = float(st.get("step_s", 1.0)), float(st.get("window_s", 3.0))
+    times = [i * step + window for i in range(len(st["lufs"]))]
+    return LoudnessCurve(int(track["track"]), times, [float("nan") if v is None else v for v in st["lufs"]])
+
+
+def loudness_tracks(loudness: dict) -> list[dict]:
+    """The per-track entries of loudness.json."""
+    tracks = loudness.get("tracks", []) if isinstance(loudness, dict) else []
+    return [t for t in tracks if isinstance(t, dict)]
+
+
+@asset(
+    partitions_def=titles,
+    deps=[report],
+    group_name="export",
+    code_version="bundle-1",
+    kinds={"s3", "json"},
+    description="Publishes the title's derived results (never media) with a checksummed bundle.json, "
+    "written last, to the export location.",
+)
+def title_bundle(context: AssetExecutionContext, storage: ArtifactStorage, export: BundleExport
+                 ) -> MaterializeResult:
+    title_id = title_of(context)
+    target = export.target()
+    try:
+        manifest = publish_bundle(storage.store(), title_id, target)
+    except ExportRefused as exc:
+        raise Failure(str(exc)) from None
+    return MaterializeResult(metadata={
+        "files": len(manifest.files),
+        "bytes": sum(f.bytes for f in manifest.files),
+        "schema_version": manifest.schema_version,
+        "bundle": MetadataValue.path(str(target.dir(title_id) / "bundle.json")),
+        "qc_status": manifest.qc.get("status") or "unknown",
+    })

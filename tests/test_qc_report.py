@@ -1,0 +1,96 @@
+"""QC profiles, the timeline picture and report.html, on findings whose answer is known."""
+
+import io
+from html.parser import HTMLParser
+
+import pytest
+from PIL import Image
+
+from prism.qc import QcEvent, Severity
+from prism.qc.profile import PROFILES, get_profile, summarize
+from prism.qc.timeline import SEVERITY_COLOURS, LoudnessCurve, render_timeline
+from prism.report import ReportInputs, render_report
+
+
+def ev(check, start, end, severity, track=None, value=None, message="m"):
+    return QcEvent(check=check, track=track, start_s=start, end_s=end, severity=severity, value=value,
+                   message=message)
+
+
+FINDINGS = [
+    ev("black", 10, 12, "warning"),
+    ev("black", 11, 15, "warning"),
+    ev("loudness_integrated", 0, 60, "warning", track=0, value=-16.0),
+    ev("silence", 30, 40, "info", track=1),
+]
+
+
+def test_streaming_profile_passes_warnings_strict_fails_them():
+    graded, summary = summarize(FINDINGS, get_profile("streaming"), 60.0)
+    assert summary.status == "pass" and summary.failing == []
+    assert summary.counts == {"info": 1, "warning": 3, "error": 0}
+    assert summary.flagged_s["black"] == pytest.approx(5.0)  # union of 10–12 and 11–15
+    _, strict = summarize(FINDINGS, get_profile("strict"), 60.0)
+    assert strict.status == "fail" and strict.failing == ["black", "loudness_integrated"]
+
+
+def test_broadcast_profile_regrades_loudness_to_error():
+    graded, summary = summarize(FINDINGS, get_profile("broadcast"), 60.0)
+    assert summary.status == "fail" and summary.failing == ["loudness_integrated"]
+    assert [e.severity for e in graded if e.check == "loudness_integrated"] == [Severity.error]
+    with pytest.raises(ValueError, match="unknown QC profile"):
+        get_profile("nope")
+    assert set(PROFILES) >= {"streaming", "broadcast", "strict"}
+
+
+def test_timeline_draws_each_finding_where_it_happens():
+    duration = 100.0
+    png = render_timeline(duration, [ev("freeze", 40, 60, "error")], shot_starts_s=[0, 50],
+                          loudness=[LoudnessCurve(0, [0, 50, 100], [-23, -20, -23])], loudness_target_lufs=-23)
+    img = Image.open(io.BytesIO(png)).convert("RGB")
+    assert img.format is None and img.width == 1600
+    red = SEVERITY_COLOURS[Severity.error]
+    xs = [x for x in range(img.width) for y in range(0, 120, 2) if img.getpixel((x, y)) == red]
+    assert xs, "the error finding is drawn"
+    plot_left, plot_w = 230 + 12, 1600 - 230 - 24
+    # The red bar spans 40–60 % of the plot width (±2 px).
+    assert min(xs) == pytest.approx(plot_left + 0.4 * plot_w, abs=2)
+    assert max(xs) == pytest.approx(plot_left + 0.6 * plot_w, abs=2)
+
+
+class _Collect(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.imgs, self.text = [], []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "img":
+            self.imgs.append(dict(attrs)["src"])
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def test_report_shows_verdict_findings_and_escapes_untrusted_text():
+    graded, summary = summarize(FINDINGS, get_profile("broadcast"), 60.0)
+    html = render_report(ReportInputs(
+        title_id="EP1", summary=summary, events=graded, timeline_png=render_timeline(60, graded),
+        delivery={"manifest": {"title_name": "<script>alert(1)</script>", "series": "S"}},
+        probe={"duration_s": 60.0, "container": "mov", "audio": []},
+        shots=[{"shot_index": 0, "start_s": 0, "end_s": 20, "transition": "start"},
+               {"shot_index": 1, "start_s": 20, "end_s": 60, "transition": "cut"}],
+        keyframes=[{"shot_index": 0, "time_s": 3.0, "path": "keyframes/0000.jpg"}],
+        loudness=[{"track": 0, "language": "en", "integrated_lufs": -16.0, "lra_lu": 4.0,
+                   "true_peak_dbtp": -1.0, "dialog_lufs": None}],
+        transcript=[{"track": 0, "segment_index": 0, "start_s": 1.0, "end_s": 2.0, "text": "Hello & bye",
+                     "language": "en"}],
+        images={"contact sheet": "contact_sheet.jpg"}, artifacts=[("shots.parquet", 1234)],
+    ))
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
+    page = _Collect()
+    page.feed(html)
+    text = " ".join(page.text)
+    assert "QC FAIL" in text and "loudness_integrated" in text and "Hello & bye" in text
+    assert "2 shots" in text and "median 30.00 s" in text and "1 cuts" in text
+    assert page.imgs[0].startswith("data:image/png;base64,")
+    assert "contact_sheet.jpg" in page.imgs and "keyframes/0000.jpg" in page.imgs
