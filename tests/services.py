@@ -129,7 +129,16 @@ def start_seaweedfs(workdir: Path) -> S3Server:
     return server
 
 
-PG_BIN = Path(os.environ.get("PRISM_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
+def _pg_bin() -> Path:
+    """The newest installed PostgreSQL server (Debian layout), or PRISM_TEST_PG_BIN."""
+    if os.environ.get("PRISM_TEST_PG_BIN"):
+        return Path(os.environ["PRISM_TEST_PG_BIN"])
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"),
+                   key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0)
+    return found[-1].parent if found else Path("/usr/lib/postgresql/15/bin")
+
+
+PG_BIN = _pg_bin()
 
 
 @dataclass

@@ -152,6 +152,9 @@ def test_task_definitions_match_the_dagster_config(templates):
             assert "DAGSTER_PG_PASSWORD" not in env
             assert env["PRISM_PROFILE"] == "production"
             assert env["PRISM_RUN_TASK_DEFINITION"] == "prism-run"
+            # Weights come from the model store (prefetched at start), never a hub.
+            assert json.dumps(env["PRISM_ASR_MODEL_SOURCE"]).endswith('/models/whisper-large-v3-turbo"]]}')
+            assert "ModelsBucket" in json.dumps(env["PRISM_ASR_MODEL_SOURCE"])
 
 
 def test_database_is_encrypted_private_tls_only_with_a_rotated_secret(templates):

@@ -9,6 +9,8 @@ import pytest
 from prism.modelstore import ModelStoreError, prefetch
 from prism.settings import Settings
 
+pytestmark = pytest.mark.services  # a real S3 server (SeaweedFS)
+
 WEIGHTS = {"config.json": b'{"d_model": 32}', "tokenizer/vocab.json": b'{"a": 0}',
            "model.safetensors": bytes(range(256)) * 64}
 

@@ -139,7 +139,8 @@ class ComputeStack(Stack):
             "PRISM_MEDIA_ROOTS": "[]",
             "PRISM_EXPORT_URI": f"s3://{config.export_bucket_name}/export",
             "PRISM_EXPORT_ROLE_ARN": self.export_writer.role_arn,
-            "PRISM_MODEL_STORE_URI": f"s3://{models.bucket_name}/models",
+            **{f"PRISM_{name.upper()}_MODEL_SOURCE": f"s3://{models.bucket_name}/models/{directory}"
+               for name, directory in config.model_sources.items()},
             "PRISM_S3_REGION": config.region,
             "PRISM_COMPUTE_LOGS_BUCKET": artifacts.bucket_name,
             "PRISM_RUN_TASK_DEFINITION": RUN_TASK_FAMILY,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from constructs import Node
 
@@ -24,6 +24,9 @@ class StageConfig:
     gpu_step_limit: int
     database_instance_type: str
     production: bool
+    # Model directories under the model store's models/ prefix, by setting: {"asr": "whisper-…"}
+    # becomes PRISM_ASR_MODEL_SOURCE=s3://<models bucket>/models/whisper-… (prefetched at start).
+    model_sources: dict[str, str] = field(default_factory=dict)
 
     @property
     def prefix(self) -> str:
