@@ -87,3 +87,27 @@ def test_production_instance_persists_to_postgres(prod_instance, postgres_db):
             assert cur.fetchone()[0] == 5
     finally:
         conn.close()
+
+
+@pytest.mark.services
+def test_step_logs_land_in_the_s3_bucket(tmp_path, postgres_db, s3_bucket, s3_server, monkeypatch):
+    """The production compute-log config (prefix, upload on completion) against a real S3 server."""
+    import sys
+
+    from dagster import DagsterInstance
+    from prod_instance import production_like_home
+
+    monkeypatch.setenv("PRISM_COMPUTE_LOGS_BUCKET", s3_bucket)
+    home = production_like_home(tmp_path / "dagster-home", s3_server.endpoint_url)
+    with DagsterInstance.from_config(str(home)) as inst:
+        manager = inst.compute_log_manager
+        log_key = ["run-1", "compute_logs", "source_probe"]
+        with manager.capture_logs(log_key):
+            print("probing title prod-1", flush=True)
+            print("no audio track", file=sys.stderr, flush=True)
+        listed = s3_server.client().list_objects_v2(Bucket=s3_bucket, Prefix="dagster/compute-logs/")
+        keys = sorted(obj["Key"] for obj in listed.get("Contents", []))
+        assert keys == ["dagster/compute-logs/storage/run-1/compute_logs/source_probe.err",
+                        "dagster/compute-logs/storage/run-1/compute_logs/source_probe.out"]
+        stdout = s3_server.client().get_object(Bucket=s3_bucket, Key=keys[1])["Body"].read()
+        assert b"probing title prod-1" in stdout
