@@ -97,6 +97,14 @@ def test_no_security_group_is_open_to_the_world(templates):
     for _, _, service in all_resources(templates, "AWS::ECS::Service"):
         vpc = service["Properties"]["NetworkConfiguration"]["AwsvpcConfiguration"]
         assert vpc["AssignPublicIp"] == "DISABLED"
+    # Run workers inherit the daemon's network settings, so the daemon carries the workers' group,
+    # the one the GPU instances use too.
+    compute = templates["Prod-Compute"]
+    daemon = next(r for k, r in resources(compute, "AWS::ECS::Service").items() if k.startswith("Daemon"))
+    (template,) = resources(compute, "AWS::EC2::LaunchTemplate").values()
+    gpu_groups = template["Properties"]["LaunchTemplateData"]["SecurityGroupIds"]
+    daemon_groups = daemon["Properties"]["NetworkConfiguration"]["AwsvpcConfiguration"]["SecurityGroups"]
+    assert gpu_groups[0] in daemon_groups
 
 
 def test_gpu_capacity_provider_scales_from_zero_on_the_ecs_gpu_ami(templates):

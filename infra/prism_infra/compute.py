@@ -191,7 +191,10 @@ class ComputeStack(Stack):
             min_healthy_percent=100, max_healthy_percent=200)
         self.daemon = ecs.FargateService(
             self, "Daemon", cluster=self.cluster, task_definition=daemon_task, desired_count=1,
-            security_groups=[network.daemon_sg], vpc_subnets=compute_subnets, assign_public_ip=False,
+            # The EcsRunLauncher gives run workers (and they their step tasks) the daemon's own
+            # subnets and security groups: the workers' group rides along from here.
+            security_groups=[network.daemon_sg, network.worker_sg], vpc_subnets=compute_subnets,
+            assign_public_ip=False,
             circuit_breaker=ecs.DeploymentCircuitBreaker(rollback=True),
             # Exactly one daemon: stop the old one before starting the new.
             min_healthy_percent=0, max_healthy_percent=100)
