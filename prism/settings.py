@@ -88,8 +88,9 @@ class Settings(BaseSettings):
         "Whisper's identification is recorded and checked by QC either way.",
     )
     model_cache_dir: Path | None = Field(
-        default=None, description="Local cache for model weights (s3:// sources, joined bundled "
-        "models); default <home>/models.")
+        default=None, description="Local cache for model weights: s3:// sources (prefetched by "
+        "prism.modelstore at container start, or synced on first use), the joined bundled Whisper base; "
+        "default <home>/models.")
     vad_threshold: float = Field(default=0.5, gt=0, lt=1)
     loudness_spec: Literal["atsc-a85", "ebu-r128", "streaming-16"] = Field(
         default="atsc-a85", description="Delivery loudness spec audio QC checks against.")
