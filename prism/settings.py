@@ -61,6 +61,9 @@ class Settings(BaseSettings):
         description="Where title bundles are published (production: the export bucket); default "
         "<storage>/export.",
     )
+    export_role_arn: str | None = Field(
+        default=None, description="IAM role assumed to write bundles to the export bucket (production)."
+    )
     qc_profile: str = Field(default="streaming", description="QC profile: streaming | broadcast | strict.")
     # Model sources (local dir, s3:// prefix or hub id) used by the model resources.
     asr_model_source: str | None = None

@@ -31,7 +31,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
             **s3,
         ),
         "media": MediaReader(**s3),
-        "export": BundleExport(uri=settings.export, **s3),
+        "export": BundleExport(uri=settings.export, role_arn=settings.export_role_arn, **s3),
         "visual": VisualAnalysis(
             shot_detector=settings.shot_detector,
             device=settings.model_device,
