@@ -110,7 +110,8 @@ def test_title_without_audio_is_a_finding_not_a_crash(instance, prism_home, medi
     assert pq.read_table(store.path("ep-silent-film", "transcript.parquet").path).num_rows == 0
     events = read_events(store.read_bytes("ep-silent-film", "qc_audio.parquet"))
     assert [(e.check, e.severity) for e in events] == [("no_audio", "error")]
-    assert not [f for f in store.list_files("ep-silent-film") if f.endswith((".vtt", ".srt", ".flac"))]
+    assert not [f for f in store.list_files("ep-silent-film")
+                if f.startswith(("transcript.", "audio/")) and f.endswith((".vtt", ".srt", ".flac"))]
 
 
 def test_subtitle_names_never_collide():

@@ -31,7 +31,7 @@ def _per_title_keys():
 @pytest.mark.services
 def test_sample_title_on_postgres_and_s3(tmp_path, prism_home, postgres_db, s3_bucket, s3_server,
                                          monkeypatch):
-    from dagster import AssetRecordsFilter, DagsterInstance, DagsterRunStatus
+    from dagster import AssetCheckSeverity, AssetRecordsFilter, DagsterInstance, DagsterRunStatus
 
     from prism.media.synth import sample_title
 
@@ -72,7 +72,10 @@ def test_sample_title_on_postgres_and_s3(tmp_path, prism_home, postgres_db, s3_b
             record = instance.get_latest_asset_check_evaluation_record(key)
             assert record is not None, key.to_user_string()
             assert record.run_id == outcome.run_id
-            assert record.event.asset_check_evaluation.passed, key.to_user_string()
+            evaluation = record.event.asset_check_evaluation
+            # Pipeline checks (ERROR) pass; content_qc (WARN) is the content verdict of the sample.
+            if evaluation.severity == AssetCheckSeverity.ERROR:
+                assert evaluation.passed, key.to_user_string()
 
     conn = postgres_db.connect()
     try:
