@@ -196,3 +196,20 @@ def test_missing_model_names_the_setting(tmp_path):
         AsrModel(backend="transformers", source=None, cache_dir=str(tmp_path)).transcriber()
     with pytest.raises(ModelUnavailable, match="PRISM_ASR_MODEL_SOURCE"):
         AsrModel(backend="transformers", source=str(tmp_path / "absent"), cache_dir=str(tmp_path)).transcriber()
+
+
+@pytest.mark.filterwarnings("ignore:path is deprecated:DeprecationWarning")
+def test_vad_probabilities_match_silero_streaming_and_ignore_block_size(english_track):
+    import torch
+    from silero_vad import load_silero_vad
+
+    from prism.audio.vad import WINDOW, speech_probabilities
+
+    flac, _, _ = english_track
+    audio = np.concatenate(list(read_speech_audio(flac)))[: 16_000 * 8]
+    streaming = load_silero_vad(onnx=True)
+    reference = [float(streaming(torch.from_numpy(audio[i:i + WINDOW]), SPEECH_RATE))
+                 for i in range(0, audio.size - WINDOW + 1, WINDOW)]
+    odd_blocks = speech_probabilities([audio[i:i + 7777] for i in range(0, audio.size, 7777)])
+    np.testing.assert_allclose(odd_blocks[: len(reference)], reference, atol=1e-5)
+    np.testing.assert_array_equal(odd_blocks, speech_probabilities([audio]))
