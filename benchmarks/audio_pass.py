@@ -117,7 +117,7 @@ def main() -> int:
         model_dir = args.model or str(bundled_model_dir(work / "models"))
         model = FasterWhisper(model_dir, device="cpu")
         spans = [(s.start_s, s.end_s) for s in segments]
-        windows = plan_chunks(spans)
+        windows = plan_chunks(spans, pack=True)
         t0 = time.perf_counter()
         batched = transcribe(model, speech_chunks(flac, windows), language="en", batch_size=args.batch_size)
         t_batched = time.perf_counter() - t0

@@ -76,7 +76,7 @@ def bundled_whisper(tmp_path_factory) -> FasterWhisper:
     return FasterWhisper(str(path), device="cpu")
 
 
-def chunks_for(flac, segments, pack: bool = True) -> list[SpeechChunk]:
+def chunks_for(flac, segments, pack: bool = False) -> list[SpeechChunk]:
     return list(speech_chunks(flac, plan_chunks([(s.start_s, s.end_s) for s in segments], pack=pack)))
 
 
@@ -118,11 +118,11 @@ def test_speech_samples_follow_the_requested_ranges(english_track):
 
 
 def test_plan_chunks_merges_close_speech_and_packs_across_long_gaps():
-    assert plan_chunks([(0, 2), (2.5, 4), (10, 12)], pack=False) == [((0, 4),), ((10, 12),)]
-    assert plan_chunks([(0, 2), (2.5, 4), (10, 12)]) == [((0, 4), (10, 12))]
-    long = plan_chunks([(0, 70)])
+    assert plan_chunks([(0, 2), (2.5, 4), (10, 12)]) == [((0, 4),), ((10, 12),)]
+    assert plan_chunks([(0, 2), (2.5, 4), (10, 12)], pack=True) == [((0, 4), (10, 12))]
+    long = plan_chunks([(0, 70)], pack=True)
     assert [w[0] for w in long] == [(0, 28.0), (28.0, 56.0), (56.0, 70)]
-    many = plan_chunks([(i * 10.0, i * 10.0 + 5) for i in range(20)])
+    many = plan_chunks([(i * 10.0, i * 10.0 + 5) for i in range(20)], pack=True)
     assert all(sum(b - a for a, b in w) + 0.5 * (len(w) - 1) <= 28.0 for w in many)
     assert [p for w in many for p in w] == [(i * 10.0, i * 10.0 + 5) for i in range(20)]
 
@@ -138,9 +138,12 @@ def test_packed_windows_map_back_without_spanning_the_removed_gap():
     assert placed[1].words[0].start_s == 50.1
 
 
-def test_faster_whisper_transcribes_english_speech(english_speech, bundled_whisper):
+@pytest.mark.parametrize("pack", [False, True], ids=["window-per-speech", "packed-windows"])
+def test_faster_whisper_transcribes_english_speech(english_speech, bundled_whisper, pack):
     flac, truth, segments = english_speech
-    result = transcribe(bundled_whisper, chunks_for(flac, segments), batch_size=4)
+    chunks = chunks_for(flac, segments, pack=pack)
+    assert len(chunks) == (1 if pack else 2)  # packed: both sentences share one window, tone removed
+    result = transcribe(bundled_whisper, chunks, batch_size=4)
     assert result.language == "en" and result.language_probability > 0.5
     text = " ".join(s.text for s in result.segments)
     assert wer(" ".join(t for _, t in ENGLISH), text) <= 0.25, text

@@ -104,15 +104,17 @@ SEPARATOR_S = 0.5  # silence between packed pieces: Whisper ends a segment there
 
 
 def plan_chunks(segments: Sequence[tuple[float, float]], max_chunk_s: float = MAX_CHUNK_S,
-                max_gap_s: float = MAX_GAP_S, pack: bool = True) -> list[tuple[tuple[float, float], ...]]:
+                max_gap_s: float = MAX_GAP_S, pack: bool = False) -> list[tuple[tuple[float, float], ...]]:
     """Decoding windows as tuples of speech pieces.
 
     Neighbouring segments closer than ``max_gap_s`` form one piece (the short pause stays,
-    keeping sentences whole); a single piece longer than ``max_chunk_s`` is cut. With ``pack``,
-    pieces separated by longer gaps share a window (gap removed, ``SEPARATOR_S`` of silence in
-    between) while it stays under ``max_chunk_s``: a Whisper window costs the same whether it
-    holds 3 s or 28 s of speech, so packing is where the VAD's saving comes from. The long
-    gaps themselves never reach the model.
+    keeping sentences whole); a single piece longer than ``max_chunk_s`` is cut. By default
+    every piece is its own window, decoded on its own: nothing said before a long gap
+    conditions what comes after it. With ``pack``, pieces separated by longer gaps share a
+    window (gap removed, ``SEPARATOR_S`` of silence in between) while it stays under
+    ``max_chunk_s`` - fewer encoder passes when dialogue is sparse (a Whisper window costs
+    the same for 3 s or 28 s of speech), at the price of decoding those pieces in one
+    context. The long gaps themselves never reach the model either way.
     """
     merged: list[list[float]] = []
     for start, end in sorted(segments):

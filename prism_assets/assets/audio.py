@@ -270,7 +270,7 @@ def transcript(context: AssetExecutionContext, storage: ArtifactStorage, asr: As
         except ModelUnavailable as exc:
             raise Failure(f"title {title_id}: {exc}") from None
     for t in info["tracks"]:
-        windows = plan_chunks(speech.get(t["track"], []))
+        windows = plan_chunks(speech.get(t["track"], []), pack=asr.pack_speech)
         detected = None
         declared = normalize_language(t["declared_language"])
         if windows:
