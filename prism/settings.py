@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     asr_compute_type: str = Field(default="default", description="faster-whisper: int8 on CPU, float16 on GPU")
     asr_batch_size: int = Field(default=8, ge=1, le=128, description="speech chunks decoded together")
     asr_beam_size: int = Field(default=5, ge=1, le=10)
+    asr_pack_speech: bool = Field(
+        default=False, description="Pack speech separated by long gaps into shared Whisper windows "
+        "(fewer windows for sparse dialogue; off = every stretch of speech decoded on its own).")
     asr_language: Literal["declared", "detect"] = Field(
         default="declared",
         description="'declared': decode a track in its declared language (manifest audio_languages, "
