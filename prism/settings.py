@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     keyframe_every_s: float = Field(
         default=10.0, gt=0, description="A shot gets one keyframe per started stretch of this many seconds."
     )
-    # Audio (issue 3). ASR backend and model: PRISM_ASR_MODEL_SOURCE above; with no source
+    # Audio. ASR backend and model: PRISM_ASR_MODEL_SOURCE above; with no source
     # the faster-whisper backend uses the small Whisper models of the `demo` extra.
     asr_backend: Literal["faster-whisper", "transformers"] = "faster-whisper"
     asr_device: str = Field(default="auto", description="'auto' (cuda when present), 'cpu', 'cuda', 'cuda:1'…")
