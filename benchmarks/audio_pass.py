@@ -14,7 +14,6 @@ bought with quality.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import tempfile
 import time
@@ -25,6 +24,7 @@ import numpy as np
 
 from prism.audio.asr import FasterWhisper, bundled_model_dir, plan_chunks, speech_chunks, transcribe
 from prism.audio.decode import decode_tracks, read_speech_audio
+from prism.audio.metrics import word_error_rate as wer
 from prism.audio.vad import detect_speech, load_vad_model
 from prism.media.audio_synth import RATE, music_bed, place, speech, write_audio
 
@@ -56,20 +56,6 @@ def programme(minutes: float) -> tuple[np.ndarray, list[tuple[float, float, str]
             quiet.append((t, t + 5))
             t += 5.5
     return place(total, *items), spoken, quiet
-
-
-def words(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9']+", text.lower())
-
-
-def wer(reference: str, hypothesis: str) -> float:
-    ref, hyp = words(reference), words(hypothesis)
-    d = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        prev, d[0] = d[0], i
-        for j, h in enumerate(hyp, 1):
-            prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (r != h))
-    return d[len(hyp)] / max(1, len(ref))
 
 
 def outside_speech(segments, quiet) -> int:

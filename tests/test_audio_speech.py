@@ -26,6 +26,7 @@ from prism.audio.asr import (
     transcribe,
 )
 from prism.audio.decode import SPEECH_RATE, decode_tracks, read_speech_audio, speech_samples_in
+from prism.audio.metrics import word_error_rate as wer
 from prism.audio.vad import detect_speech
 from resources.audio import AsrModel
 
@@ -36,20 +37,6 @@ ENGLISH = [
 TONE_BED = (5.5, 6.0)  # music-like bed, no speech
 SILENCE = (20.0, 26.0)
 DURATION = 26.0
-
-
-def words_of(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9']+", text.lower())
-
-
-def wer(reference: str, hypothesis: str) -> float:
-    ref, hyp = words_of(reference), words_of(hypothesis)
-    d = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        prev, d[0] = d[0], i
-        for j, h in enumerate(hyp, 1):
-            prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (r != h))
-    return d[len(hyp)] / max(1, len(ref))
 
 
 @pytest.fixture(scope="session")
