@@ -14,7 +14,6 @@ bought with quality.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import tempfile
 import time
@@ -23,8 +22,9 @@ from pathlib import Path
 import av
 import numpy as np
 
-from prism.audio.asr import FasterWhisper, SpeechChunk, bundled_model_dir, plan_chunks, transcribe
-from prism.audio.decode import decode_tracks, read_speech_audio, speech_samples_in
+from prism.audio.asr import FasterWhisper, bundled_model_dir, plan_chunks, speech_chunks, transcribe
+from prism.audio.decode import decode_tracks, read_speech_audio
+from prism.audio.metrics import word_error_rate as wer
 from prism.audio.vad import detect_speech, load_vad_model
 from prism.media.audio_synth import RATE, music_bed, place, speech, write_audio
 
@@ -56,20 +56,6 @@ def programme(minutes: float) -> tuple[np.ndarray, list[tuple[float, float, str]
             quiet.append((t, t + 5))
             t += 5.5
     return place(total, *items), spoken, quiet
-
-
-def words(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9']+", text.lower())
-
-
-def wer(reference: str, hypothesis: str) -> float:
-    ref, hyp = words(reference), words(hypothesis)
-    d = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        prev, d[0] = d[0], i
-        for j, h in enumerate(hyp, 1):
-            prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (r != h))
-    return d[len(hyp)] / max(1, len(ref))
 
 
 def outside_speech(segments, quiet) -> int:
@@ -116,12 +102,16 @@ def main() -> int:
 
         model_dir = args.model or str(bundled_model_dir(work / "models"))
         model = FasterWhisper(model_dir, device="cpu")
-        windows = plan_chunks([(s.start_s, s.end_s) for s in segments])
+        spans = [(s.start_s, s.end_s) for s in segments]
+        windows = plan_chunks(spans, pack=True)
         t0 = time.perf_counter()
-        pieces = speech_samples_in(flac, windows)
-        chunks = [SpeechChunk(a, b, x) for (a, b), x in zip(windows, pieces, strict=True)]
-        batched = transcribe(model, chunks, language="en", batch_size=args.batch_size)
+        batched = transcribe(model, speech_chunks(flac, windows), language="en", batch_size=args.batch_size)
         t_batched = time.perf_counter() - t0
+        unpacked_windows = plan_chunks(spans, pack=False)
+        t0 = time.perf_counter()
+        unpacked = transcribe(model, speech_chunks(flac, unpacked_windows), language="en",
+                              batch_size=args.batch_size)
+        t_unpacked = time.perf_counter() - t0
 
         audio16k = np.concatenate(list(read_speech_audio(flac)))
         t0 = time.perf_counter()
@@ -133,16 +123,20 @@ def main() -> int:
 
     print(f"model: {Path(model_dir).name} (faster-whisper, CPU {model.compute_type}), batch {args.batch_size}")
     print(f"integrated {figures[0]:.1f} LUFS, LRA {figures[1]:.1f} LU; "
-          f"{len(segments)} speech segments → {len(windows)} chunks\n")
+          f"{len(segments)} speech segments → {len(windows)} packed windows "
+          f"({len(unpacked_windows)} unpacked)\n")
     print(f"bare PyAV decode (reference)          {rtf(bare)}")
     print(f"one-pass decode + meter + 16 kHz FLAC {rtf(one_pass)}")
     print(f"loudness figures from 100 ms blocks   {rtf(summary)}")
     print(f"Silero VAD over the 16 kHz FLAC       {rtf(vad)}")
-    print(f"Whisper, VAD chunks batched           {rtf(t_batched)}")
+    print(f"Whisper, VAD speech packed + batched  {rtf(t_batched)}")
+    print(f"Whisper, VAD speech unpacked, batched {rtf(t_unpacked)}")
     print(f"Whisper, sequential 30 s windows      {rtf(t_sequential)}")
-    print(f"\nspeed-up of VAD-batched over sequential windows: {t_sequential / t_batched:.2f}x")
-    for name, segs, text in (("batched", batched.segments, " ".join(s.text for s in batched.segments)),
-                             ("sequential", sequential, " ".join(s.text for s in sequential))):
+    print(f"\nspeed-up of VAD-batched (packed) over sequential windows: {t_sequential / t_batched:.2f}x "
+          f"(unpacked: {t_sequential / t_unpacked:.2f}x)")
+    runs = (("packed", batched.segments), ("unpacked", unpacked.segments), ("sequential", sequential))
+    for name, segs in runs:
+        text = " ".join(s.text for s in segs)
         print(f"{name:>10}: WER {wer(reference, text):.3f}, "
               f"segments overlapping music/silence by > 1 s: {outside_speech(segs, quiet)}")
     return 0

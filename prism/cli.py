@@ -141,7 +141,8 @@ def _run_with_progress(title: str, manifest: str | None = None):
                          "step_skipped": "[yellow]skipped[/]"}[p.kind]
                 progress.update(task, description=f"[cyan]{p.step}[/] {label}", completed=1)
             elif p.kind == "check":
-                mark = "[green]pass[/]" if p.passed else "[red]FAIL[/]"
+                mark = "[green]pass[/]" if p.passed else (
+                    "[yellow]fail[/] (content verdict, see the report)" if not p.blocking else "[red]FAIL[/]")
                 progress.console.print(f"  check {p.message}: {mark}")
             elif p.kind == "materialization":
                 progress.console.print(f"  materialized [bold]{p.message}[/]")

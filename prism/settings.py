@@ -61,6 +61,9 @@ class Settings(BaseSettings):
         description="Where title bundles are published (production: the export bucket); default "
         "<storage>/export.",
     )
+    export_role_arn: str | None = Field(
+        default=None, description="IAM role assumed to write bundles to the export bucket (production)."
+    )
     qc_profile: str = Field(default="streaming", description="QC profile: streaming | broadcast | strict.")
     # Model sources (local dir, s3:// prefix or hub id) used by the model resources.
     asr_model_source: str | None = None
@@ -77,13 +80,16 @@ class Settings(BaseSettings):
     visual_skip_loop_filter: bool = Field(
         default=True, description="The visual pass skips H.264/HEVC deblocking (~20% less decode work)."
     )
-    # Audio (issue 3). ASR backend and model: PRISM_ASR_MODEL_SOURCE above; with no source
+    # Audio. ASR backend and model: PRISM_ASR_MODEL_SOURCE above; with no source
     # the faster-whisper backend uses the small Whisper models of the `demo` extra.
     asr_backend: Literal["faster-whisper", "transformers"] = "faster-whisper"
     asr_device: str = Field(default="auto", description="'auto' (cuda when present), 'cpu', 'cuda', 'cuda:1'…")
     asr_compute_type: str = Field(default="default", description="faster-whisper: int8 on CPU, float16 on GPU")
     asr_batch_size: int = Field(default=8, ge=1, le=128, description="speech chunks decoded together")
     asr_beam_size: int = Field(default=5, ge=1, le=10)
+    asr_pack_speech: bool = Field(
+        default=False, description="Pack speech separated by long gaps into shared Whisper windows "
+        "(fewer windows for sparse dialogue; off = every stretch of speech decoded on its own).")
     asr_language: Literal["declared", "detect"] = Field(
         default="declared",
         description="'declared': decode a track in its declared language (manifest audio_languages, "
@@ -91,8 +97,9 @@ class Settings(BaseSettings):
         "Whisper's identification is recorded and checked by QC either way.",
     )
     model_cache_dir: Path | None = Field(
-        default=None, description="Local cache for model weights (s3:// sources, joined bundled "
-        "models); default <home>/models.")
+        default=None, description="Local cache for model weights: s3:// sources (prefetched by "
+        "prism.modelstore at container start, or synced on first use), the joined bundled Whisper base; "
+        "default <home>/models.")
     vad_threshold: float = Field(default=0.5, gt=0, lt=1)
     loudness_spec: Literal["atsc-a85", "ebu-r128", "streaming-16"] = Field(
         default="atsc-a85", description="Delivery loudness spec audio QC checks against.")

@@ -3,10 +3,20 @@
 Assets that need a GPU in production (TransNetV2 shots, Whisper transcription,
 embeddings) pass ``**GPU_STEP`` to ``@asset``; everything else runs on the
 default CPU task. Locally the ``ecs/*`` op tags are inert (the in-process and
-multiprocess executors ignore them); on ECS the ``ecs_executor`` turns them into
-task/container overrides so the step lands on the GPU capacity provider, and the
-``gpu`` pool caps how many GPU steps run at once (limit set in the production
-dagster.yaml).
+multiprocess executors ignore them); in production the ECS executor
+(``prism_assets/ecs.py``) turns them into one ECS task per step:
+
+- ``ecs/run_task_kwargs`` sends the step to the GPU task definition (the GPU
+  image, same container name as the CPU one) on the EC2 GPU capacity provider,
+  which scales from zero when such a task waits for capacity;
+- ``ecs/cpu``/``ecs/memory`` size the task, ``ecs/container_overrides`` reserves
+  one GPU for the container.
+
+The ``gpu`` pool caps how many GPU steps run at once across all runs (limit set
+in deploy/dagster.yaml and by ``dagster instance concurrency set`` at deploy).
+The names below are the contract with the CDK app (infra/prism_infra/compute.py
+creates the task definition family and capacity provider with these names; a
+test keeps both sides equal).
 """
 
 import json
@@ -14,7 +24,13 @@ from typing import Any
 
 GPU_POOL = "gpu"
 
-# Task size of a GPU step (one GPU per task; g5/g6-class instance slices).
+# ECS names shared with infra/ (the task definition family and the capacity provider).
+GPU_TASK_DEFINITION_FAMILY = "prism-gpu-step"
+GPU_CAPACITY_PROVIDER = "prism-gpu"
+# The run/step container's name in both task definitions (the executor overrides it by name).
+STEP_CONTAINER_NAME = "run"
+
+# Task size of a GPU step (one GPU per task; fits a g5.xlarge/g6.xlarge: 4 vCPU, 16 GiB).
 GPU_TASK_CPU = "4096"
 GPU_TASK_MEMORY = "15360"
 
@@ -23,6 +39,10 @@ GPU_OP_TAGS: dict[str, str] = {
     "ecs/cpu": GPU_TASK_CPU,
     "ecs/memory": GPU_TASK_MEMORY,
     "ecs/container_overrides": json.dumps({"resourceRequirements": [{"type": "GPU", "value": "1"}]}),
+    "ecs/run_task_kwargs": json.dumps({
+        "taskDefinition": GPU_TASK_DEFINITION_FAMILY,
+        "capacityProviderStrategy": [{"capacityProvider": GPU_CAPACITY_PROVIDER, "weight": 1}],
+    }),
 }
 
 # Keyword arguments for @asset: ``@asset(..., **GPU_STEP)``.

@@ -6,7 +6,7 @@ from dagster import Definitions
 
 from prism.settings import Settings, get_settings
 from prism_assets.assets import PER_TITLE_ASSETS
-from prism_assets.jobs import process_title_job
+from prism_assets.jobs import executor_for, process_title_job
 from prism_assets.resources import build_resources
 from prism_assets.schedules import daily_delivery_batch
 from prism_assets.sensors import delivery_sensor
@@ -20,6 +20,7 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
         sensors=[delivery_sensor],
         schedules=[daily_delivery_batch],
         resources=build_resources(settings),
+        executor=executor_for(settings),
     )
 
 

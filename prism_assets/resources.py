@@ -31,7 +31,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
             **s3,
         ),
         "media": MediaReader(**s3),
-        "export": BundleExport(uri=settings.export, **s3),
+        "export": BundleExport(uri=settings.export, role_arn=settings.export_role_arn, **s3),
         "visual": VisualAnalysis(
             shot_detector=settings.shot_detector,
             device=settings.model_device,
@@ -42,7 +42,8 @@ def build_resources(settings: Settings) -> dict[str, object]:
         "asr": AsrModel(
             backend=settings.asr_backend, source=settings.asr_model_source, device=settings.asr_device,
             compute_type=settings.asr_compute_type, beam_size=settings.asr_beam_size,
-            batch_size=settings.asr_batch_size, language_policy=settings.asr_language,
+            batch_size=settings.asr_batch_size, pack_speech=settings.asr_pack_speech,
+            language_policy=settings.asr_language,
             cache_dir=str(settings.models_dir), **s3,
         ),
         "vad": VadModel(threshold=settings.vad_threshold),

@@ -56,6 +56,7 @@ class AsrModel(S3Connected):
     compute_type: str = "default"
     beam_size: int = 5
     batch_size: int = 8
+    pack_speech: bool = False
     language_policy: str = "declared"
     cache_dir: str = ".prism/models"
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up everything Prism needs on a fresh machine (idempotent; fast when nothing changed):
-# system tools (ffmpeg, espeak-ng), a Python 3.11 virtualenv in .venv with torch
+# system tools (ffmpeg, espeak-ng; PostgreSQL and Node.js for the tests), a Python 3.11 virtualenv in .venv with torch
 # installed first and pinned (a looser spec pulls a multi-GB CUDA build), then Prism.
 #   scripts/setup.sh            # runtime
 #   scripts/setup.sh test       # runtime + test tools
@@ -12,6 +12,10 @@ EXTRAS="${1:-}"
 need_apt=()
 command -v ffmpeg >/dev/null || need_apt+=(ffmpeg)
 command -v espeak-ng >/dev/null || need_apt+=(espeak-ng)
+# PostgreSQL server binaries: the tests start a throwaway cluster for the production instance.
+compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || need_apt+=(postgresql)
+# Node.js runs the AWS CDK's jsii kernel (the infra/ tests synthesize the CDK app offline).
+command -v node >/dev/null || need_apt+=(nodejs)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   echo "==> installing system packages: ${need_apt[*]}"

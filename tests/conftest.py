@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from services import S3Server, start_seaweedfs, stop
+from services import Postgres, S3Server, start_postgres, start_seaweedfs, stop, stop_postgres
 
 from prism.media.synth import AudioTrack, Scene, Speech, Tone, write_title
 from prism.settings import Settings
@@ -99,6 +99,26 @@ def s3_server(tmp_path_factory) -> S3Server:
     server = start_seaweedfs(tmp_path_factory.mktemp("seaweedfs"))
     yield server
     stop(server.proc)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Postgres:
+    """A throwaway PostgreSQL 15 cluster for the session (production instance storage)."""
+    server = start_postgres()
+    yield server
+    stop_postgres(server)
+
+
+@pytest.fixture
+def postgres_db(postgres_server, monkeypatch) -> Postgres:
+    """A fresh database on the real Postgres, with deploy/dagster.yaml's DAGSTER_PG_* env set."""
+    name = f"dagster_{uuid.uuid4().hex[:12]}"
+    postgres_server.create_database(name)
+    db = Postgres(postgres_server.host, postgres_server.port, postgres_server.user, name,
+                  postgres_server.proc, postgres_server.workdir)
+    for key, value in db.env().items():
+        monkeypatch.setenv(key, value)
+    return db
 
 
 @pytest.fixture

@@ -42,12 +42,12 @@ def _tail(path: Path, n: int = 4000) -> str:
         return "(no log)"
 
 
-def stop(proc: subprocess.Popen, timeout: float = 10) -> None:
+def stop(proc: subprocess.Popen, timeout: float = 10, sig: int = signal.SIGTERM) -> None:
     """Stop a service and its children (it runs in its own process group)."""
     if proc.poll() is not None:
         return
     try:
-        os.killpg(proc.pid, signal.SIGTERM)
+        os.killpg(proc.pid, sig)
         proc.wait(timeout)
     except (ProcessLookupError, subprocess.TimeoutExpired):
         try:
@@ -127,3 +127,119 @@ def start_seaweedfs(workdir: Path) -> S3Server:
         stop(proc)
         raise
     return server
+
+
+def _pg_bin() -> Path:
+    """The newest installed PostgreSQL server (Debian layout), or PRISM_TEST_PG_BIN."""
+    if os.environ.get("PRISM_TEST_PG_BIN"):
+        return Path(os.environ["PRISM_TEST_PG_BIN"])
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"),
+                   key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0)
+    return found[-1].parent if found else Path("/usr/lib/postgresql/15/bin")
+
+
+PG_BIN = _pg_bin()
+
+
+@dataclass
+class Postgres:
+    host: str
+    port: int
+    user: str
+    db_name: str
+    proc: subprocess.Popen
+    workdir: Path
+
+    def env(self) -> dict[str, str]:
+        """The variables deploy/dagster.yaml reads (trust auth: any password is accepted)."""
+        return {
+            "DAGSTER_PG_HOST": self.host,
+            "DAGSTER_PG_PORT": str(self.port),
+            "DAGSTER_PG_USERNAME": self.user,
+            "DAGSTER_PG_PASSWORD": "unused-with-trust-auth",
+            "DAGSTER_PG_DB": self.db_name,
+        }
+
+    def connect(self):
+        import psycopg2
+
+        return psycopg2.connect(host=self.host, port=self.port, user=self.user, dbname=self.db_name)
+
+    def create_database(self, name: str) -> None:
+        conn = self.connect()
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            conn.close()
+
+
+def _as_user(user: str | None):
+    """preexec_fn: own process group, default signals, and drop root (Postgres refuses it)."""
+    import pwd
+
+    def preexec() -> None:
+        _reset_signals()
+        if user is not None:
+            entry = pwd.getpwnam(user)
+            os.setgid(entry.pw_gid)
+            os.initgroups(user, entry.pw_gid)
+            os.setuid(entry.pw_uid)
+    return preexec
+
+
+def start_postgres() -> Postgres:
+    """A throwaway PostgreSQL cluster (initdb + postgres in the foreground) on a free port.
+
+    Started as the ``postgres`` system user when we are root, in its own temp dir (pytest's
+    are private to root); stop it with ``stop_postgres``.
+    """
+    import tempfile
+
+    workdir = Path(tempfile.mkdtemp(prefix="prism-pg-"))
+    if not (PG_BIN / "postgres").exists():
+        raise RuntimeError(f"PostgreSQL binaries not found in {PG_BIN} (apt-get install postgresql)")
+    run_as = "postgres" if os.geteuid() == 0 else None
+    workdir.mkdir(parents=True, exist_ok=True)
+    datadir = workdir / "data"
+    if run_as:
+        import pwd
+
+        entry = pwd.getpwnam(run_as)
+        os.chown(workdir, entry.pw_uid, entry.pw_gid)
+    user = run_as or os.environ.get("USER") or "postgres"
+    init_log = workdir / "initdb.log"
+    with open(init_log, "wb") as out:
+        subprocess.run([str(PG_BIN / "initdb"), "--no-sync", "-A", "trust", "-U", user, "-E", "UTF8",
+                        "-D", str(datadir)], stdout=out, stderr=subprocess.STDOUT, check=True,
+                       preexec_fn=_as_user(run_as))
+    port = free_port()
+    log = workdir / "postgres.log"
+    # The socket directory is the temp dir (not /var/run/postgresql, which may not exist).
+    proc = subprocess.Popen(
+        [str(PG_BIN / "postgres"), "-D", str(datadir), "-p", str(port), "-c", "fsync=off",
+         "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={workdir}"],
+        stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True,
+        preexec_fn=_as_user(run_as))
+    server = Postgres("127.0.0.1", port, user, "postgres", proc, workdir)
+
+    def ready() -> bool:
+        try:
+            server.connect().close()
+            return True
+        except Exception:  # noqa: BLE001 - not up yet
+            return False
+
+    try:
+        _wait(ready, 30, "PostgreSQL", proc, log)
+    except Exception:
+        stop_postgres(server)
+        raise
+    return server
+
+
+def stop_postgres(server: Postgres) -> None:
+    # SIGINT is PostgreSQL's fast shutdown (SIGTERM waits for clients to disconnect).
+    stop(server.proc, sig=signal.SIGINT)
+    shutil.rmtree(server.workdir, ignore_errors=True)

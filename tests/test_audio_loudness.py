@@ -129,3 +129,29 @@ def test_silences_are_found_where_the_programme_is_quiet():
     assert len(found) == 1
     start, end = found[0]
     assert start == pytest.approx(5.0, abs=0.5) and end == pytest.approx(17.0, abs=0.5)
+
+
+def _peak_traced_bytes(fn) -> int:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_meter_memory_does_not_grow_with_programme_length():
+    rng = np.random.default_rng(3)
+    chunk = rng.standard_normal((2, RATE // 2)) * 0.1  # half a second, fed over and over
+
+    def measure(minutes: float) -> None:
+        meter = LoudnessMeter(RATE, ["FL", "FR"])
+        for _ in range(int(minutes * 120)):
+            meter.add(chunk)
+        meter.finish().integrated_lufs()
+
+    short, long = _peak_traced_bytes(lambda: measure(1)), _peak_traced_bytes(lambda: measure(10))
+    # ten times the programme: only the 100 ms energy list grows (~16 bytes per 100 ms)
+    assert long < short + 400_000, (short, long)

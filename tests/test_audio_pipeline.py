@@ -111,9 +111,43 @@ def test_title_without_audio_is_a_finding_not_a_crash(instance, prism_home, medi
     events = read_events(store.read_bytes("ep-silent-film", "qc_audio.parquet"))
     assert [(e.check, e.severity) for e in events] == [("no_audio", "error")]
     assert not [f for f in store.list_files("ep-silent-film")
-                if f.endswith((".vtt", ".srt", ".flac")) and f != "thumbnails.vtt"]  # (visual scrubbing track)
+                if f.startswith(("transcript.", "audio/")) and f.endswith((".vtt", ".srt", ".flac"))]
 
 
 def test_subtitle_names_never_collide():
     assert subtitle_names([(0, "en"), (1, "ko"), (2, "en")]) == {
         0: "transcript.en", 1: "transcript.ko", 2: "transcript.en-track2"}
+
+
+def test_transformers_backend_through_the_resource(instance, prism_home, speech_title, tmp_path, monkeypatch):
+    from tiny_whisper import build_tiny_whisper
+
+    from prism.settings import Settings
+
+    monkeypatch.setenv("PRISM_ASR_BACKEND", "transformers")
+    monkeypatch.setenv("PRISM_ASR_MODEL_SOURCE", str(build_tiny_whisper(tmp_path / "tiny-whisper")))
+    settings = Settings()
+    deliver(settings, speech_title, "ep-tiny", audio_languages=["en"])
+    outcome = run_title("ep-tiny", instance, settings=settings)
+    assert outcome.success, outcome.failures
+    store = store_of(settings)
+    summary = store.read_json("ep-tiny", "transcript.json")
+    assert summary["backend"] == "transformers" and summary["tracks"][0]["language"] == "en"
+    speech = pq.read_table(store.path("ep-tiny", "speech.parquet").path).to_pylist()
+    for row in pq.read_table(store.path("ep-tiny", "transcript.parquet").path).to_pylist():
+        assert any(s["start_s"] <= row["start_s"] <= row["end_s"] <= s["end_s"] for s in speech)
+
+
+def test_missing_model_fails_the_transcript_step_by_name(instance, prism_home, speech_title, monkeypatch):
+    from prism.settings import Settings
+
+    monkeypatch.setenv("PRISM_ASR_BACKEND", "transformers")  # no bundled default for this backend
+    settings = Settings()
+    deliver(settings, speech_title, "ep-nomodel")
+    outcome = run_title("ep-nomodel", instance, settings=settings)
+    assert not outcome.success
+    (failure,) = outcome.failures
+    assert failure.startswith("transcript") and "PRISM_ASR_MODEL_SOURCE" in failure and "ep-nomodel" in failure
+    files = store_of(settings).list_files("ep-nomodel")
+    assert "speech.parquet" in files and "loudness.json" in files
+    assert not [f for f in files if f.startswith("transcript") or f == "qc_audio.parquet"]

@@ -12,16 +12,21 @@ import pytest
 from audio_signals import music_bed, place, speech, write_audio
 from tiny_whisper import build_tiny_whisper
 
+from prism.audio import asr
 from prism.audio.asr import (
     FasterWhisper,
     ModelUnavailable,
     SpeechChunk,
+    TranscriptSegment,
     TransformersWhisper,
+    Word,
     bundled_model_dir,
     plan_chunks,
+    speech_chunks,
     transcribe,
 )
 from prism.audio.decode import SPEECH_RATE, decode_tracks, read_speech_audio, speech_samples_in
+from prism.audio.metrics import word_error_rate as wer
 from prism.audio.vad import detect_speech
 from resources.audio import AsrModel
 
@@ -32,20 +37,6 @@ ENGLISH = [
 TONE_BED = (5.5, 6.0)  # music-like bed, no speech
 SILENCE = (20.0, 26.0)
 DURATION = 26.0
-
-
-def words_of(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9']+", text.lower())
-
-
-def wer(reference: str, hypothesis: str) -> float:
-    ref, hyp = words_of(reference), words_of(hypothesis)
-    d = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        prev, d[0] = d[0], i
-        for j, h in enumerate(hyp, 1):
-            prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (r != h))
-    return d[len(hyp)] / max(1, len(ref))
 
 
 @pytest.fixture(scope="session")
@@ -72,9 +63,8 @@ def bundled_whisper(tmp_path_factory) -> FasterWhisper:
     return FasterWhisper(str(path), device="cpu")
 
 
-def chunks_for(flac, segments) -> list[SpeechChunk]:
-    windows = plan_chunks([(s.start_s, s.end_s) for s in segments])
-    return [SpeechChunk(a, b, x) for (a, b), x in zip(windows, speech_samples_in(flac, windows), strict=True)]
+def chunks_for(flac, segments, pack: bool = False) -> list[SpeechChunk]:
+    return list(speech_chunks(flac, plan_chunks([(s.start_s, s.end_s) for s in segments], pack=pack)))
 
 
 def inside(interval, regions, slack=0.35) -> bool:
@@ -114,15 +104,33 @@ def test_speech_samples_follow_the_requested_ranges(english_track):
     np.testing.assert_array_equal(pieces[0], whole[8_000:24_000])
 
 
-def test_plan_chunks_merges_close_speech_and_splits_at_long_gaps():
-    assert plan_chunks([(0, 2), (2.5, 4), (10, 12)]) == [(0, 4), (10, 12)]
-    long = plan_chunks([(0, 70)])
-    assert long[0] == (0, 28.0) and long[-1][1] == 70 and all(b - a <= 28.0 for a, b in long)
+def test_plan_chunks_merges_close_speech_and_packs_across_long_gaps():
+    assert plan_chunks([(0, 2), (2.5, 4), (10, 12)]) == [((0, 4),), ((10, 12),)]
+    assert plan_chunks([(0, 2), (2.5, 4), (10, 12)], pack=True) == [((0, 4), (10, 12))]
+    long = plan_chunks([(0, 70)], pack=True)
+    assert [w[0] for w in long] == [(0, 28.0), (28.0, 56.0), (56.0, 70)]
+    many = plan_chunks([(i * 10.0, i * 10.0 + 5) for i in range(20)], pack=True)
+    assert all(sum(b - a for a, b in w) + 0.5 * (len(w) - 1) <= 28.0 for w in many)
+    assert [p for w in many for p in w] == [(i * 10.0, i * 10.0 + 5) for i in range(20)]
 
 
-def test_faster_whisper_transcribes_english_speech(english_speech, bundled_whisper):
+def test_packed_windows_map_back_without_spanning_the_removed_gap():
+    chunk = SpeechChunk(((10.0, 12.0), (50.0, 51.0)), np.zeros(int(3.5 * SPEECH_RATE), np.float32))
+    assert chunk.offsets() == [0.0, 2.5]
+    words = (Word(0.2, 0.8, "hello"), Word(1.0, 1.9, "there"), Word(2.6, 3.2, "again"))
+    segment = TranscriptSegment(0.2, 3.2, "hello there again", words)
+    placed = asr._place(segment, chunk, "en")
+    assert [(s.start_s, s.end_s, s.text) for s in placed] == [(10.2, 11.9, "hello there"),
+                                                              (50.1, 50.7, "again")]
+    assert placed[1].words[0].start_s == 50.1
+
+
+@pytest.mark.parametrize("pack", [False, True], ids=["window-per-speech", "packed-windows"])
+def test_faster_whisper_transcribes_english_speech(english_speech, bundled_whisper, pack):
     flac, truth, segments = english_speech
-    result = transcribe(bundled_whisper, chunks_for(flac, segments), batch_size=4)
+    chunks = chunks_for(flac, segments, pack=pack)
+    assert len(chunks) == (1 if pack else 2)  # packed: both sentences share one window, tone removed
+    result = transcribe(bundled_whisper, chunks, batch_size=4)
     assert result.language == "en" and result.language_probability > 0.5
     text = " ".join(s.text for s in result.segments)
     assert wer(" ".join(t for _, t in ENGLISH), text) <= 0.25, text
@@ -181,7 +189,7 @@ def test_transformers_backend_batches_chunks_with_a_forced_language(english_spee
     assert [n for n, _ in calls] == [min(2, len(chunks) - i) for i in range(0, len(chunks), 2)]
     assert result.language == "ko"
     for s in result.segments:  # random weights, meaningless text, but never outside the speech
-        assert inside((s.start_s, s.end_s), [(c.start_s, c.end_s) for c in chunks], slack=0.0)
+        assert inside((s.start_s, s.end_s), [p for c in chunks for p in c.pieces], slack=0.0)
 
 
 def test_transformers_backend_identifies_a_language_it_knows(english_speech, tiny_whisper):
@@ -196,3 +204,20 @@ def test_missing_model_names_the_setting(tmp_path):
         AsrModel(backend="transformers", source=None, cache_dir=str(tmp_path)).transcriber()
     with pytest.raises(ModelUnavailable, match="PRISM_ASR_MODEL_SOURCE"):
         AsrModel(backend="transformers", source=str(tmp_path / "absent"), cache_dir=str(tmp_path)).transcriber()
+
+
+@pytest.mark.filterwarnings("ignore:path is deprecated:DeprecationWarning")
+def test_vad_probabilities_match_silero_streaming_and_ignore_block_size(english_track):
+    import torch
+    from silero_vad import load_silero_vad
+
+    from prism.audio.vad import WINDOW, speech_probabilities
+
+    flac, _, _ = english_track
+    audio = np.concatenate(list(read_speech_audio(flac)))[: 16_000 * 8]
+    streaming = load_silero_vad(onnx=True)
+    reference = [float(streaming(torch.from_numpy(audio[i:i + WINDOW]), SPEECH_RATE))
+                 for i in range(0, audio.size - WINDOW + 1, WINDOW)]
+    odd_blocks = speech_probabilities([audio[i:i + 7777] for i in range(0, audio.size, 7777)])
+    np.testing.assert_allclose(odd_blocks[: len(reference)], reference, atol=1e-5)
+    np.testing.assert_array_equal(odd_blocks, speech_probabilities([audio]))

@@ -69,3 +69,29 @@ def test_publish_refuses_a_title_without_qc(tmp_path):
     with pytest.raises(ExportRefused, match="only after QC"):
         publish_bundle(store, "EP2", ExportTarget(str(tmp_path / "export")))
     assert not (tmp_path / "export" / "EP2").exists()
+
+
+class _RecordingSts:
+    """Stands in for AWS STS, which has no local server here; records the call it gets."""
+
+    def __init__(self):
+        self.calls = []
+
+    def assume_role(self, **kwargs):
+        self.calls.append(kwargs)
+        creds = {"AccessKeyId": "AKIAEXPORT", "SecretAccessKey": "s3cr3t", "SessionToken": "tok"}
+        return {"Credentials": creds}
+
+
+def test_export_to_s3_assumes_the_export_role_only_when_configured(tmp_path):
+    from resources.export import BundleExport, assumed_role_options
+
+    sts = _RecordingSts()
+    role = "arn:aws:iam::222222222222:role/export-writer"
+    opts = assumed_role_options(role, region="eu-west-1", sts_client=sts)
+    assert sts.calls[0]["RoleArn"].endswith("role/export-writer")
+    assert opts == {"key": "AKIAEXPORT", "secret": "s3cr3t", "token": "tok",
+                    "client_kwargs": {"region_name": "eu-west-1"}}
+    # A local export (the embedded default) never talks to STS, even with a role configured.
+    local = BundleExport(uri=str(tmp_path / "export"), role_arn="arn:aws:iam::1:role/x").target()
+    assert local.is_local

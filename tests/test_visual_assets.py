@@ -58,9 +58,9 @@ def test_title_gets_shots_keyframes_sprites_and_qc(instance, prism_home, episode
     outcome = run_title("ep-7", instance, settings=prism_home)
     assert outcome.success, outcome.failures
     assert set(VISUAL) <= set(outcome.materialized)
-    visual_checks = {"shots_tile_duration", "every_shot_has_keyframe", "keyframes_inside_shots",
-                     "keyframe_images_decode"}
-    assert {k: outcome.checks[k] for k in visual_checks} == dict.fromkeys(visual_checks, True)
+    # Five pipeline checks pass; content_qc is the title's QC verdict, checked by the QC tests.
+    pipeline_checks = {k: v for k, v in outcome.checks.items() if k != "content_qc"}
+    assert all(pipeline_checks.values()) and len(pipeline_checks) == 5
 
     store = _store(prism_home)
     shots = pq.read_table(io.BytesIO(store.read_bytes("ep-7", "shots.parquet"))).to_pylist()

@@ -68,31 +68,91 @@ class Transcription:
 
 @dataclass(frozen=True)
 class SpeechChunk:
-    """A window of speech: absolute start/end (s) and its 16 kHz mono samples."""
+    """One decoding window: speech ``pieces`` (absolute start/end) laid end to end in
+    ``audio`` (16 kHz mono), each followed by ``SEPARATOR_S`` of silence when packed."""
 
-    start_s: float
-    end_s: float
+    pieces: tuple[tuple[float, float], ...]
     audio: np.ndarray
+
+    @property
+    def start_s(self) -> float:
+        return self.pieces[0][0]
+
+    @property
+    def end_s(self) -> float:
+        return self.pieces[-1][1]
+
+    def offsets(self) -> list[float]:
+        """Where each piece starts inside ``audio`` (seconds)."""
+        out, pos = [], 0.0
+        for start, end in self.pieces:
+            out.append(pos)
+            pos += (end - start) + SEPARATOR_S
+        return out
+
+    def piece_at(self, t: float) -> int:
+        """The piece a time inside ``audio`` belongs to (a separator counts to the piece before)."""
+        offsets = self.offsets()
+        return max(0, int(np.searchsorted(offsets, t, side="right")) - 1)
+
+    def to_absolute(self, t: float, piece: int) -> float:
+        start, end = self.pieces[piece]
+        return min(max(start + t - self.offsets()[piece], start), end)
+
+
+SEPARATOR_S = 0.5  # silence between packed pieces: Whisper ends a segment there
 
 
 def plan_chunks(segments: Sequence[tuple[float, float]], max_chunk_s: float = MAX_CHUNK_S,
-                max_gap_s: float = MAX_GAP_S) -> list[tuple[float, float]]:
-    """Merge sorted speech segments into decoding windows: neighbours closer than
-    ``max_gap_s`` share a window while it stays under ``max_chunk_s``; long silences
-    always start a new window (nothing carries across them)."""
-    chunks: list[list[float]] = []
+                max_gap_s: float = MAX_GAP_S, pack: bool = False) -> list[tuple[tuple[float, float], ...]]:
+    """Decoding windows as tuples of speech pieces.
+
+    Neighbouring segments closer than ``max_gap_s`` form one piece (the short pause stays,
+    keeping sentences whole); a single piece longer than ``max_chunk_s`` is cut. By default
+    every piece is its own window, decoded on its own: nothing said before a long gap
+    conditions what comes after it. With ``pack``, pieces separated by longer gaps share a
+    window (gap removed, ``SEPARATOR_S`` of silence in between) while it stays under
+    ``max_chunk_s`` - fewer encoder passes when dialogue is sparse (a Whisper window costs
+    the same for 3 s or 28 s of speech), at the price of decoding those pieces in one
+    context. The long gaps themselves never reach the model either way.
+    """
+    merged: list[list[float]] = []
     for start, end in sorted(segments):
-        if chunks and start - chunks[-1][1] <= max_gap_s and end - chunks[-1][0] <= max_chunk_s:
-            chunks[-1][1] = max(chunks[-1][1], end)
+        if merged and start - merged[-1][1] <= max_gap_s and end - merged[-1][0] <= max_chunk_s:
+            merged[-1][1] = max(merged[-1][1], end)
         else:
-            chunks.append([start, end])
-    out: list[tuple[float, float]] = []
-    for start, end in chunks:  # a single over-long segment is cut into windows
+            merged.append([start, end])
+    pieces: list[tuple[float, float]] = []
+    for start, end in merged:
         while end - start > max_chunk_s:
-            out.append((start, start + max_chunk_s))
+            pieces.append((start, start + max_chunk_s))
             start += max_chunk_s
-        out.append((start, end))
-    return out
+        pieces.append((start, end))
+    windows: list[list[tuple[float, float]]] = []
+    length = 0.0
+    for piece in pieces:
+        size = piece[1] - piece[0]
+        if pack and windows and length + SEPARATOR_S + size <= max_chunk_s:
+            windows[-1].append(piece)
+            length += SEPARATOR_S + size
+        else:
+            windows.append([piece])
+            length = size
+    return [tuple(w) for w in windows]
+
+
+def speech_chunks(path, windows: Sequence[tuple[tuple[float, float], ...]]) -> Iterator[SpeechChunk]:
+    """Read the windows' audio from the 16 kHz intermediate in one sequential pass."""
+    from prism.audio.decode import speech_samples_in
+
+    flat = [p for w in windows for p in w]
+    samples = speech_samples_in(path, flat)
+    gap = np.zeros(int(SEPARATOR_S * SPEECH_RATE), np.float32)
+    for window in windows:
+        parts: list[np.ndarray] = []
+        for _ in window:
+            parts += [next(samples).astype(np.float32), gap]
+        yield SpeechChunk(tuple(window), np.concatenate(parts[:-1]))
 
 
 def compression_ratio(text: str) -> float:
@@ -108,7 +168,8 @@ class Transcriber(Protocol):
     def detect_language(self, audio: np.ndarray) -> tuple[str, float]: ...
 
     def transcribe_batch(self, chunks: Sequence[SpeechChunk], language: str) -> list[list[TranscriptSegment]]:
-        """Segments of each chunk with absolute times, decoded independently of each other."""
+        """Segments of each chunk, times relative to the chunk's audio, each chunk decoded
+        independently of the others."""
         ...
 
 
@@ -123,17 +184,35 @@ def _keep(segment: TranscriptSegment) -> bool:
     return (compression_ratio(segment.text) if ratio is None else ratio) <= 2.4
 
 
-def _clamp(segment: TranscriptSegment, chunk: SpeechChunk) -> TranscriptSegment | None:
-    start = min(max(segment.start_s, chunk.start_s), chunk.end_s)
-    end = min(max(segment.end_s, start), chunk.end_s)
-    words = tuple(
-        replace(w, start_s=min(max(w.start_s, chunk.start_s), chunk.end_s),
-                end_s=min(max(w.end_s, chunk.start_s), chunk.end_s))
-        for w in segment.words)
-    if end <= start:
-        return None
-    return replace(segment, start_s=round(float(start), 3), end_s=round(float(end), 3), words=words,
-                   text=segment.text.strip())
+_NO_SPACES = {"zh", "ja", "th", "lo", "my", "yue", "bo", "km"}
+
+
+def _place(segment: TranscriptSegment, chunk: SpeechChunk, language: str | None) -> list[TranscriptSegment]:
+    """Map a segment from window time to title time. A segment that runs across packed pieces
+    is split at the piece boundary by its words (never spanning the removed gap); without word
+    timings it goes to the piece holding its middle. Times are clamped inside the speech."""
+    if segment.words:
+        groups: dict[int, list[Word]] = {}
+        for w in segment.words:
+            groups.setdefault(chunk.piece_at((w.start_s + w.end_s) / 2), []).append(w)
+    else:
+        groups = {chunk.piece_at((segment.start_s + segment.end_s) / 2): []}
+    joiner = "" if language in _NO_SPACES else " "
+    out = []
+    for piece, words in sorted(groups.items()):
+        placed = tuple(replace(w, start_s=round(chunk.to_absolute(w.start_s, piece), 3),
+                               end_s=round(chunk.to_absolute(w.end_s, piece), 3)) for w in words)
+        if len(groups) == 1:
+            start, end, text = segment.start_s, segment.end_s, segment.text
+        else:
+            start, end = words[0].start_s, words[-1].end_s
+            text = joiner.join(w.text for w in words)
+        start = chunk.to_absolute(start, piece)
+        end = max(chunk.to_absolute(end, piece), start)
+        if end > start:
+            out.append(replace(segment, start_s=round(float(start), 3), end_s=round(float(end), 3),
+                               words=placed, text=text.strip()))
+    return out
 
 
 def _batches(chunks: Iterator[SpeechChunk], size: int) -> Iterator[list[SpeechChunk]]:
@@ -194,9 +273,8 @@ def transcribe(transcriber: Transcriber, chunks: Iterable[SpeechChunk], *, langu
     for batch in _batches(all_chunks(), batch_size):
         for chunk, segments in zip(batch, transcriber.transcribe_batch(batch, language), strict=True):
             for segment in segments:
-                clamped = _clamp(segment, chunk)
-                if clamped is not None and _keep(clamped):
-                    result.segments.append(clamped)
+                if _keep(segment):
+                    result.segments.extend(_place(segment, chunk, language))
     result.segments.sort(key=lambda s: (s.start_s, s.end_s))
     return result
 
@@ -244,7 +322,7 @@ class FasterWhisper:
         for seg in segments:
             # ``seek`` is the clip's offset in frames (100 per second): it names the chunk exactly.
             i = int(np.argmin(np.abs(np.asarray(offsets) - seg.seek / 100)))
-            shift = chunks[i].start_s - offsets[i]
+            shift = -offsets[i]  # relative to the chunk's audio
             words = tuple(Word(round(float(w.start) + shift, 3), round(float(w.end) + shift, 3), w.word.strip(),
                                float(w.probability)) for w in (seg.words or []))
             per_chunk[i].append(TranscriptSegment(
@@ -316,16 +394,16 @@ class TransformersWhisper:
         result: list[list[TranscriptSegment]] = []
         for chunk, item in zip(chunks, decoded, strict=True):
             offsets = item.get("offsets") or []
-            span = chunk.end_s - chunk.start_s
+            span = chunk.audio.size / SPEECH_RATE
             segments = [
-                TranscriptSegment(start_s=chunk.start_s + float(o["timestamp"][0]),
-                                  end_s=chunk.start_s + float(o["timestamp"][1] or span),
+                TranscriptSegment(start_s=float(o["timestamp"][0]),
+                                  end_s=float(o["timestamp"][1] or span),
                                   text=o["text"])
                 for o in offsets if o.get("timestamp") and o["timestamp"][0] is not None and o["text"].strip()
             ]
             if not segments and item["text"].strip():
-                # No timestamp tokens: the chunk's speech span is the segment.
-                segments = [TranscriptSegment(chunk.start_s, chunk.end_s, item["text"])]
+                # No timestamp tokens: the chunk's audio is the segment.
+                segments = [TranscriptSegment(0.0, span, item["text"])]
             result.append(segments)
         return result
 

@@ -1,8 +1,9 @@
 """Speech segments with Silero VAD (weights ship in the ``silero-vad`` package).
 
-The 16 kHz intermediate is streamed through the ONNX model in 32 ms windows
-with its recurrent state carried, keeping one probability per window (about
-225 k floats for two hours). Segments come from the same hysteresis Silero's
+The 16 kHz intermediate is streamed through Silero's sequence ONNX model (the
+same network, many 32 ms windows per call) with its recurrent state carried
+across blocks, keeping one probability per window (about 225 k floats for two
+hours). Segments come from the same hysteresis Silero's
 ``get_speech_timestamps`` uses (enter at ``threshold``, leave below
 ``threshold − 0.15`` for ``min_silence_s``), then short blips are dropped, the
 edges padded, and segments longer than ``max_segment_s`` split at their least
@@ -47,39 +48,57 @@ class SpeechSegment:
         return self.end_s - self.start_s
 
 
+CONTEXT = 64  # samples of the previous window the model sees in front of each window
+FRAMES_PER_CALL = 512  # windows per ONNX call (~16 s of audio)
+
+
 @cache
 def load_vad_model():
-    """The Silero ONNX model, loaded once per process (on first use, never at import)."""
+    """Silero's sequence ONNX model (bit-exact with the streaming one, many windows per call),
+    loaded once per process, on first use, never at import."""
     import warnings
 
     from silero_vad import load_silero_vad
 
     with warnings.catch_warnings():  # silero-vad 6 still uses importlib.resources.path
         warnings.simplefilter("ignore", DeprecationWarning)
-        return load_silero_vad(onnx=True)
+        return load_silero_vad(onnx=True, sequence=True)
 
 
 def speech_probabilities(blocks: Iterable[np.ndarray], model=None) -> np.ndarray:
-    """Speech probability per 32 ms window of a 16 kHz mono stream given in blocks."""
-    import torch
-
+    """Speech probability per 32 ms window of a 16 kHz mono stream given in blocks of any size.
+    The LSTM state and the 64-sample context are carried across blocks, so the result does
+    not depend on how the stream is cut."""
     model = model or load_vad_model()
-    model.reset_states()
-    probs: list[float] = []
+    hidden = np.zeros((1, 1, 128), np.float32)
+    cell = np.zeros((1, 1, 128), np.float32)
+    context = np.zeros(CONTEXT, np.float32)
+    probs: list[np.ndarray] = []
     carry = np.zeros(0, np.float32)
-    with torch.inference_mode():
-        for block in blocks:
-            data = np.concatenate([carry, np.asarray(block, np.float32)])
-            whole = data.size // WINDOW * WINDOW
-            for i in range(0, whole, WINDOW):
-                probs.append(float(model(torch.from_numpy(data[i:i + WINDOW]), SPEECH_RATE)))
-            carry = data[whole:]
-        if carry.size:
-            last = np.zeros(WINDOW, np.float32)
-            last[:carry.size] = carry
-            probs.append(float(model(torch.from_numpy(last), SPEECH_RATE)))
-    model.reset_states()
-    return np.asarray(probs, dtype=np.float32)
+
+    def run(frames: np.ndarray) -> None:
+        nonlocal hidden, cell, context
+        for i in range(0, len(frames), FRAMES_PER_CALL):
+            f = frames[i:i + FRAMES_PER_CALL]
+            ctx = np.empty((len(f), CONTEXT), np.float32)
+            ctx[0] = context
+            ctx[1:] = f[:-1, -CONTEXT:]
+            context = f[-1, -CONTEXT:].copy()
+            inputs = {"input": np.concatenate([ctx, f], axis=1), "h": hidden, "c": cell}
+            values, hidden, cell = model.session.run(["speech_probs", "hn", "cn"], inputs)
+            probs.append(np.asarray(values, np.float32).reshape(-1))
+
+    for block in blocks:
+        data = np.concatenate([carry, np.asarray(block, np.float32)])
+        whole = data.size // WINDOW * WINDOW
+        if whole:
+            run(data[:whole].reshape(-1, WINDOW))
+        carry = data[whole:]
+    if carry.size:
+        last = np.zeros((1, WINDOW), np.float32)
+        last[0, :carry.size] = carry
+        run(last)
+    return np.concatenate(probs) if probs else np.zeros(0, np.float32)
 
 
 def segments_from_probabilities(probs: np.ndarray, duration_s: float,

@@ -30,13 +30,12 @@ from prism.audio.artifacts import (
     transcript_table,
     write_parquet,
 )
-from prism.audio.asr import ModelUnavailable, SpeechChunk, identify_language, plan_chunks, transcribe
+from prism.audio.asr import ModelUnavailable, identify_language, plan_chunks, speech_chunks, transcribe
 from prism.audio.decode import (
     AudioDecodeError,
     decode_tracks,
     read_speech_audio,
     speech_file,
-    speech_samples_in,
 )
 from prism.audio.loudness import to_db
 from prism.audio.qc import (
@@ -271,14 +270,13 @@ def transcript(context: AssetExecutionContext, storage: ArtifactStorage, asr: As
         except ModelUnavailable as exc:
             raise Failure(f"title {title_id}: {exc}") from None
     for t in info["tracks"]:
-        windows = plan_chunks(speech.get(t["track"], []))
+        windows = plan_chunks(speech.get(t["track"], []), pack=asr.pack_speech)
         detected = None
         declared = normalize_language(t["declared_language"])
         if windows:
             with local_artifact(store, title_id, t["speech_audio"]) as flac:
                 def chunks(flac=flac, windows=windows):
-                    for (start, end), samples in zip(windows, speech_samples_in(flac, windows), strict=True):
-                        yield SpeechChunk(start, end, samples)
+                    return speech_chunks(flac, windows)
 
                 if asr.language_policy == "declared" and declared in model.languages and model.multilingual:
                     # Decode in the declared language; identify anyway, for QC to compare.

@@ -22,7 +22,7 @@ from dagster import (
     asset,
 )
 
-from prism.export import ExportRefused, publish_bundle
+from prism.export import ExportRefused, publish_bundle, select_exportable
 from prism.qc.events import events_table, read_events
 from prism.qc.profile import QcSummary, get_profile, summarize
 from prism.qc.timeline import LoudnessCurve, render_timeline
@@ -127,7 +127,8 @@ def report(context: AssetExecutionContext, storage: ArtifactStorage) -> Material
         delivery=_json(store, title_id, "delivery.json"), probe=probe, shots=shots,
         keyframes=_table(store, title_id, "keyframes.parquet"),
         loudness=tracks, transcript=_table(store, title_id, "transcript.parquet"), images=images,
-        artifacts=[(f, store.path(title_id, f).stat().st_size) for f in files
+        # Only what the bundle carries, so every link also works in the export.
+        artifacts=[(f, store.path(title_id, f).stat().st_size) for f in select_exportable(files)
                    if not f.startswith("keyframes/") and f != "report.html"],
     ))
     store.write_text(title_id, "report.html", html)

@@ -1,0 +1,124 @@
+"""Model weights for the production containers: prefetched from the model store, never a hub.
+
+Every ``PRISM_*_MODEL_SOURCE`` setting names a local directory, an ``s3://`` prefix in the
+model store, or (only where a hub is reachable) a hub id. At container start the image's
+entrypoint, ``python -m prism.modelstore exec -- CMD…``, copies each ``s3://`` source into the
+model cache (skipping files already there with the same size), points the setting at the local
+copy and then replaces itself with CMD; the model resources then load from local disk. In the
+production profile a source that is neither local nor ``s3://`` stops the container before any
+run starts, instead of a step reaching for a hub mid-run.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from prism.settings import Profile, Settings
+
+SOURCE_SUFFIX = "_model_source"
+
+
+class ModelStoreError(RuntimeError):
+    """A model source cannot be served from the image or the model store."""
+
+
+@dataclass(frozen=True)
+class Prefetched:
+    setting: str  # e.g. "asr_model_source"
+    source: str  # the s3:// prefix
+    local_dir: Path
+    files: int
+    downloaded: int
+
+    @property
+    def env_var(self) -> str:
+        return f"PRISM_{self.setting.upper()}"
+
+
+def model_source_settings() -> list[str]:
+    return [name for name in Settings.model_fields if name.endswith(SOURCE_SUFFIX)]
+
+
+def cache_dir_of(settings: Settings) -> Path:
+    return settings.models_dir
+
+
+def _s3(settings: Settings) -> Any:
+    import s3fs
+
+    options: dict[str, Any] = {}
+    if settings.s3.endpoint_url:
+        options["endpoint_url"] = settings.s3.endpoint_url
+    if settings.s3.region:
+        options["client_kwargs"] = {"region_name": settings.s3.region}
+    return s3fs.S3FileSystem(**options)
+
+
+def _copy_prefix(fs: Any, source: str, dest: Path) -> tuple[int, int]:
+    prefix = source[len("s3://"):].rstrip("/")
+    found = fs.find(prefix, detail=True)
+    files = {key: info for key, info in found.items() if info.get("type", "file") == "file"}
+    if not files:
+        raise ModelStoreError(f"model source {source} holds no files")
+    downloaded = 0
+    for key, info in sorted(files.items()):
+        relative = PurePosixPath(key).relative_to(prefix)
+        if ".." in relative.parts:
+            raise ModelStoreError(f"model source {source}: refusing object key {key!r}")
+        target = dest.joinpath(*relative.parts)
+        if target.is_file() and target.stat().st_size == int(info["size"]):
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + ".partial")
+        fs.get_file(key, str(partial))
+        partial.replace(target)  # atomic: a killed prefetch never leaves a half file in place
+        downloaded += 1
+    return len(files), downloaded
+
+
+def prefetch(settings: Settings) -> list[Prefetched]:
+    """Copy every ``s3://`` model source into the cache; refuse hub ids in production."""
+    fetched: list[Prefetched] = []
+    fs = None
+    for name in model_source_settings():
+        source = getattr(settings, name)
+        if not source:
+            continue
+        if source.startswith("s3://"):
+            fs = fs or _s3(settings)
+            bucket_and_key = source[len("s3://"):].rstrip("/")
+            local = cache_dir_of(settings) / bucket_and_key
+            files, downloaded = _copy_prefix(fs, source, local)
+            fetched.append(Prefetched(name, source, local, files, downloaded))
+        elif settings.profile is Profile.production and not Path(source).is_dir():
+            raise ModelStoreError(
+                f"PRISM_{name.upper()}={source!r}: in production a model comes from the image (a local "
+                "directory) or the model store (s3://), never from a hub during a run")
+    return fetched
+
+
+def exec_with_models(command: list[str]) -> None:
+    """Prefetch, point the settings at the local copies, then become ``command``."""
+    if not command:
+        raise SystemExit("usage: python -m prism.modelstore exec -- COMMAND [ARGS…]")
+    settings = Settings()
+    for item in prefetch(settings):
+        os.environ[item.env_var] = str(item.local_dir)
+        print(f"prism.modelstore: {item.source} -> {item.local_dir} "
+              f"({item.files} files, {item.downloaded} downloaded)", file=sys.stderr, flush=True)
+    os.execvp(command[0], command)
+
+
+def main(argv: list[str]) -> None:
+    if argv[:1] != ["exec"]:
+        raise SystemExit("usage: python -m prism.modelstore exec -- COMMAND [ARGS…]")
+    rest = argv[1:]
+    exec_with_models(rest[1:] if rest[:1] == ["--"] else rest)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
