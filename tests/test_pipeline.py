@@ -1,6 +1,7 @@
 """The per-title graph run through the real Definitions on a real (SQLite) Dagster instance."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -67,6 +68,11 @@ def test_title_run_materializes_probe_with_lineage_and_checks(instance, prism_ho
     files = set(store.list_files("ep-1"))
     assert {"delivery.json", "probe.json", "shots.parquet", "loudness.json", "qc.parquet", "qc_summary.json",
             "report.html", "qc_timeline.png"} <= files
+    # Every image and link of the report resolves inside the title folder.
+    html = store.read_bytes("ep-1", "report.html").decode()
+    refs = {r for r in re.findall(r'(?:src|href)="([^"#]+)"', html) if not r.startswith("data:")}
+    assert refs and refs <= files, refs - files
+    assert "thumbnails/sprite_000.jpg" in refs and "contact_sheet.jpg" in refs
     probe = store.read_json("ep-1", "probe.json")
     assert probe["video"]["codec"] == "h264" and probe["video"]["width"] == 320
     assert [a["language"] for a in probe["audio"]] == ["eng", "kor"]

@@ -120,8 +120,10 @@ def report(context: AssetExecutionContext, storage: ArtifactStorage) -> Material
     )
     store.write_bytes(title_id, "qc_timeline.png", timeline)
     files = store.list_files(title_id)
-    images = {label: path for label, path in (("contact sheet", "contact_sheet.jpg"),
-                                               ("thumbnail sprite", "thumbnails.jpg")) if path in files}
+    sprites = sorted(f for f in files if f.startswith("thumbnails/") and f.endswith(".jpg"))
+    images = {"contact sheet": "contact_sheet.jpg"} if "contact_sheet.jpg" in files else {}
+    if sprites:  # the first scrubbing sprite sheet (thumbnails.vtt addresses tiles inside it)
+        images["thumbnail sprite (first sheet)"] = sprites[0]
     html = render_report(ReportInputs(
         title_id=title_id, summary=summary, events=events, timeline_png=timeline,
         delivery=_json(store, title_id, "delivery.json"), probe=probe, shots=shots,
