@@ -255,6 +255,10 @@ def test_transformers_tokens_split_into_timed_segments_and_words(tiny_whisper):
     assert [(w.start_s, w.end_s, w.text) for w in segments[0].words] == [(0.5, 0.9, "hello"),
                                                                          (0.9, 1.4, "world")]
     assert [(w.start_s, w.end_s, w.text) for w in segments[1].words] == [(1.6, 2.6, "prismab")]
+    # Unspaced scripts (Japanese, Chinese, Thai...) split at every complete character instead.
+    unspaced = tiny_whisper._segments(tokens, times, span=2.8, language="ja")
+    assert [(w.start_s, w.end_s, w.text) for w in unspaced[1].words] == [(1.6, 1.8, "prism"), (1.8, 1.9, "a"),
+                                                                         (1.9, 2.6, "b")]
     # No closing timestamp: the text runs to the end of the window's audio.
     open_ended = tiny_whisper._segments(tokens[:3], np.array([0.0, 0.7, 5.0]), span=2.8, language="en")
     assert [(s.start_s, s.end_s) for s in open_ended] == [(0.5, 2.8)]
