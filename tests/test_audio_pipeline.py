@@ -134,8 +134,13 @@ def test_transformers_backend_through_the_resource(instance, prism_home, speech_
     summary = store.read_json("ep-tiny", "transcript.json")
     assert summary["backend"] == "transformers" and summary["tracks"][0]["language"] == "en"
     speech = pq.read_table(store.path("ep-tiny", "speech.parquet").path).to_pylist()
-    for row in pq.read_table(store.path("ep-tiny", "transcript.parquet").path).to_pylist():
+    rows = pq.read_table(store.path("ep-tiny", "transcript.parquet").path).to_pylist()
+    for row in rows:
         assert any(s["start_s"] <= row["start_s"] <= row["end_s"] <= s["end_s"] for s in speech)
+        # Word timings reach the artifact too (DTW over the cross-attention), inside their segment.
+        assert row["words"] and all(row["start_s"] <= w["start_s"] <= w["end_s"] <= row["end_s"]
+                                    for w in row["words"])
+        assert "".join(w["text"] for w in row["words"]) == "".join(row["text"].split())
 
 
 def test_missing_model_fails_the_transcript_step_by_name(instance, prism_home, speech_title, monkeypatch):

@@ -199,6 +199,72 @@ def test_transformers_backend_identifies_a_language_it_knows(english_speech, tin
     assert 0.0 < result.language_probability <= 1.0
 
 
+def assert_word_structure(segments) -> int:
+    """Words exist, are ordered and apart, lie inside their segment and spell its text."""
+    count = 0
+    for s in segments:
+        assert s.words, f"segment {s.start_s}-{s.end_s} {s.text!r} has no words"
+        for w in s.words:
+            assert s.start_s <= w.start_s <= w.end_s <= s.end_s, f"{w} outside {s.start_s}-{s.end_s}"
+            assert w.text and w.text == w.text.strip()
+        for a, b in zip(s.words, s.words[1:], strict=False):
+            assert a.end_s <= b.start_s, f"{a} overlaps {b}"
+        assert "".join(w.text for w in s.words) == "".join(s.text.split())
+        count += len(s.words)
+    return count
+
+
+@pytest.mark.parametrize("pack", [False, True], ids=["window-per-speech", "packed-windows"])
+def test_transformers_backend_times_words_inside_their_segments(english_speech, tiny_whisper, pack):
+    flac, _, segments = english_speech
+    chunks = chunks_for(flac, segments, pack=pack)
+    result = transcribe(tiny_whisper, chunks, language="en", batch_size=4)
+    assert result.segments, "the tiny model's random text should still give segments"
+    assert assert_word_structure(result.segments) > len(result.segments)  # several words somewhere
+    speech = [p for c in chunks for p in c.pieces]
+    for s in result.segments:
+        assert all(inside((w.start_s, w.end_s), speech, slack=0.0) for w in s.words)
+    # generate() switches the shared config to eager for the cross-attentions; SDPA is back after.
+    assert tiny_whisper.model.config._attn_implementation == "sdpa"
+
+
+def test_transformers_word_heads_from_the_checkpoint_else_the_upper_decoder_half(tmp_path, tiny_whisper):
+    # The tiny model has no alignment heads: every head of the upper half of its one layer.
+    assert not tiny_whisper.alignment_heads_from_model
+    assert tiny_whisper.model.generation_config.alignment_heads == [[0, 0], [0, 1]]
+    assert asr.default_alignment_heads(6, 8)[0] == [3, 0] and len(asr.default_alignment_heads(6, 8)) == 24
+    named = TransformersWhisper(str(build_tiny_whisper(tmp_path / "named", alignment_heads=[[0, 1]])),
+                                device="cpu")
+    assert named.alignment_heads_from_model and named.model.generation_config.alignment_heads == [[0, 1]]
+    noise = np.random.default_rng(1).normal(0, 0.1, 3 * SPEECH_RATE).astype(np.float32)
+    chunk = SpeechChunk(((2.0, 5.0),), noise)
+    assert_word_structure(transcribe(named, [chunk], language="en").segments)
+
+
+def test_transformers_tokens_split_into_timed_segments_and_words(tiny_whisper):
+    """The token walk on a known sequence: timestamps bound segments, DTW token times bound
+    words (clamped into the segment), pieces of one word join, specials never become text."""
+    tok = tiny_whisper.processor.tokenizer
+    ids = tok.convert_tokens_to_ids
+    tokens = [ids("<|0.50|>"), ids("Ġhello"), ids("Ġworld"), ids("<|1.50|>"), ids("<|1.50|>"),
+              ids("Ġprism"), ids("a"), ids("<|nospeech|>"), ids("b"), ids("<|2.60|>"), ids("<|endoftext|>")]
+    times = np.array([0.0, 0.3, 0.9, 1.4, 1.4, 1.6, 1.8, 1.9, 1.9, 2.9, 2.9])
+    segments = tiny_whisper._segments(tokens, times, span=2.8, language="en")
+    assert [(s.start_s, s.end_s, s.text.strip()) for s in segments] == [(0.5, 1.5, "hello world"),
+                                                                       (1.5, 2.6, "prismab")]
+    assert [(w.start_s, w.end_s, w.text) for w in segments[0].words] == [(0.5, 0.9, "hello"),
+                                                                         (0.9, 1.4, "world")]
+    assert [(w.start_s, w.end_s, w.text) for w in segments[1].words] == [(1.6, 2.6, "prismab")]
+    # Unspaced scripts (Japanese, Chinese, Thai...) split at every complete character instead.
+    unspaced = tiny_whisper._segments(tokens, times, span=2.8, language="ja")
+    assert [(w.start_s, w.end_s, w.text) for w in unspaced[1].words] == [(1.6, 1.8, "prism"), (1.8, 1.9, "a"),
+                                                                         (1.9, 2.6, "b")]
+    # No closing timestamp: the text runs to the end of the window's audio.
+    open_ended = tiny_whisper._segments(tokens[:3], np.array([0.0, 0.7, 5.0]), span=2.8, language="en")
+    assert [(s.start_s, s.end_s) for s in open_ended] == [(0.5, 2.8)]
+    assert [(w.start_s, w.end_s) for w in open_ended[0].words] == [(0.7, 2.8), (2.8, 2.8)]
+
+
 def test_missing_model_names_the_setting(tmp_path):
     with pytest.raises(ModelUnavailable, match="PRISM_ASR_MODEL_SOURCE"):
         AsrModel(backend="transformers", source=None, cache_dir=str(tmp_path)).transcriber()
@@ -221,3 +287,4 @@ def test_vad_probabilities_match_silero_streaming_and_ignore_block_size(english_
     odd_blocks = speech_probabilities([audio[i:i + 7777] for i in range(0, audio.size, 7777)])
     np.testing.assert_allclose(odd_blocks[: len(reference)], reference, atol=1e-5)
     np.testing.assert_array_equal(odd_blocks, speech_probabilities([audio]))
+

@@ -12,7 +12,9 @@ from pathlib import Path
 LANGUAGES = ["en", "ko", "fr", "de"]
 
 
-def build_tiny_whisper(directory: Path) -> Path:
+def build_tiny_whisper(directory: Path, alignment_heads: list[list[int]] | None = None) -> Path:
+    """``alignment_heads``: the cross-attention heads a checkpoint names for word timing
+    (real Whisper checkpoints carry them; left out, the model has none)."""
     import torch
     from transformers import (
         GenerationConfig,
@@ -42,8 +44,15 @@ def build_tiny_whisper(directory: Path) -> Path:
         max_source_positions=1500, max_target_positions=64,
         pad_token_id=ids["<|endoftext|>"], bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|endoftext|>"],
         decoder_start_token_id=ids["<|startoftranscript|>"], begin_suppress_tokens=None, suppress_tokens=None,
+        tie_word_embeddings=False,
     )
     model = WhisperForConditionalGeneration(config).eval()
+    with torch.no_grad():
+        # Near-uniform random logits hand the 1501 timestamp tokens nearly all the probability
+        # mass, so Whisper's timestamp rule would emit timestamps alone. Larger output
+        # embeddings for the text tokens give decoding runs of several text tokens between
+        # timestamps, as real speech does: segments with several words to time.
+        model.proj_out.weight[: len(vocab)] *= 60.0
     model.generation_config = GenerationConfig(
         decoder_start_token_id=ids["<|startoftranscript|>"], eos_token_id=ids["<|endoftext|>"],
         pad_token_id=ids["<|endoftext|>"], bos_token_id=ids["<|endoftext|>"],
@@ -52,6 +61,8 @@ def build_tiny_whisper(directory: Path) -> Path:
         task_to_id={"transcribe": ids["<|transcribe|>"], "translate": ids["<|translate|>"]},
         max_initial_timestamp_index=50, max_length=24, return_timestamps=False,
     )
+    if alignment_heads is not None:
+        model.generation_config.alignment_heads = alignment_heads
     processor = WhisperProcessor(WhisperFeatureExtractor(feature_size=80), tokenizer)
     model.save_pretrained(directory)
     processor.save_pretrained(directory)

@@ -3,13 +3,14 @@
 ``transcribe(transcriber, chunks)`` is the one entry point: ``chunks`` are the
 VAD's speech regions (merged into windows of at most ~28 s) with their 16 kHz
 samples, streamed in time order; the result is the track's language and its
-segments with absolute times (and word timings where the backend gives them).
+segments with absolute times and word timings (both backends).
 
 Backends (``Transcriber``):
 - ``FasterWhisper``: CTranslate2 through faster-whisper's batched pipeline;
   each speech chunk is one clip, clips are decoded together in batches.
 - ``TransformersWhisper``: ``WhisperForConditionalGeneration``; chunks are
-  batched into one ``generate`` call (fp16 + SDPA attention on CUDA).
+  batched into one ``generate`` call (fp16 on CUDA; SDPA encoder, eager decoder
+  for the cross-attentions that time words by DTW).
 
 Against hallucination: only VAD speech is ever decoded (silence and
 music/tone-only stretches never reach the model); every chunk is decoded on
@@ -21,6 +22,7 @@ dropped; segment and word times are clamped to the chunk's speech.
 
 from __future__ import annotations
 
+import warnings
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -340,7 +342,29 @@ class FasterWhisper:
 
 
 # -- transformers ----------------------------------------------------------
+def default_alignment_heads(decoder_layers: int, decoder_heads: int) -> list[list[int]]:
+    """Cross-attention heads for word timing when a checkpoint names none: every head of the
+    upper half of the decoder layers. This is OpenAI Whisper's own default before per-model
+    heads are set (``model.py``: "use the last half among the decoder layers for time
+    alignment by default"); the upper layers attend to the audio the token was read from,
+    and DTW over their normalised, median-filtered average stays monotone and anchored in the
+    audio, unlike spreading words over a segment by character count, which ignores pauses."""
+    upper = range(decoder_layers // 2, decoder_layers)
+    return [[layer, head] for layer in upper for head in range(decoder_heads)]
+
+
 class TransformersWhisper:
+    """``WhisperForConditionalGeneration``. Word timings come from the library's own
+    ``generate(return_token_timestamps=True)``: DTW over the cross-attention of the
+    checkpoint's ``generation_config.alignment_heads`` (``default_alignment_heads`` when it
+    has none, e.g. a fine-tune that dropped them).
+
+    Cross-attention weights need eager attention (SDPA does not return them), and
+    ``generate`` switches the model's shared config to eager when asked for token
+    timestamps. So the encoder - the expensive part, 1500 positions a window - runs first on
+    its own with the loaded implementation (SDPA, fp16 on CUDA), ``generate`` decodes from
+    its output with eager attention, and the loaded implementation is restored afterwards."""
+
     name = "transformers"
 
     def __init__(self, model_path: str, *, device: str = "auto", num_beams: int = 1):
@@ -354,16 +378,27 @@ class TransformersWhisper:
         self.processor = WhisperProcessor.from_pretrained(model_path)
         self.model = WhisperForConditionalGeneration.from_pretrained(
             model_path, dtype=self.dtype, attn_implementation="sdpa").to(device).eval()
+        self.attn_implementation = self.model.config._attn_implementation
         gen = self.model.generation_config
         self.multilingual = bool(getattr(gen, "is_multilingual", False) and getattr(gen, "lang_to_id", None))
         lang_tokens = getattr(gen, "lang_to_id", None) or {}
         self.languages = frozenset(t.strip("<|>") for t in lang_tokens) or frozenset({"en"})
         self.num_beams = num_beams
+        # Timestamp tokens follow <|notimestamps|> (what generate's own timestamp processor uses).
+        self.timestamp_begin = int(gen.no_timestamps_token_id) + 1
+        self.time_precision = 0.02
+        self.alignment_heads_from_model = bool(getattr(gen, "alignment_heads", None))
+        if not self.alignment_heads_from_model:
+            gen.alignment_heads = default_alignment_heads(self.model.config.decoder_layers,
+                                                          self.model.config.decoder_attention_heads)
+        self._special_ids = frozenset(self.processor.tokenizer.all_special_ids)
 
-    def _features(self, audios: Sequence[np.ndarray]):
+    def _features(self, audios: Sequence[np.ndarray], attention_mask: bool = False):
         feats = self.processor.feature_extractor(
-            [a.astype(np.float32) for a in audios], sampling_rate=SPEECH_RATE, return_tensors="pt")
-        return feats.input_features.to(self.device, self.dtype)
+            [a.astype(np.float32) for a in audios], sampling_rate=SPEECH_RATE, return_tensors="pt",
+            return_attention_mask=attention_mask)
+        features = feats.input_features.to(self.device, self.dtype)
+        return (features, feats.attention_mask.to(self.device)) if attention_mask else features
 
     def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
         import torch
@@ -384,28 +419,83 @@ class TransformersWhisper:
         import torch
 
         kwargs = {"language": language, "task": "transcribe"} if self.multilingual else {}
-        with torch.inference_mode():
-            out = self.model.generate(self._features([c.audio for c in chunks]), num_beams=self.num_beams,
-                                      return_timestamps=True, **kwargs)
-        sequences = out.sequences if hasattr(out, "sequences") else out
+        features, mask = self._features([c.audio for c in chunks], attention_mask=True)
+        with torch.inference_mode(), warnings.catch_warnings():
+            # Inside transformers' DTW, per-sample frame counts go through np.repeat as a tensor.
+            warnings.filterwarnings("ignore", "__array_wrap__ must accept context", DeprecationWarning)
+            encoder = self.model.get_encoder()(features)
+            try:
+                # The mask's length is each chunk's real audio: DTW is cropped to it, not the 30 s padding.
+                out = self.model.generate(encoder_outputs=encoder, attention_mask=mask,
+                                          num_beams=self.num_beams, return_timestamps=True,
+                                          return_token_timestamps=True, **kwargs)
+            finally:
+                self.model.set_attn_implementation(self.attn_implementation)
+        sequences = out["sequences"].tolist()
+        token_times = out["token_timestamps"].float().cpu().numpy()
+        return [self._segments(tokens, times, chunk.audio.size / SPEECH_RATE, language)
+                for chunk, tokens, times in zip(chunks, sequences, token_times, strict=True)]
+
+    def _segments(self, tokens: list[int], times: np.ndarray, span: float,
+                  language: str | None) -> list[TranscriptSegment]:
+        """Split one window's tokens into segments at its timestamp tokens, and each segment's
+        text tokens into words timed by their DTW token times. A segment is the text between an
+        opening and the next timestamp; text with no opening timestamp spans the whole window,
+        one with no closing timestamp ends with the window."""
+        eos = self.model.generation_config.eos_token_id
+        eos_ids = set(eos if isinstance(eos, list) else [eos])
+        segments: list[TranscriptSegment] = []
+        opened: float | None = None
+        text_idx: list[int] = []
+
+        def close(end: float) -> None:
+            start = min(opened if opened is not None else 0.0, span)
+            segment = self._segment(tokens, times, text_idx, start, min(max(end, start), span), language)
+            if segment is not None:
+                segments.append(segment)
+
+        for i, token in enumerate(tokens):
+            if token in eos_ids:
+                break
+            if token >= self.timestamp_begin:
+                t = (token - self.timestamp_begin) * self.time_precision
+                if text_idx:
+                    close(t)
+                    text_idx = []
+                opened = t
+            elif token not in self._special_ids:
+                text_idx.append(i)
+        if text_idx:
+            close(span)
+        return segments
+
+    def _segment(self, tokens: list[int], times: np.ndarray, idx: list[int], start: float, end: float,
+                 language: str | None) -> TranscriptSegment | None:
+        from transformers.models.whisper.tokenization_whisper import LANGUAGES, _combine_tokens_into_words
+
         tokenizer = self.processor.tokenizer
-        decoded = [tokenizer.decode(seq.tolist(), skip_special_tokens=True, output_offsets=True)
-                   for seq in sequences]
-        result: list[list[TranscriptSegment]] = []
-        for chunk, item in zip(chunks, decoded, strict=True):
-            offsets = item.get("offsets") or []
-            span = chunk.audio.size / SPEECH_RATE
-            segments = [
-                TranscriptSegment(start_s=float(o["timestamp"][0]),
-                                  end_s=float(o["timestamp"][1] or span),
-                                  text=o["text"])
-                for o in offsets if o.get("timestamp") and o["timestamp"][0] is not None and o["text"].strip()
-            ]
-            if not segments and item["text"].strip():
-                # No timestamp tokens: the chunk's audio is the segment.
-                segments = [TranscriptSegment(0.0, span, item["text"])]
-            result.append(segments)
-        return result
+        text_tokens = [tokens[i] for i in idx]
+        text = tokenizer.decode(text_tokens, skip_special_tokens=True)
+        if not text.strip():
+            return None
+        # Word grouping as the transformers ASR pipeline does it (spaces, or unicode points for
+        # unspaced scripts; punctuation joins its word). Token k runs from its DTW time to the next
+        # token's; the last token of the list ends at the time of the token after it (the closing
+        # timestamp or end of text), which generate also times.
+        name = LANGUAGES.get(language or "en", language or "english")
+        _, _, groups = _combine_tokens_into_words(tokenizer, text_tokens, name)
+        words: list[Word] = []
+        floor = start
+        for group in groups:
+            word = tokenizer.decode([text_tokens[k] for k in group], skip_special_tokens=True).strip()
+            if not word:
+                continue
+            first, after = idx[group[0]], idx[group[-1]] + 1
+            w_start = min(max(float(times[first]), floor), end)
+            w_end = min(max(float(times[min(after, len(times) - 1)]), w_start), end)
+            words.append(Word(round(w_start, 3), round(w_end, 3), word))
+            floor = w_end  # DTW times are monotone; clamping keeps words ordered and apart
+        return TranscriptSegment(start_s=start, end_s=end, text=text, words=tuple(words))
 
 
 def bundled_model_dir(cache_dir: Path) -> Path | None:

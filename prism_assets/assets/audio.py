@@ -252,7 +252,7 @@ def subtitle_names(languages: list[tuple[int, str]]) -> dict[int, str]:
     partitions_def=titles,
     deps=[audio, speech_segments],
     group_name="audio",
-    code_version="transcript-1",
+    code_version="transcript-2",  # 2: word timings from the transformers backend
     kinds={"whisper", "parquet"},
     description="Whisper transcripts of every track over its VAD speech (transcript.parquet with word "
     "timings, transcript.json per-track languages, transcript.<lang>.vtt/.srt for players).",
