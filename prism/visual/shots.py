@@ -7,7 +7,12 @@ Two detectors sit behind :class:`ShotDetector` (``detect(frames) -> boundaries``
   longer lags before it, plus luminance. It finds
   - hard cuts: a one-frame jump that stands out from the local motion level,
     unless the picture returns to what it was within a few frames (a camera
-    flash or a white frame) - so flashes and fast motion do not cut a shot;
+    flash or a white frame), or camera motion and light explain it: for the few
+    frames whose step is large enough to be a cut, the two 48x27 frames are
+    compared again after a change of light level/colour and the camera's
+    translation are taken out (:func:`motion_residual`) - so flashes, whip pans,
+    shake, an object crossing part of the frame and strobing light do not cut a
+    shot, while a punch-in on the same scene still does;
   - gradual transitions (dissolves, fades), at window lengths of 0.5-4 s: spans
     whose change accumulates along a straight line in pixel space (the distance
     between the span's end frames is close to the sum of its frame-to-frame
@@ -102,18 +107,82 @@ class Features:
     black: np.ndarray
     lags: tuple[int, ...]
     lag_diff: dict[int, np.ndarray]  # lag -> D(i, i-lag); NaN where i < lag
+    # What is left of the step into frame i once camera motion and a lighting change are taken out
+    # (see motion_residual); NaN where the step is too small to be a cut and it was not computed.
+    residual: np.ndarray | None = None
 
     @property
     def count(self) -> int:
         return len(self.times)
 
 
-def frame_features(batches: Iterable[FrameBatch], lags: Iterable[int]) -> Features:
-    """Lagged frame differences, streaming: only ``max(lags)`` frames are kept between batches."""
-    lags = tuple(sorted(set(lags)))
+MAX_SHIFT = (4, 16)  # largest camera motion searched between two frames, in 48x27 cells (dy, dx)
+_DARK = 24  # a cell this dark in both frames is a bar or black: it says nothing about the picture
+
+
+def _standardized(frame: np.ndarray) -> np.ndarray:
+    """Each channel minus its mean, over its spread: the same under any change of light level."""
+    f = frame.astype(np.float32)
+    return (f - f.mean(axis=(0, 1))) / (f.std(axis=(0, 1)) + 4.0)  # + 4: flat frames stay flat
+
+
+def _best_shifts(a: np.ndarray, b: np.ndarray, reach: int, count: int = 2) -> list[int]:
+    """The shifts s for which profile ``a[i]`` best matches ``b[i - s]`` (mean |difference|)."""
+    n = len(a)
+    errors = [float(np.abs(a[max(0, s):n + min(0, s)] - b[max(0, -s):n - max(0, s)]).mean())
+              for s in range(-reach, reach + 1)]
+    return [int(k) - reach for k in np.argsort(errors)[:count]]
+
+
+def _box3(x: np.ndarray) -> np.ndarray:
+    """3x3 box blur of an (H, W, C) array: sub-cell shifts and motion blur stop mattering."""
+    p = np.pad(x, ((1, 1), (1, 1), (0, 0)), mode="edge")
+    h, w = x.shape[:2]
+    return sum(p[i:i + h, j:j + w] for i in range(3) for j in range(3)) / 9.0
+
+
+def motion_residual(cur: np.ndarray, prev: np.ndarray) -> float:
+    """How much of the step from ``prev`` to ``cur`` (48x27 RGB) camera motion and lighting do not explain.
+
+    Both frames are standardized per channel (a light going up or down, a strobe, changes
+    nothing) and blurred over 3x3 cells, the camera's translation is found from row and column
+    profiles (the best few candidates, each refined by one cell), and the result is the median
+    over cells of what differs after that shift (cells dark in both frames, bars, left out): a
+    cut changes most of the picture (~0.8-1.0), a pan, a whip pan or shake leaves little once
+    the picture is moved back, and an object crossing part of the frame leaves the median on
+    the unchanged background (< 0.3).
+    """
+    a, b = _box3(_standardized(cur)), _box3(_standardized(prev))
+    ga, gb = a.mean(axis=2), b.mean(axis=2)
+    h, w = ga.shape
+    lit_a, lit_b = cur.max(axis=2) >= _DARK, prev.max(axis=2) >= _DARK
+    best = np.inf
+    shifts = {(0, 0)} | {(dy0 + i, dx0 + j)
+                         for dy0 in _best_shifts(ga.mean(axis=1), gb.mean(axis=1), MAX_SHIFT[0])
+                         for dx0 in _best_shifts(ga.mean(axis=0), gb.mean(axis=0), MAX_SHIFT[1], 3)
+                         for i in (-1, 0, 1) for j in (-1, 0, 1)}
+    for dy, dx in shifts:
+        if abs(dy) > h // 2 or abs(dx) > w // 2:
+            continue
+        ya, yb = slice(max(0, dy), h + min(0, dy)), slice(max(0, -dy), h - max(0, dy))
+        xa, xb = slice(max(0, dx), w + min(0, dx)), slice(max(0, -dx), w - max(0, dx))
+        keep = lit_a[ya, xa] | lit_b[yb, xb]
+        if keep.sum() < 0.25 * h * w:
+            continue
+        cells = np.abs(a[ya, xa] - b[yb, xb]).mean(axis=2)[keep]
+        best = min(best, float(np.median(cells)))
+    return best if np.isfinite(best) else 1.0
+
+
+def frame_features(batches: Iterable[FrameBatch], lags: Iterable[int],
+                   residual_from: float | None = None) -> Features:
+    """Lagged frame differences, streaming: only ``max(lags)`` frames are kept between batches.
+    With ``residual_from``, frames whose step from the previous one is at least that large also
+    get a :func:`motion_residual` (a cut candidate's test; most frames are far below it)."""
+    lags = tuple(sorted(set(lags) | ({1} if residual_from is not None else set())))
     keep = max(lags)
     carry = np.zeros((0, 27, 48, 3), np.int16)
-    times, luma, black = [], [], []
+    times, luma, black, residual = [], [], [], []
     diffs: dict[int, list[np.ndarray]] = {k: [] for k in lags}
     for batch in batches:
         cur = batch.rgb.astype(np.int16)
@@ -128,6 +197,12 @@ def frame_features(batches: Iterable[FrameBatch], lags: Iterable[int]) -> Featur
                 b = both[offset + start - k:offset + n - k]
                 out[start:] = np.abs(a - b).mean(axis=(1, 2, 3)) / 255.0
             diffs[k].append(out)
+        if residual_from is not None:
+            res = np.full(n, np.nan, np.float32)
+            for i in np.flatnonzero(diffs[1][-1] >= residual_from).tolist():  # (lag 1: see below)
+                j = offset + i
+                res[i] = motion_residual(both[j].astype(np.uint8), both[j - 1].astype(np.uint8))
+            residual.append(res)
         times.append(batch.times)
         luma.append(batch.luma_mean)
         black.append(batch.black_ratio)
@@ -137,7 +212,8 @@ def frame_features(batches: Iterable[FrameBatch], lags: Iterable[int]) -> Featur
         return Features(empty.astype(np.float64), empty, empty, lags, {k: empty for k in lags})
     return Features(np.concatenate(times), np.concatenate(luma).astype(np.float32),
                     np.concatenate(black).astype(np.float32), lags,
-                    {k: np.concatenate(v) for k, v in diffs.items()})
+                    {k: np.concatenate(v) for k, v in diffs.items()},
+                    np.concatenate(residual) if residual else None)
 
 
 # -- the CPU detector -------------------------------------------------------
@@ -146,6 +222,13 @@ class ContentParams:
     cut_min: float = 0.05  # a cut changes the 48x27 picture by at least this much (mean |RGB|/255)
     cut_ratio: float = 3.0  # ... and by this many times the local motion level
     flash_return: float = 0.4  # a spike whose picture comes back within 6 frames to within this share
+    # ... and what is left of it once camera motion and light are taken out (motion_residual) is
+    # at least cut_residual, or at least motion_residual_max for a spike that stands alone
+    # (cut_isolation times its neighbouring steps): a punch-in on the same scene leaves ~0.4,
+    # a step inside a whip pan as much, but its neighbours move just as fast.
+    cut_residual: float = 0.5
+    motion_residual_max: float = 0.3
+    cut_isolation: float = 2.0
     gradual_min: float = 0.08  # a gradual transition changes the picture at least this much
     straightness: float = 0.65  # end-to-end distance / path length over a gradual span
     gradual_peak: float = 0.35  # no single step may carry more than this share of the change
@@ -184,7 +267,7 @@ class ContentShotDetector:
     def detect(self, batches: Iterable[FrameBatch], fps: float) -> list[Boundary]:
         fps = fps if fps and fps > 0 else 25.0
         lags = tuple(range(1, SHORT_LAGS + 1)) + gradual_lags(fps)
-        return self.detect_features(frame_features(batches, lags), fps)
+        return self.detect_features(frame_features(batches, lags, residual_from=self.params.cut_min), fps)
 
     # The detector proper works on the features alone (O(frames) scalars).
     def detect_features(self, f: Features, fps: float) -> list[Boundary]:
@@ -204,7 +287,15 @@ class ContentShotDetector:
         p = self.params
         level = _local_level(d1, max(4, int(round(fps / 2))))
         n = len(d1)
-        cand = np.flatnonzero((d1 >= p.cut_min) & (d1 >= p.cut_ratio * level))
+        cand = (d1 >= p.cut_min) & (d1 >= p.cut_ratio * level)
+        if f.residual is not None:
+            # Camera motion (pans, whip pans, shake), an object crossing part of the frame and
+            # changing light are explained away; a cut is not.
+            neighbours = np.maximum(np.r_[0.0, d1[:-1]], np.r_[d1[1:], 0.0])
+            alone = d1 >= p.cut_isolation * neighbours
+            residual = np.nan_to_num(f.residual, nan=np.inf)
+            cand &= (residual >= p.cut_residual) | (alone & (residual >= p.motion_residual_max))
+        cand = np.flatnonzero(cand)
         cuts = []
         for i in cand.tolist():
             # A flash: the picture after the spike returns to the one before it ...
