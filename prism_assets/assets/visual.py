@@ -337,7 +337,7 @@ def keyframes(context: AssetExecutionContext, storage: ArtifactStorage, media: M
     partitions_def=titles,
     deps=[frame_signals],
     group_name="visual",
-    code_version="visual-qc-1",
+    code_version="visual-qc-2",
     kinds={"parquet"},
     description="Visual QC findings from the frame signals (qc_visual.parquet, QC event schema): "
     "black segments, frozen picture, letterbox/pillarbox, luminance flashes and hazardous flash rates.",
