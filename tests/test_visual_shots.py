@@ -185,14 +185,14 @@ def motion_title(tmp_path_factory):
         psd = [s[0].frame_num for s in detect(str(path), ContentDetector())[1:]]
     placed, _ = render_truth(MOTION_TIMELINE, FPS)
     spans = dict(zip(MOTION_CASES, [(s, e) for _, s, e in placed[1:-1]], strict=True))
-    return truth, spans, prism, psd
+    return truth, spans, prism, psd, d / "signals.parquet"
 
 
 def test_hard_motion_does_not_cut_a_shot_side_by_side_with_pyscenedetect(motion_title):
     """Whip pans, a large object crossing the frame, handheld shake and strobing light inside one
     shot: Prism places no boundary in any of them (and still finds every cut frame-exact);
     PySceneDetect cuts the shot where it is known to."""
-    truth, spans, prism, psd = motion_title
+    truth, spans, prism, psd, _ = motion_title
 
     def false_inside(frames: list[int]) -> dict[str, int]:
         return {case: sum(s + 1 < f < e - 1 for f in frames) for case, (s, e) in spans.items()}
@@ -208,6 +208,13 @@ def test_hard_motion_does_not_cut_a_shot_side_by_side_with_pyscenedetect(motion_
     assert all(n == 0 for n in prism_false.values()), table
     for case in PYSCENEDETECT_FAILS:
         assert psd_false[case] >= 1, table
+
+
+def test_motion_test_is_the_same_whatever_the_batching(motion_title):
+    """The motion test runs only on steps that may be cuts; which ones is decided while streaming
+    (the motion level needs frames ahead): small batches must not change the result."""
+    _, _, prism, _, signals = motion_title
+    assert ContentShotDetector().detect(batches_from_parquet(signals, batch_frames=37), FPS) == prism
 
 
 @pytest.fixture(scope="module")

@@ -174,15 +174,30 @@ def motion_residual(cur: np.ndarray, prev: np.ndarray) -> float:
     return best if np.isfinite(best) else 1.0
 
 
+@dataclass(frozen=True)
+class CutStepTest:
+    """The cut test on step sizes alone: a step of at least ``min_step`` and ``ratio`` times the
+    motion level within ``half`` frames. Only the steps that pass get a :func:`motion_residual`."""
+
+    min_step: float
+    ratio: float
+    half: int
+
+    def mask(self, d1: np.ndarray) -> np.ndarray:
+        return (d1 >= self.min_step) & (d1 >= self.ratio * _local_level(d1, self.half))
+
+
 def frame_features(batches: Iterable[FrameBatch], lags: Iterable[int],
-                   residual_from: float | None = None) -> Features:
+                   cut_steps: CutStepTest | None = None) -> Features:
     """Lagged frame differences, streaming: only ``max(lags)`` frames are kept between batches.
-    With ``residual_from``, frames whose step from the previous one is at least that large also
-    get a :func:`motion_residual` (a cut candidate's test; most frames are far below it)."""
-    lags = tuple(sorted(set(lags) | ({1} if residual_from is not None else set())))
+    With ``cut_steps``, the frames whose step from the previous one passes it also get a
+    :func:`motion_residual` (the step test needs the motion level up to ``half`` frames ahead:
+    the last ``half`` frames of a batch are tested on the step's size alone)."""
+    lags = tuple(sorted(set(lags) | ({1} if cut_steps is not None else set())))
     keep = max(lags)
     carry = np.zeros((0, 27, 48, 3), np.int16)
     times, luma, black, residual = [], [], [], []
+    d1_tail = np.zeros(0, np.float32)  # the steps before this batch, for the motion level
     diffs: dict[int, list[np.ndarray]] = {k: [] for k in lags}
     for batch in batches:
         cur = batch.rgb.astype(np.int16)
@@ -197,12 +212,18 @@ def frame_features(batches: Iterable[FrameBatch], lags: Iterable[int],
                 b = both[offset + start - k:offset + n - k]
                 out[start:] = np.abs(a - b).mean(axis=(1, 2, 3)) / 255.0
             diffs[k].append(out)
-        if residual_from is not None:
+        if cut_steps is not None:
+            d1 = np.nan_to_num(diffs[1][-1], nan=0.0)
+            context = np.concatenate([d1_tail, d1])
+            maybe = cut_steps.mask(context)[len(d1_tail):]
+            maybe[-cut_steps.half:] |= d1[-cut_steps.half:] >= cut_steps.min_step  # level not known yet
             res = np.full(n, np.nan, np.float32)
-            for i in np.flatnonzero(diffs[1][-1] >= residual_from).tolist():  # (lag 1: see below)
+            for i in np.flatnonzero(maybe).tolist():
                 j = offset + i
-                res[i] = motion_residual(both[j].astype(np.uint8), both[j - 1].astype(np.uint8))
+                if j >= 1:
+                    res[i] = motion_residual(both[j].astype(np.uint8), both[j - 1].astype(np.uint8))
             residual.append(res)
+            d1_tail = context[-2 * cut_steps.half:]
         times.append(batch.times)
         luma.append(batch.luma_mean)
         black.append(batch.black_ratio)
@@ -267,7 +288,10 @@ class ContentShotDetector:
     def detect(self, batches: Iterable[FrameBatch], fps: float) -> list[Boundary]:
         fps = fps if fps and fps > 0 else 25.0
         lags = tuple(range(1, SHORT_LAGS + 1)) + gradual_lags(fps)
-        return self.detect_features(frame_features(batches, lags, residual_from=self.params.cut_min), fps)
+        return self.detect_features(frame_features(batches, lags, self.cut_steps(fps)), fps)
+
+    def cut_steps(self, fps: float) -> CutStepTest:
+        return CutStepTest(self.params.cut_min, self.params.cut_ratio, max(4, int(round(fps / 2))))
 
     # The detector proper works on the features alone (O(frames) scalars).
     def detect_features(self, f: Features, fps: float) -> list[Boundary]:
@@ -285,9 +309,8 @@ class ContentShotDetector:
 
     def _cuts(self, f: Features, d1: np.ndarray, fps: float) -> list[int]:
         p = self.params
-        level = _local_level(d1, max(4, int(round(fps / 2))))
         n = len(d1)
-        cand = (d1 >= p.cut_min) & (d1 >= p.cut_ratio * level)
+        cand = self.cut_steps(fps).mask(d1)
         if f.residual is not None:
             # Camera motion (pans, whip pans, shake), an object crossing part of the frame and
             # changing light are explained away; a cut is not.
