@@ -40,7 +40,7 @@ class Scene:
     detail: float = 0.12  # contrast of the fine stripes (high detail + fast pan = hard motion)
     # Hard motion inside one shot (content detectors are known to cut on it):
     whips_s: tuple[float, ...] = ()  # whip pans: start times of a 0.32 s, motion-blurred sweep ...
-    whip_px: float = 0.0  # ... over this many pixels (eased in and out)
+    whip_px: float = 0.0  # ... over this many pixels to the right (eased in and out)
     shake_px: float = 0.0  # handheld shake: jitter of up to this many pixels each way, every frame
     objects_s: tuple[float, ...] = ()  # a large high-contrast object crosses the frame, starting then
     object_cross_s: float = 0.6  # ... in this long (left edge to right edge)
@@ -157,7 +157,10 @@ def _whip_progress(u: np.ndarray | float) -> np.ndarray | float:
 class _SceneRenderer:
     def __init__(self, scene: Scene, width: int, height: int, fps: float):
         self.scene, self.width, self.height, self.fps = scene, width, height, fps
-        pad = int(scene.pan_px_per_s * (scene.duration_s + 4) + scene.whip_px * len(scene.whips_s)) + 8
+        travel = scene.pan_px_per_s * (scene.duration_s + 4)
+        # A pan to the left starts at the texture's right end: the picture never wraps around.
+        self.x0 = int(max(0.0, -travel))
+        pad = int(abs(travel) + abs(scene.whip_px) * len(scene.whips_s)) + 8
         self.margin = int(np.ceil(scene.shake_px))  # room for the shake on every side
         pad += 2 * self.margin
         tex_w = int(width / scene.zoom) + pad if scene.zoom > 1 else width + pad
@@ -170,7 +173,8 @@ class _SceneRenderer:
 
     def _x(self, t: float) -> float:
         s = self.scene
-        return s.pan_px_per_s * t + sum(s.whip_px * _whip_progress((t - w) / WHIP_S) for w in s.whips_s)
+        whips = sum(s.whip_px * _whip_progress((t - w) / WHIP_S) for w in s.whips_s)
+        return self.x0 + s.pan_px_per_s * t + whips
 
     def _crop(self, x: float, dy: int = 0) -> np.ndarray:
         x = int(x) % max(1, self.tex.shape[1] - self.crop_w)
@@ -186,7 +190,8 @@ class _SceneRenderer:
         whipping = any(w <= t < w + WHIP_S for w in s.whips_s)
         if whipping:
             # A camera swung this fast smears the picture: average the sweep over a 1/50 s shutter.
-            subs = [self._crop(self._x(t + k / (5 * 50)) + dx, dy).astype(np.float32) for k in range(5)]
+            subs = [self._crop(self._x(t + k / (5 * 50)) + self.margin + dx, dy).astype(np.float32)
+                    for k in range(5)]
             crop = (sum(subs) / len(subs)).astype(np.uint8)
         else:
             crop = self._crop(self._x(t) + self.margin + dx, dy)

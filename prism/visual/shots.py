@@ -22,10 +22,14 @@ Two detectors sit behind :class:`ShotDetector` (``detect(frames) -> boundaries``
   - fades through black and black gaps: runs of black frames between two
     shots, merged with the fades and cuts that enter and leave them, become one
     gradual boundary.
-  Known limit: a dissolve next to fast camera motion (say, half the picture width
+  Known limits: a dissolve next to fast camera motion (say, half the picture width
   per second) is not told apart from the motion: the motion's own frame-to-frame
   change is as large as the transition's, and the dissolve is missed rather than
-  the pan being cut.
+  the pan being cut (PySceneDetect misses it too). A cut between two framings that
+  differ only by a shift or by the light (the same static view re-framed or
+  re-lit) is taken for motion; a punch-in (which leaves less than a cut between
+  different scenes) is kept when its step stands alone, not in the middle of
+  fast motion.
 * ``prism.visual.transnet.TransNetShotDetector`` runs TransNetV2 on the same frames
   (the model is loaded once per process by the ``VisualAnalysis`` resource).
 
