@@ -82,6 +82,26 @@ def test_black_bars(tmp_path, scene, check, aspect):
     assert bars.severity == ("warning" if check == "windowbox" else "info")
 
 
+def test_bars_are_reported_per_segment_when_the_aspect_ratio_switches(tmp_path):
+    """A 16:9 title with a 2.39:1 film section and a 4:3 archive section inside it: one finding
+    per boxed stretch, with its own times and aspect ratio, none for the full-frame parts."""
+    scope = 0.5 * (1 - (320 / 2.39) / 180)  # bar share of the height that makes 2.39:1 in 16:9
+    _, events = _qc(tmp_path, [
+        Scene(1, 3.0),  # 0-3 s: full frame
+        Scene(2, 4.0, letterbox=scope),  # 3-7 s: 2.39:1
+        Black(0.5),  # 7-7.5 s: a black gap between the sections
+        Scene(3, 3.0, pillarbox=0.125),  # 7.5-10.5 s: 4:3
+        Scene(4, 2.5),  # 10.5-13 s: full frame again
+    ])
+    bars = [e for e in events if e.check in ("letterbox", "pillarbox", "windowbox")]
+    assert [e.check for e in bars] == ["letterbox", "pillarbox"], events
+    film, archive = bars
+    assert film.value == pytest.approx(2.39, rel=0.04) and archive.value == pytest.approx(4 / 3, rel=0.04)
+    assert film.start_s == pytest.approx(3.0, abs=0.05) and film.end_s == pytest.approx(7.5, abs=0.05)
+    assert archive.start_s == pytest.approx(7.5, abs=0.05) and archive.end_s == pytest.approx(10.5, abs=0.05)
+    assert "from 3.00s to 7.4" in film.message and "from 7.4" in archive.message
+
+
 def test_bars_are_reported_as_displayed_on_rotated_titles(tmp_path):
     # Coded picture letterboxed; displayed rotated by 90 degrees it is pillarboxed.
     _, events = _qc(tmp_path, [Scene(5, 2.0, letterbox=0.12)], rotation=90)

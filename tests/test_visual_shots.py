@@ -157,6 +157,66 @@ def test_variable_frame_rate_shots_use_presentation_times(tmp_path):
     assert rows[-1]["end_s"] == pytest.approx(truth.duration_s, abs=0.04)
 
 
+# Hard motion inside single shots, where content detectors are known to cut: each case is one shot.
+MOTION_CASES = {
+    "whip pan": Scene(22, 3.0, pan_px_per_s=20, detail=0.5, whips_s=(0.8, 2.0), whip_px=480),
+    "object crossing": Scene(24, 3.0, objects_s=(0.5, 1.8), object_cross_s=0.4),
+    "handheld shake": Scene(25, 3.0, shake_px=16, detail=0.5),
+    "strobing light": Scene(26, 3.0, strobe_hold=18),
+}
+MOTION_TIMELINE = [Scene(21, 2.0), *MOTION_CASES.values(), Scene(23, 2.0)]
+# Where PySceneDetect's ContentDetector (defaults) does cut the shot, measured: the whip pans'
+# sudden picture change, the board filling the frame, a light change held past its 15-frame
+# minimum scene. The shake it survives (as Prism does): no claim is made there.
+PYSCENEDETECT_FAILS = {"whip pan", "object crossing", "strobing light"}
+
+
+@pytest.fixture(scope="module")
+def motion_title(tmp_path_factory):
+    d = tmp_path_factory.mktemp("motion")
+    path = d / "motion.mp4"
+    truth = write_title(path, MOTION_TIMELINE, [], width=320, height=180, fps=FPS)
+    run_pass(str(path), d / "signals.parquet", d / "sprites")
+    prism = ContentShotDetector().detect(batches_from_parquet(d / "signals.parquet"), FPS)
+    from scenedetect import ContentDetector, detect
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        psd = [s[0].frame_num for s in detect(str(path), ContentDetector())[1:]]
+    placed, _ = render_truth(MOTION_TIMELINE, FPS)
+    spans = dict(zip(MOTION_CASES, [(s, e) for _, s, e in placed[1:-1]], strict=True))
+    return truth, spans, prism, psd, d / "signals.parquet"
+
+
+def test_hard_motion_does_not_cut_a_shot_side_by_side_with_pyscenedetect(motion_title):
+    """Whip pans, a large object crossing the frame, handheld shake and strobing light inside one
+    shot: Prism places no boundary in any of them (and still finds every cut frame-exact);
+    PySceneDetect cuts the shot where it is known to."""
+    truth, spans, prism, psd, _ = motion_title
+
+    def false_inside(frames: list[int]) -> dict[str, int]:
+        return {case: sum(s + 1 < f < e - 1 for f in frames) for case, (s, e) in spans.items()}
+
+    prism_false, psd_false = false_inside([b.frame for b in prism]), false_inside(psd)
+    psd_cuts = match(psd, truth.cuts, tolerance=1)
+    table = "\n".join([f"{case:<16} false boundaries: prism {prism_false[case]}  "
+                       f"pyscenedetect {psd_false[case]}" for case in MOTION_CASES]
+                      + [f"{'cuts found':<16} prism {len(truth.cuts)}/{len(truth.cuts)} exact  "
+                         f"pyscenedetect {psd_cuts}/{len(truth.cuts)} (±1 frame)"])
+    print("\n" + table)
+    assert [b.frame for b in prism] == truth.cuts and all(b.kind == "cut" for b in prism), (prism, table)
+    assert all(n == 0 for n in prism_false.values()), table
+    for case in PYSCENEDETECT_FAILS:
+        assert psd_false[case] >= 1, table
+
+
+def test_motion_test_is_the_same_whatever_the_batching(motion_title):
+    """The motion test runs only on steps that may be cuts; which ones is decided while streaming
+    (the motion level needs frames ahead): small batches must not change the result."""
+    _, _, prism, _, signals = motion_title
+    assert ContentShotDetector().detect(batches_from_parquet(signals, batch_frames=37), FPS) == prism
+
+
 @pytest.fixture(scope="module")
 def transnet_model():
     from resources.visual import load_transnet

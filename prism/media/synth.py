@@ -1,7 +1,8 @@
 """Synthetic titles with exact ground truth: the demo's input and the tests' fixture factory.
 
 A title is a timeline of scenes and transitions (hard cut, fade through
-black, dissolve, black gap, white flashes, pans, punch-ins) plus audio tracks
+black, dissolve, black gap, white flashes, pans, punch-ins; hard motion inside a
+shot: whip pans, handheld shake, a large object crossing, strobing light) plus audio tracks
 with real synthetic speech (espeak-ng), tones and silence. Frames are
 rendered and encoded one at a time, so long titles cost no memory. The truth
 (cut frames, gradual transitions, flashes, speech regions) is returned and
@@ -37,6 +38,13 @@ class Scene:
     letterbox: float = 0.0  # share of the height blacked out at the top and at the bottom
     pillarbox: float = 0.0  # share of the width blacked out at the left and at the right
     detail: float = 0.12  # contrast of the fine stripes (high detail + fast pan = hard motion)
+    # Hard motion inside one shot (content detectors are known to cut on it):
+    whips_s: tuple[float, ...] = ()  # whip pans: start times of a 0.32 s, motion-blurred sweep ...
+    whip_px: float = 0.0  # ... over this many pixels to the right (eased in and out)
+    shake_px: float = 0.0  # handheld shake: jitter of up to this many pixels each way, every frame
+    objects_s: tuple[float, ...] = ()  # a large high-contrast object crosses the frame, starting then
+    object_cross_s: float = 0.6  # ... in this long (left edge to right edge)
+    strobe_hold: int = 0  # strobing light: brightness and colour jump every 1..strobe_hold frames
 
 
 @dataclass(frozen=True)
@@ -134,25 +142,89 @@ def _texture(seed: int, height: int, width: int, detail: float = 0.12) -> np.nda
     return (img.clip(0, 1) * 255).astype(np.uint8)
 
 
+WHIP_S = 0.32  # a whip pan's length
+# Club/stage lighting: RGB gains the strobing light jumps between (dim, white, red, blue, amber).
+STROBE_LIGHTS = ((0.3, 0.3, 0.3), (1.0, 1.0, 1.0), (1.35, 1.35, 1.35), (1.3, 0.35, 0.35),
+                 (0.35, 0.45, 1.4), (1.3, 0.9, 0.3))
+
+
+def _whip_progress(u: np.ndarray | float) -> np.ndarray | float:
+    """Share of a whip pan's sweep done at ``u`` (0..1 of its length): eased in and out."""
+    u = np.clip(u, 0.0, 1.0)
+    return 0.5 - 0.5 * np.cos(np.pi * u)
+
+
 class _SceneRenderer:
     def __init__(self, scene: Scene, width: int, height: int, fps: float):
         self.scene, self.width, self.height, self.fps = scene, width, height, fps
-        pad = int(scene.pan_px_per_s * (scene.duration_s + 4)) + 8
+        travel = scene.pan_px_per_s * (scene.duration_s + 4)
+        # A pan to the left starts at the texture's right end: the picture never wraps around.
+        self.x0 = int(max(0.0, -travel))
+        pad = int(abs(travel) + abs(scene.whip_px) * len(scene.whips_s)) + 8
+        self.margin = int(np.ceil(scene.shake_px))  # room for the shake on every side
+        pad += 2 * self.margin
         tex_w = int(width / scene.zoom) + pad if scene.zoom > 1 else width + pad
-        self.tex = _texture(scene.seed, int(height * 1.0) if scene.zoom <= 1 else height, tex_w, scene.detail)
+        self.tex = _texture(scene.seed, height + 2 * self.margin, tex_w, scene.detail)
         self.crop_h = int(round(height / scene.zoom))
         self.crop_w = int(round(width / scene.zoom))
+        self.shake = np.random.default_rng(scene.seed + 1000)  # the same shake on every render
+        self.strobe = np.random.default_rng(scene.seed + 2000)
+        self.gain, self.gain_left = STROBE_LIGHTS[0], 0
+
+    def _x(self, t: float) -> float:
+        s = self.scene
+        whips = sum(s.whip_px * _whip_progress((t - w) / WHIP_S) for w in s.whips_s)
+        return self.x0 + s.pan_px_per_s * t + whips
+
+    def _crop(self, x: float, dy: int = 0) -> np.ndarray:
+        x = int(x) % max(1, self.tex.shape[1] - self.crop_w)
+        y0 = (self.tex.shape[0] - self.crop_h) // 2 + dy
+        return self.tex[y0:y0 + self.crop_h, x:x + self.crop_w]
 
     def frame(self, t: float) -> np.ndarray:
         t = max(t, 0.0)
-        x = int(self.scene.pan_px_per_s * t) % max(1, self.tex.shape[1] - self.crop_w)
-        y0 = (self.tex.shape[0] - self.crop_h) // 2
-        crop = self.tex[y0:y0 + self.crop_h, x:x + self.crop_w]
+        s = self.scene
+        dx = dy = 0
+        if s.shake_px:
+            dx, dy = self.shake.integers(-int(s.shake_px), int(s.shake_px) + 1, 2).tolist()
+        whipping = any(w <= t < w + WHIP_S for w in s.whips_s)
+        if whipping:
+            # A camera swung this fast smears the picture: average the sweep over a 1/50 s shutter.
+            subs = [self._crop(self._x(t + k / (5 * 50)) + self.margin + dx, dy).astype(np.float32)
+                    for k in range(5)]
+            crop = (sum(subs) / len(subs)).astype(np.uint8)
+        else:
+            crop = self._crop(self._x(t) + self.margin + dx, dy)
         if crop.shape[0] != self.height or crop.shape[1] != self.width:
             yi = (np.arange(self.height) * crop.shape[0] / self.height).astype(int)
             xi = (np.arange(self.width) * crop.shape[1] / self.width).astype(int)
             crop = crop[yi][:, xi]
+        for start in s.objects_s:
+            crop = self._object(crop, (t - start) / s.object_cross_s)
+        if s.strobe_hold:
+            if self.gain_left <= 0:  # the light jumps to a new level and holds it 1..strobe_hold frames
+                self.gain = STROBE_LIGHTS[int(self.strobe.integers(len(STROBE_LIGHTS)))]
+                self.gain_left = int(self.strobe.integers(1, s.strobe_hold + 1))
+            self.gain_left -= 1
+            crop = (crop.astype(np.float32) * np.asarray(self.gain, np.float32)).clip(0, 255).astype(np.uint8)
         return crop
+
+    def _object(self, img: np.ndarray, u: float) -> np.ndarray:
+        """A checkered board 40 % of the width and 70 % of the height, crossing from left to right."""
+        if not 0.0 <= u < 1.0:
+            return img
+        ow, oh = int(0.4 * self.width), int(0.7 * self.height)
+        left = int(-ow + u * (self.width + ow))
+        top = (self.height - oh) // 2
+        yy, xx = np.mgrid[0:oh, 0:ow]
+        square = max(4, self.height // 12)
+        board = np.where(((yy // square + xx // square) % 2)[..., None] == 0, 245, 15).astype(np.uint8)
+        a, b = max(0, left), min(self.width, left + ow)
+        if a >= b:
+            return img
+        img = img.copy()
+        img[top:top + oh, a:b] = board[:, a - left:b - left]
+        return img
 
 
 def _plan(timeline: list[TimelineItem], fps: float) -> tuple[list[tuple], int]:

@@ -1,4 +1,5 @@
-"""Visual QC from the decode pass's per-frame signals: black, freeze, letterbox/pillarbox, flashes.
+"""Visual QC from the decode pass's per-frame signals: black, freeze, letterbox/pillarbox (per
+stretch of the title with the same bars), flashes.
 
 Every detector takes O(frames) scalars (never pictures) and returns
 :class:`~prism.qc.events.QcEvent` rows with a message a person can act on.
@@ -26,7 +27,9 @@ class VisualQcParams:
     freeze_min_s: float = 2.0
     freeze_error_s: float = 10.0
     bar_min: float = 0.03  # bars thinner than this share of the picture are ignored
-    bar_agreement: float = 0.8  # share of non-black frames that must show the same bars
+    bar_agreement: float = 0.8  # share of a segment's non-black frames that must show the same bars
+    bar_smooth_s: float = 1.0  # bar geometry is followed through a running median this long
+    bar_min_segment_s: float = 2.0  # a change of bars must hold this long to start a new finding
     flash_delta: float = 0.1  # a flash transition changes relative luminance by at least this
     flash_dark_max: float = 0.8  # ... and its darker side is below this
     flashes_per_s: int = 3  # more than this many flashes in any 1 s window is hazardous
@@ -82,23 +85,88 @@ def freeze_segments(times: np.ndarray, motion: np.ndarray, black_ratio: np.ndarr
     return events
 
 
+def _bar_segments(bars: dict[str, np.ndarray], valid: np.ndarray, times: np.ndarray,
+                  p: VisualQcParams) -> list[tuple[int, int]]:
+    """[start, end) frame ranges of the non-black frames over which the bar geometry holds.
+
+    Each bar is smoothed by a running median over ~``bar_smooth_s`` of non-black frames (a
+    dark stretch of picture touching an edge does not open a segment); a new segment starts
+    where the geometry moves by more than 0.02 from the running segment's; segments shorter
+    than ``bar_min_segment_s`` join the neighbour whose geometry is closest."""
+    idx = np.flatnonzero(valid)
+    m = len(idx)
+    step = float(np.median(np.diff(times))) if len(times) > 1 else 0.04
+    half = max(1, int(round(p.bar_smooth_s / max(step, 1e-3) / 2)))
+    geo = np.stack([bars[k][idx] for k in ("top", "bottom", "left", "right")], axis=1)
+    padded = np.pad(geo, ((half, half), (0, 0)), mode="edge")
+    smooth = np.median(np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1, axis=0), axis=2)
+    segments: list[list[int]] = []  # [start, end) in positions of idx
+    anchor = None
+    for i in range(m):
+        if anchor is None or np.abs(smooth[i] - anchor).max() > 0.02:
+            segments.append([i, i + 1])
+            anchor = smooth[i]
+        else:
+            segments[-1][1] = i + 1
+
+    def length_s(seg: list[int]) -> float:
+        a, b = idx[seg[0]], idx[seg[1] - 1]
+        return float(times[b] - times[a]) + step
+
+    def median(seg: list[int]) -> np.ndarray:
+        return np.median(geo[seg[0]:seg[1]], axis=0)
+
+    while len(segments) > 1:
+        k = min(range(len(segments)), key=lambda j: length_s(segments[j]))
+        if length_s(segments[k]) >= p.bar_min_segment_s:
+            break
+        here = median(segments[k])
+        options = [j for j in (k - 1, k + 1) if 0 <= j < len(segments)]
+        j = min(options, key=lambda j: float(np.abs(median(segments[j]) - here).max()))
+        a, b = sorted((j, k))
+        segments[a:b + 1] = [[segments[a][0], segments[b][1]]]
+    return [(int(idx[a]), int(idx[b - 1]) + 1) for a, b in segments]
+
+
 def letterbox(bars: dict[str, np.ndarray], duration: float, width: int, height: int,
-              p: VisualQcParams = VisualQcParams()) -> list[QcEvent]:
-    """Title-wide black bars (letterbox, pillarbox or both: windowbox). ``bars``: the four
-    ``bar_*`` columns (share of height/width; NaN on black frames), in display orientation."""
+              p: VisualQcParams = VisualQcParams(), times: np.ndarray | None = None) -> list[QcEvent]:
+    """Black bars (letterbox, pillarbox or both: windowbox), one finding per stretch of the title
+    with the same bars: a title may switch aspect ratio (a 2.39:1 film section inside 16:9).
+    ``bars``: the four ``bar_*`` columns (share of height/width; NaN on black frames), in
+    display orientation; ``times``: the frames' presentation times."""
+    n = len(bars["top"])
     valid = ~np.isnan(bars["top"])
     if not valid.any():
         return []
-    med = {k: float(np.median(v[valid])) for k, v in bars.items()}
-    agree = np.ones(int(valid.sum()), bool)
+    if times is None:
+        times = np.arange(n) * (duration / max(n, 1))
+    segments = _bar_segments(bars, valid, times, p)
+    events = []
+    for k, (s, e) in enumerate(segments):
+        # A segment runs from its first non-black frame to the next one's (black frames between
+        # two segments belong to the one before); the first starts at 0, the last ends the title.
+        start_s = 0.0 if k == 0 else float(times[s])
+        end_s = float(duration) if k == len(segments) - 1 else float(times[segments[k + 1][0]])
+        seg_valid = valid[s:e]
+        part = {key: v[s:e][seg_valid] for key, v in bars.items()}
+        event = _bars_event(part, start_s, end_s, width, height, p, whole=len(segments) == 1)
+        if event is not None:
+            events.append(event)
+    return events
+
+
+def _bars_event(bars: dict[str, np.ndarray], start_s: float, end_s: float, width: int, height: int,
+                p: VisualQcParams, whole: bool) -> QcEvent | None:
+    med = {k: float(np.median(v)) for k, v in bars.items()}
+    agree = np.ones(len(bars["top"]), bool)
     for k, v in bars.items():
-        agree &= np.abs(v[valid] - med[k]) <= 0.02
+        agree &= np.abs(v - med[k]) <= 0.02
     if agree.mean() < p.bar_agreement:
-        return []
+        return None
     horizontal = med["top"] >= p.bar_min and med["bottom"] >= p.bar_min
     vertical = med["left"] >= p.bar_min and med["right"] >= p.bar_min
     if not (horizontal or vertical):
-        return []
+        return None
     active_w = width * (1 - med["left"] - med["right"]) if vertical else width
     active_h = height * (1 - med["top"] - med["bottom"]) if horizontal else height
     aspect = active_w / max(active_h, 1)
@@ -112,10 +180,10 @@ def letterbox(bars: dict[str, np.ndarray], duration: float, width: int, height: 
     else:
         check, severity = "pillarbox", Severity.info
         what = f"pillarboxed: black bars left {med['left']:.0%} and right {med['right']:.0%} of the width"
-    return [QcEvent(check=check, start_s=0.0, end_s=float(duration), severity=severity,
-                    value=round(aspect, 3),
-                    message=f"{what}; active picture about {active_w:.0f}x{active_h:.0f} "
-                            f"({aspect:.2f}:1) in a {width}x{height} frame")]
+    where = "" if whole else f", from {start_s:.2f}s to {end_s:.2f}s"
+    return QcEvent(check=check, start_s=start_s, end_s=end_s, severity=severity, value=round(aspect, 3),
+                   message=f"{what}{where}; active picture about {active_w:.0f}x{active_h:.0f} "
+                           f"({aspect:.2f}:1) in a {width}x{height} frame")
 
 
 def _relative_luminance(luma: np.ndarray) -> np.ndarray:
@@ -205,7 +273,7 @@ def visual_qc_events(signals: dict[str, np.ndarray], duration: float, width: int
         width, height = height, width
     return (black_segments(times, signals["black_ratio"], duration, p)
             + freeze_segments(times, signals["motion"], signals["black_ratio"], duration, p)
-            + letterbox(bars, duration, width, height, p)
+            + letterbox(bars, duration, width, height, p, times)
             + flashes(times, signals["luma_mean"], duration, p))
 
 

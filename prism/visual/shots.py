@@ -7,7 +7,12 @@ Two detectors sit behind :class:`ShotDetector` (``detect(frames) -> boundaries``
   longer lags before it, plus luminance. It finds
   - hard cuts: a one-frame jump that stands out from the local motion level,
     unless the picture returns to what it was within a few frames (a camera
-    flash or a white frame) - so flashes and fast motion do not cut a shot;
+    flash or a white frame), or camera motion and light explain it: for the few
+    frames whose step is large enough to be a cut, the two 48x27 frames are
+    compared again after a change of light level/colour and the camera's
+    translation are taken out (:func:`motion_residual`) - so flashes, whip pans,
+    shake, an object crossing part of the frame and strobing light do not cut a
+    shot, while a punch-in on the same scene still does;
   - gradual transitions (dissolves, fades), at window lengths of 0.5-4 s: spans
     whose change accumulates along a straight line in pixel space (the distance
     between the span's end frames is close to the sum of its frame-to-frame
@@ -17,10 +22,14 @@ Two detectors sit behind :class:`ShotDetector` (``detect(frames) -> boundaries``
   - fades through black and black gaps: runs of black frames between two
     shots, merged with the fades and cuts that enter and leave them, become one
     gradual boundary.
-  Known limit: a dissolve next to fast camera motion (say, half the picture width
+  Known limits: a dissolve next to fast camera motion (say, half the picture width
   per second) is not told apart from the motion: the motion's own frame-to-frame
   change is as large as the transition's, and the dissolve is missed rather than
-  the pan being cut.
+  the pan being cut (PySceneDetect misses it too). A cut between two framings that
+  differ only by a shift or by the light (the same static view re-framed or
+  re-lit) is taken for motion; a punch-in (which leaves less than a cut between
+  different scenes) is kept when its step stands alone, not in the middle of
+  fast motion.
 * ``prism.visual.transnet.TransNetShotDetector`` runs TransNetV2 on the same frames
   (the model is loaded once per process by the ``VisualAnalysis`` resource).
 
@@ -102,18 +111,97 @@ class Features:
     black: np.ndarray
     lags: tuple[int, ...]
     lag_diff: dict[int, np.ndarray]  # lag -> D(i, i-lag); NaN where i < lag
+    # What is left of the step into frame i once camera motion and a lighting change are taken out
+    # (see motion_residual); NaN where the step is too small to be a cut and it was not computed.
+    residual: np.ndarray | None = None
 
     @property
     def count(self) -> int:
         return len(self.times)
 
 
-def frame_features(batches: Iterable[FrameBatch], lags: Iterable[int]) -> Features:
-    """Lagged frame differences, streaming: only ``max(lags)`` frames are kept between batches."""
-    lags = tuple(sorted(set(lags)))
+MAX_SHIFT = (4, 16)  # largest camera motion searched between two frames, in 48x27 cells (dy, dx)
+_DARK = 24  # a cell this dark in both frames is a bar or black: it says nothing about the picture
+
+
+def _standardized(frame: np.ndarray) -> np.ndarray:
+    """Each channel minus its mean, over its spread: the same under any change of light level."""
+    f = frame.astype(np.float32)
+    return (f - f.mean(axis=(0, 1))) / (f.std(axis=(0, 1)) + 4.0)  # + 4: flat frames stay flat
+
+
+def _best_shifts(a: np.ndarray, b: np.ndarray, reach: int, count: int = 2) -> list[int]:
+    """The shifts s for which profile ``a[i]`` best matches ``b[i - s]`` (mean |difference|)."""
+    n = len(a)
+    errors = [float(np.abs(a[max(0, s):n + min(0, s)] - b[max(0, -s):n - max(0, s)]).mean())
+              for s in range(-reach, reach + 1)]
+    return [int(k) - reach for k in np.argsort(errors)[:count]]
+
+
+def _box3(x: np.ndarray) -> np.ndarray:
+    """3x3 box blur of an (H, W, C) array: sub-cell shifts and motion blur stop mattering."""
+    p = np.pad(x, ((1, 1), (1, 1), (0, 0)), mode="edge")
+    h, w = x.shape[:2]
+    return sum(p[i:i + h, j:j + w] for i in range(3) for j in range(3)) / 9.0
+
+
+def motion_residual(cur: np.ndarray, prev: np.ndarray) -> float:
+    """How much of the step from ``prev`` to ``cur`` (48x27 RGB) camera motion and lighting do not explain.
+
+    Both frames are standardized per channel (a light going up or down, a strobe, changes
+    nothing) and blurred over 3x3 cells, the camera's translation is found from row and column
+    profiles (the best few candidates, each refined by one cell), and the result is the median
+    over cells of what differs after that shift (cells dark in both frames, bars, left out): a
+    cut changes most of the picture (~0.8-1.0), a pan, a whip pan or shake leaves little once
+    the picture is moved back, and an object crossing part of the frame leaves the median on
+    the unchanged background (< 0.3).
+    """
+    a, b = _box3(_standardized(cur)), _box3(_standardized(prev))
+    ga, gb = a.mean(axis=2), b.mean(axis=2)
+    h, w = ga.shape
+    lit_a, lit_b = cur.max(axis=2) >= _DARK, prev.max(axis=2) >= _DARK
+    best = np.inf
+    shifts = {(0, 0)} | {(dy0 + i, dx0 + j)
+                         for dy0 in _best_shifts(ga.mean(axis=1), gb.mean(axis=1), MAX_SHIFT[0])
+                         for dx0 in _best_shifts(ga.mean(axis=0), gb.mean(axis=0), MAX_SHIFT[1], 3)
+                         for i in (-1, 0, 1) for j in (-1, 0, 1)}
+    for dy, dx in shifts:
+        if abs(dy) > h // 2 or abs(dx) > w // 2:
+            continue
+        ya, yb = slice(max(0, dy), h + min(0, dy)), slice(max(0, -dy), h - max(0, dy))
+        xa, xb = slice(max(0, dx), w + min(0, dx)), slice(max(0, -dx), w - max(0, dx))
+        keep = lit_a[ya, xa] | lit_b[yb, xb]
+        if keep.sum() < 0.25 * h * w:
+            continue
+        cells = np.abs(a[ya, xa] - b[yb, xb]).mean(axis=2)[keep]
+        best = min(best, float(np.median(cells)))
+    return best if np.isfinite(best) else 1.0
+
+
+@dataclass(frozen=True)
+class CutStepTest:
+    """The cut test on step sizes alone: a step of at least ``min_step`` and ``ratio`` times the
+    motion level within ``half`` frames. Only the steps that pass get a :func:`motion_residual`."""
+
+    min_step: float
+    ratio: float
+    half: int
+
+    def mask(self, d1: np.ndarray) -> np.ndarray:
+        return (d1 >= self.min_step) & (d1 >= self.ratio * _local_level(d1, self.half))
+
+
+def frame_features(batches: Iterable[FrameBatch], lags: Iterable[int],
+                   cut_steps: CutStepTest | None = None) -> Features:
+    """Lagged frame differences, streaming: only ``max(lags)`` frames are kept between batches.
+    With ``cut_steps``, the frames whose step from the previous one passes it also get a
+    :func:`motion_residual` (the step test needs the motion level up to ``half`` frames ahead:
+    the last ``half`` frames of a batch are tested on the step's size alone)."""
+    lags = tuple(sorted(set(lags) | ({1} if cut_steps is not None else set())))
     keep = max(lags)
     carry = np.zeros((0, 27, 48, 3), np.int16)
-    times, luma, black = [], [], []
+    times, luma, black, residual = [], [], [], []
+    d1_tail = np.zeros(0, np.float32)  # the steps before this batch, for the motion level
     diffs: dict[int, list[np.ndarray]] = {k: [] for k in lags}
     for batch in batches:
         cur = batch.rgb.astype(np.int16)
@@ -128,6 +216,18 @@ def frame_features(batches: Iterable[FrameBatch], lags: Iterable[int]) -> Featur
                 b = both[offset + start - k:offset + n - k]
                 out[start:] = np.abs(a - b).mean(axis=(1, 2, 3)) / 255.0
             diffs[k].append(out)
+        if cut_steps is not None:
+            d1 = np.nan_to_num(diffs[1][-1], nan=0.0)
+            context = np.concatenate([d1_tail, d1])
+            maybe = cut_steps.mask(context)[len(d1_tail):]
+            maybe[-cut_steps.half:] |= d1[-cut_steps.half:] >= cut_steps.min_step  # level not known yet
+            res = np.full(n, np.nan, np.float32)
+            for i in np.flatnonzero(maybe).tolist():
+                j = offset + i
+                if j >= 1:
+                    res[i] = motion_residual(both[j].astype(np.uint8), both[j - 1].astype(np.uint8))
+            residual.append(res)
+            d1_tail = context[-2 * cut_steps.half:]
         times.append(batch.times)
         luma.append(batch.luma_mean)
         black.append(batch.black_ratio)
@@ -137,7 +237,8 @@ def frame_features(batches: Iterable[FrameBatch], lags: Iterable[int]) -> Featur
         return Features(empty.astype(np.float64), empty, empty, lags, {k: empty for k in lags})
     return Features(np.concatenate(times), np.concatenate(luma).astype(np.float32),
                     np.concatenate(black).astype(np.float32), lags,
-                    {k: np.concatenate(v) for k, v in diffs.items()})
+                    {k: np.concatenate(v) for k, v in diffs.items()},
+                    np.concatenate(residual) if residual else None)
 
 
 # -- the CPU detector -------------------------------------------------------
@@ -146,6 +247,13 @@ class ContentParams:
     cut_min: float = 0.05  # a cut changes the 48x27 picture by at least this much (mean |RGB|/255)
     cut_ratio: float = 3.0  # ... and by this many times the local motion level
     flash_return: float = 0.4  # a spike whose picture comes back within 6 frames to within this share
+    # ... and what is left of it once camera motion and light are taken out (motion_residual) is
+    # at least cut_residual, or at least motion_residual_max for a spike that stands alone
+    # (cut_isolation times its neighbouring steps): a punch-in on the same scene leaves ~0.4,
+    # a step inside a whip pan as much, but its neighbours move just as fast.
+    cut_residual: float = 0.5
+    motion_residual_max: float = 0.3
+    cut_isolation: float = 2.0
     gradual_min: float = 0.08  # a gradual transition changes the picture at least this much
     straightness: float = 0.65  # end-to-end distance / path length over a gradual span
     gradual_peak: float = 0.35  # no single step may carry more than this share of the change
@@ -184,7 +292,10 @@ class ContentShotDetector:
     def detect(self, batches: Iterable[FrameBatch], fps: float) -> list[Boundary]:
         fps = fps if fps and fps > 0 else 25.0
         lags = tuple(range(1, SHORT_LAGS + 1)) + gradual_lags(fps)
-        return self.detect_features(frame_features(batches, lags), fps)
+        return self.detect_features(frame_features(batches, lags, self.cut_steps(fps)), fps)
+
+    def cut_steps(self, fps: float) -> CutStepTest:
+        return CutStepTest(self.params.cut_min, self.params.cut_ratio, max(4, int(round(fps / 2))))
 
     # The detector proper works on the features alone (O(frames) scalars).
     def detect_features(self, f: Features, fps: float) -> list[Boundary]:
@@ -202,9 +313,16 @@ class ContentShotDetector:
 
     def _cuts(self, f: Features, d1: np.ndarray, fps: float) -> list[int]:
         p = self.params
-        level = _local_level(d1, max(4, int(round(fps / 2))))
         n = len(d1)
-        cand = np.flatnonzero((d1 >= p.cut_min) & (d1 >= p.cut_ratio * level))
+        cand = self.cut_steps(fps).mask(d1)
+        if f.residual is not None:
+            # Camera motion (pans, whip pans, shake), an object crossing part of the frame and
+            # changing light are explained away; a cut is not.
+            neighbours = np.maximum(np.r_[0.0, d1[:-1]], np.r_[d1[1:], 0.0])
+            alone = d1 >= p.cut_isolation * neighbours
+            residual = np.nan_to_num(f.residual, nan=np.inf)
+            cand &= (residual >= p.cut_residual) | (alone & (residual >= p.motion_residual_max))
+        cand = np.flatnonzero(cand)
         cuts = []
         for i in cand.tolist():
             # A flash: the picture after the spike returns to the one before it ...

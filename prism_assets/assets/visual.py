@@ -176,7 +176,7 @@ def frame_signals(context: AssetExecutionContext, storage: ArtifactStorage, medi
     partitions_def=titles,
     deps=[frame_signals],
     group_name="visual",
-    code_version="shots-1",
+    code_version="shots-2",
     kinds={"parquet"},
     check_specs=[AssetCheckSpec(SHOTS_TILE, asset="shots", blocking=True,
                                 description="Shots tile the title from 0 to its duration, "
@@ -337,7 +337,7 @@ def keyframes(context: AssetExecutionContext, storage: ArtifactStorage, media: M
     partitions_def=titles,
     deps=[frame_signals],
     group_name="visual",
-    code_version="visual-qc-1",
+    code_version="visual-qc-2",
     kinds={"parquet"},
     description="Visual QC findings from the frame signals (qc_visual.parquet, QC event schema): "
     "black segments, frozen picture, letterbox/pillarbox, luminance flashes and hazardous flash rates.",
