@@ -58,6 +58,23 @@ def _s3(settings: Settings) -> Any:
     return s3fs.S3FileSystem(**options)
 
 
+def local_copy_of(source: str, cache_dir: Path) -> Path:
+    """Where an ``s3://`` model source lives in the cache: ``<cache>/<bucket>/<key prefix>``."""
+    return cache_dir / source[len("s3://"):].rstrip("/")
+
+
+def fetch(source: str, cache_dir: Path, fs: Any) -> tuple[Path, int, int]:
+    """Copy one ``s3://`` model source into the cache (files already there are kept).
+
+    Used by the container entrypoint (every source, before the command starts) and by a
+    model resource that meets an ``s3://`` source not prefetched (local runs, tests).
+    Returns (local directory, files, files downloaded).
+    """
+    local = local_copy_of(source, cache_dir)
+    files, downloaded = _copy_prefix(fs, source, local)
+    return local, files, downloaded
+
+
 def _copy_prefix(fs: Any, source: str, dest: Path) -> tuple[int, int]:
     prefix = source[len("s3://"):].rstrip("/")
     found = fs.find(prefix, detail=True)
@@ -90,9 +107,7 @@ def prefetch(settings: Settings) -> list[Prefetched]:
             continue
         if source.startswith("s3://"):
             fs = fs or _s3(settings)
-            bucket_and_key = source[len("s3://"):].rstrip("/")
-            local = cache_dir_of(settings) / bucket_and_key
-            files, downloaded = _copy_prefix(fs, source, local)
+            local, files, downloaded = fetch(source, cache_dir_of(settings), fs)
             fetched.append(Prefetched(name, source, local, files, downloaded))
         elif settings.profile is Profile.production and not Path(source).is_dir():
             raise ModelStoreError(

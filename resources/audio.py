@@ -19,6 +19,7 @@ from dagster import ConfigurableResource
 
 from prism.audio.asr import FasterWhisper, ModelUnavailable, Transcriber, TransformersWhisper, bundled_model_dir
 from prism.audio.vad import VadOptions, load_vad_model
+from prism.modelstore import ModelStoreError, fetch
 from resources.s3 import S3Connected
 
 _LOADED: dict[tuple, Transcriber] = {}
@@ -27,24 +28,16 @@ SOURCE_SETTING = "PRISM_ASR_MODEL_SOURCE"
 
 
 def _sync_s3(uri: str, cache_dir: Path, storage_options: dict[str, Any]) -> Path:
-    """Copy an ``s3://`` model prefix into the cache once (a marker file records completion)."""
-    import fsspec
+    """The local copy of an ``s3://`` model source (the containers prefetch it at start; a
+    local run copies it here on first use), through the one model-store copier."""
+    import s3fs
 
-    target = cache_dir / "s3" / uri.removeprefix("s3://").strip("/")
-    marker = target / ".prism-synced"
-    if marker.exists():
-        return target
-    fs = fsspec.filesystem("s3", **storage_options)
-    files = [f for f in fs.find(uri) if not f.endswith("/")]
-    if not files:
-        raise ModelUnavailable(f"ASR model source {uri} is empty or unreadable ({SOURCE_SETTING})")
-    prefix = uri.removeprefix("s3://").strip("/")
-    for remote in files:
-        local = target / remote[len(prefix):].lstrip("/")
-        local.parent.mkdir(parents=True, exist_ok=True)
-        fs.get(remote, str(local))
-    marker.write_text(uri)
-    return target
+    try:
+        local, _, _ = fetch(uri, cache_dir, s3fs.S3FileSystem(**storage_options))
+    except (ModelStoreError, OSError) as exc:
+        raise ModelUnavailable(
+            f"ASR model source {uri} is empty or unreadable ({SOURCE_SETTING}): {exc}") from exc
+    return local
 
 
 class AsrModel(S3Connected):

@@ -77,3 +77,21 @@ def test_entrypoint_prefetches_then_runs_the_command_on_the_local_copy(model_sto
     assert sorted(p.name for p in (tmp_path / "model-cache").rglob("*") if p.is_file()) == [
         "config.json", "model.safetensors", "vocab.json"]
     assert "downloaded" in shown.stderr
+
+
+def test_asr_resource_resolves_an_s3_source_to_the_same_local_copy(model_store, s3_bucket, s3_server,
+                                                                   tmp_path):
+    from prism.audio.asr import ModelUnavailable
+    from resources.audio import AsrModel
+
+    def asr(source):
+        return AsrModel(source=source, cache_dir=str(tmp_path / "model-cache"),
+                        s3_endpoint_url=s3_server.endpoint_url)
+
+    # A local run that meets an s3:// source uses the prefetch's copier and its cache layout.
+    local = asr(model_store).resolve_source()
+    (prefetched,) = prefetch(Settings())
+    assert local == str(prefetched.local_dir) and prefetched.downloaded == 0
+    assert (prefetched.local_dir / "config.json").read_bytes() == WEIGHTS["config.json"]
+    with pytest.raises(ModelUnavailable, match="PRISM_ASR_MODEL_SOURCE"):
+        asr(f"s3://{s3_bucket}/models/missing").resolve_source()
