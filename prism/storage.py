@@ -105,6 +105,18 @@ def safe_relpath(relpath: str) -> str:
     return "/".join(parts)
 
 
+def list_relative(base: UPath) -> list[str]:
+    """Relative paths of every file below ``base`` (sorted); temp files excluded."""
+    base.fs.invalidate_cache()  # s3fs caches listings; artifacts change under us
+    if not with_retries(base.exists, what=str(base)):
+        return []
+    base_path = str(base.path).rstrip("/")
+    found = with_retries(lambda: base.fs.find(base.path), what=str(base))
+    rel = [str(p)[len(base_path) + 1:].rstrip("/") for p in found]
+    # Skip temp files and the directory markers some S3 servers keep.
+    return sorted(r for r in rel if r and not PurePosixPath(r).name.startswith("."))
+
+
 class ArtifactStore:
     """Reads and writes one storage root (local directory or ``s3://bucket/prefix``)."""
 
@@ -190,15 +202,7 @@ class ArtifactStore:
 
     def list_files(self, title_id: str) -> list[str]:
         """Relative paths of every artifact of a title (sorted), temp files excluded."""
-        base = self.title_dir(title_id)
-        if not with_retries(base.exists, what=str(base)):
-            return []
-        base_path = str(base.path).rstrip("/")
-        base.fs.invalidate_cache()  # s3fs caches listings; artifacts change under us
-        found = with_retries(lambda: base.fs.find(base.path), what=str(base))
-        rel = [str(p)[len(base_path) + 1:].rstrip("/") for p in found]
-        # Skip temp files and the directory markers some S3 servers keep.
-        return sorted(r for r in rel if r and not PurePosixPath(r).name.startswith("."))
+        return list_relative(self.title_dir(title_id))
 
     def list_titles(self) -> list[str]:
         base = self.root / "titles"

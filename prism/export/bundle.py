@@ -17,13 +17,12 @@ import hashlib
 import mimetypes
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import PurePosixPath
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from prism.ids import validate_title_id
-from prism.storage import ArtifactStore, atomic_write, open_root, safe_relpath, with_retries
+from prism.storage import ArtifactStore, atomic_write, list_relative, open_root, safe_relpath, with_retries
 
 # The artifact contract's version (docs/schema.md). Bump when a listed column/field changes meaning.
 SCHEMA_VERSION = 1
@@ -109,14 +108,7 @@ class ExportTarget:
         atomic_write(self.dir(title_id) / safe_relpath(relpath), data, local=self.is_local)
 
     def list(self, title_id: str) -> list[str]:
-        base = self.dir(title_id)
-        base.fs.invalidate_cache()
-        if not with_retries(base.exists, what=str(base)):
-            return []
-        base_path = str(base.path).rstrip("/")
-        found = with_retries(lambda: base.fs.find(base.path), what=str(base))
-        rel = [str(p)[len(base_path) + 1:].rstrip("/") for p in found]
-        return sorted(r for r in rel if r and not PurePosixPath(r).name.startswith("."))
+        return list_relative(self.dir(title_id))
 
     def remove(self, title_id: str, relpath: str) -> None:
         target = self.dir(title_id) / safe_relpath(relpath)
