@@ -35,6 +35,23 @@ def _wait(predicate, timeout: float, what: str, proc: subprocess.Popen, log: Pat
     raise RuntimeError(f"{what} not ready after {timeout}s:\n{_tail(log)}")
 
 
+def _wait_until_it_answers(connect, timeout: float, what: str, proc: subprocess.Popen, log: Path,
+                           cleanup) -> None:
+    """Wait until ``connect()`` stops raising; on failure run ``cleanup`` (stop the service) and raise."""
+    def ready() -> bool:
+        try:
+            connect()
+            return True
+        except Exception:  # noqa: BLE001 - not up yet
+            return False
+
+    try:
+        _wait(ready, timeout, what, proc, log)
+    except Exception:
+        cleanup()
+        raise
+
+
 def _tail(path: Path, n: int = 4000) -> str:
     try:
         return path.read_text(errors="replace")[-n:]
@@ -114,18 +131,8 @@ def start_seaweedfs(workdir: Path) -> S3Server:
                             start_new_session=True, preexec_fn=_reset_signals)
     server = S3Server(f"http://127.0.0.1:{s3_port}", S3_ACCESS_KEY, S3_SECRET_KEY, proc)
 
-    def ready() -> bool:
-        try:
-            server.client().list_buckets()
-            return True
-        except Exception:  # noqa: BLE001 - not up yet
-            return False
-
-    try:
-        _wait(ready, 60, "SeaweedFS", proc, log)
-    except Exception:
-        stop(proc)
-        raise
+    _wait_until_it_answers(lambda: server.client().list_buckets(), 60, "SeaweedFS", proc, log,
+                           lambda: stop(proc))
     return server
 
 
@@ -224,18 +231,8 @@ def start_postgres() -> Postgres:
         preexec_fn=_as_user(run_as))
     server = Postgres("127.0.0.1", port, user, "postgres", proc, workdir)
 
-    def ready() -> bool:
-        try:
-            server.connect().close()
-            return True
-        except Exception:  # noqa: BLE001 - not up yet
-            return False
-
-    try:
-        _wait(ready, 30, "PostgreSQL", proc, log)
-    except Exception:
-        stop_postgres(server)
-        raise
+    _wait_until_it_answers(lambda: server.connect().close(), 30, "PostgreSQL", proc, log,
+                           lambda: stop_postgres(server))
     return server
 
 
