@@ -25,6 +25,8 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from upath import UPath
 
 from prism.ids import validate_title_id
@@ -196,6 +198,10 @@ class ArtifactStore:
     def read_bytes(self, title_id: str, relpath: str) -> bytes:
         target = self.path(title_id, relpath)
         return with_retries(target.read_bytes, what=str(target))
+
+    def read_table(self, title_id: str, relpath: str) -> pa.Table:
+        """A Parquet artifact as an Arrow table."""
+        return pq.read_table(pa.BufferReader(self.read_bytes(title_id, relpath)))
 
     def read_json(self, title_id: str, relpath: str) -> Any:
         return json.loads(self.read_bytes(title_id, relpath))

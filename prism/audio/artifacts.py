@@ -89,9 +89,5 @@ def write_parquet(table: pa.Table, path) -> None:
     pq.write_table(table, str(path), compression="zstd")
 
 
-def read_parquet(data: bytes) -> pa.Table:
-    return pq.read_table(pa.BufferReader(data))
-
-
 def finite_or_none(x: float | None, digits: int = 2) -> float | None:
     return None if x is None or not math.isfinite(x) else round(float(x), digits)

@@ -25,7 +25,6 @@ from prism.audio.artifacts import (
     finite_or_none,
     meter_from,
     meter_table,
-    read_parquet,
     speech_table,
     transcript_table,
     write_parquet,
@@ -190,7 +189,7 @@ def speech_segments(context: AssetExecutionContext, storage: ArtifactStorage,
 
 
 def _speech_ranges(store: ArtifactStore, title_id: str) -> dict[int, list[tuple[float, float]]]:
-    table = read_parquet(store.read_bytes(title_id, "speech.parquet")).to_pylist()
+    table = store.read_table(title_id, "speech.parquet").to_pylist()
     ranges: dict[int, list[tuple[float, float]]] = {}
     for row in table:
         ranges.setdefault(row["track"], []).append((row["start_s"], row["end_s"]))
@@ -214,7 +213,7 @@ def loudness(context: AssetExecutionContext, storage: ArtifactStorage) -> Materi
     speech = _speech_ranges(store, title_id)
     tracks = []
     for t in info["tracks"]:
-        meter = meter_from(read_parquet(store.read_bytes(title_id, t["meter"])), t)
+        meter = meter_from(store.read_table(title_id, t["meter"]), t)
         ranges = speech.get(t["track"], [])
         tracks.append({
             "track": t["track"], "language": t["declared_language"],
@@ -344,7 +343,7 @@ def audio_qc(context: AssetExecutionContext, storage: ArtifactStorage, audio_qc_
     facts = []
     for t in info["tracks"]:
         n = t["track"]
-        meter = meter_from(read_parquet(store.read_bytes(title_id, t["meter"])), t)
+        meter = meter_from(store.read_table(title_id, t["meter"]), t)
         level, lang = levels[n], languages.get(n, {})
         facts.append(TrackFacts(
             track=n, duration_s=t["duration_s"],

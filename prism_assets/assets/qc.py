@@ -9,7 +9,6 @@
 import io
 import statistics
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 from dagster import (
     AssetCheckResult,
@@ -39,7 +38,7 @@ CONTENT_QC = "content_qc"
 def _table(store: ArtifactStore, title_id: str, relpath: str) -> list[dict]:
     if not store.exists(title_id, relpath):
         return []
-    return pq.read_table(pa.BufferReader(store.read_bytes(title_id, relpath))).to_pylist()
+    return store.read_table(title_id, relpath).to_pylist()
 
 
 def _json(store: ArtifactStore, title_id: str, relpath: str) -> dict:

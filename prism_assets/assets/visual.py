@@ -251,7 +251,7 @@ def keyframes(context: AssetExecutionContext, storage: ArtifactStorage, media: M
             raise Failure(f"title {title_id}: {name} is missing; materialize `{producer}` first")
     summary = store.read_json(title_id, PASS_SUMMARY)
     rotation = int(summary.get("rotation") or 0)
-    shot_rows = pq.read_table(BytesIO(store.read_bytes(title_id, SHOTS))).to_pylist()
+    shot_rows = store.read_table(title_id, SHOTS).to_pylist()
     with _local_copy(store, title_id, SIGNALS) as signals_path:
         sig = read_scalars(signals_path, ["time_s", "sharpness", "motion", "black_ratio"])
     scores = frame_scores(sig["sharpness"], sig["motion"], sig["black_ratio"])
