@@ -94,3 +94,18 @@ def test_report_shows_verdict_findings_and_escapes_untrusted_text():
     assert "2 shots" in text and "median 30.00 s" in text and "1 cuts" in text
     assert page.imgs[0].startswith("data:image/png;base64,")
     assert "contact_sheet.jpg" in page.imgs and "keyframes/0000.jpg" in page.imgs
+
+
+def test_loudness_line_breaks_at_silent_blocks_instead_of_bridging_them():
+    curve = LoudnessCurve(0, [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100],
+                          [-20, -20, -20, float("nan"), None, float("nan"), -20, -20, -20, -20, -20])
+    img = Image.open(io.BytesIO(render_timeline(100.0, [], loudness=[curve]))).convert("RGB")
+    plot_left, plot_w = 230 + 12, 1600 - 230 - 24
+    blue = (30, 110, 200)  # track 0
+
+    def drawn_at(t):
+        x = round(plot_left + plot_w * t / 100)
+        return any(img.getpixel((x, y)) == blue for y in range(img.height))
+
+    assert drawn_at(10) and drawn_at(80)
+    assert not drawn_at(40)  # the silent stretch stays empty

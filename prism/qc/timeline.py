@@ -130,13 +130,18 @@ def render_timeline(
             draw.text((width - MARGIN - 110, yy - 15), label, fill=(90, 90, 90), font=small)
         for curve in loudness:
             colour = TRACK_COLOURS[curve.track % len(TRACK_COLOURS)]
-            points = [
-                (x_of(t), pbottom - (min(max(v, lo), hi) - lo) / (hi - lo) * loud_h)
-                for t, v in zip(curve.times_s, curve.lufs, strict=False)
-                if v is not None and v == v  # NaN/None = silent block: a gap in the line
-            ]
-            if len(points) > 1:
-                draw.line(points, fill=colour, width=2)
+            # NaN/None = a silent (gated) block: the line breaks there instead of bridging it.
+            runs: list[list[tuple[float, float]]] = [[]]
+            for t, v in zip(curve.times_s, curve.lufs, strict=False):
+                if v is None or v != v:
+                    runs.append([])
+                else:
+                    runs[-1].append((x_of(t), pbottom - (min(max(v, lo), hi) - lo) / (hi - lo) * loud_h))
+            for run in runs:
+                if len(run) > 1:
+                    draw.line(run, fill=colour, width=2)
+                elif run:
+                    draw.point(run, fill=colour)
             draw.text((MARGIN, ptop + 20 + 14 * curve.track), f"track {curve.track}", fill=colour, font=small)
 
     legend_y = height - 20

@@ -21,6 +21,7 @@ from dagster import (
     asset,
 )
 
+from prism.audio.qc import LOUDNESS_SPECS
 from prism.export import ExportRefused, publish_bundle, select_exportable
 from prism.qc.events import events_table, read_events
 from prism.qc.profile import QcSummary, get_profile, summarize
@@ -29,7 +30,7 @@ from prism.report import ReportInputs, render_report
 from prism.settings import get_settings
 from prism.storage import ArtifactStore
 from prism_assets.partitions import title_of, titles
-from resources import ArtifactStorage, BundleExport
+from resources import ArtifactStorage, AudioQcPolicy, BundleExport
 
 DOMAIN_FINDINGS = ("qc_visual.parquet", "qc_audio.parquet")
 CONTENT_QC = "content_qc"
@@ -101,7 +102,8 @@ def qc(context: AssetExecutionContext, storage: ArtifactStorage) -> MaterializeR
     kinds={"html", "png"},
     description="report.html: QC verdict and timeline picture, shots and keyframes, loudness, transcript.",
 )
-def report(context: AssetExecutionContext, storage: ArtifactStorage) -> MaterializeResult:
+def report(context: AssetExecutionContext, storage: ArtifactStorage, audio_qc_policy: AudioQcPolicy
+           ) -> MaterializeResult:
     title_id = title_of(context)
     store = storage.store()
     summary = QcSummary.model_validate(store.read_json(title_id, "qc_summary.json"))
@@ -115,7 +117,8 @@ def report(context: AssetExecutionContext, storage: ArtifactStorage) -> Material
         summary.duration_s, events,
         shot_starts_s=[s["start_s"] for s in shots],
         loudness=curves,
-        loudness_target_lufs=loudness.get("target_lufs") if isinstance(loudness, dict) else None,
+        # The delivery spec audio QC checked against, so the curve reads against the same line.
+        loudness_target_lufs=LOUDNESS_SPECS[audio_qc_policy.loudness_spec].target_lufs if curves else None,
     )
     store.write_bytes(title_id, "qc_timeline.png", timeline)
     files = store.list_files(title_id)
