@@ -62,10 +62,10 @@ def test_sensor_reads_an_s3_inbox(instance, prism_home, media, s3_bucket, monkey
     deliver(settings, media["no_audio"], "s3-b")
 
     def tick(cursor):
-        context = build_sensor_context(
-            instance=instance, instance_ref=instance.get_ref(), cursor=cursor,
-            definitions=build_definitions(settings), resources=build_resources(settings))
-        return delivery_sensor.evaluate_tick(context)
+        with build_sensor_context(
+                instance=instance, instance_ref=instance.get_ref(), cursor=cursor,
+                definitions=build_definitions(settings), resources=build_resources(settings)) as context:
+            return delivery_sensor.evaluate_tick(context)
 
     first = tick(None)
     assert sorted(r.partition_key for r in first.run_requests) == ["s3-a", "s3-b"]

@@ -14,10 +14,12 @@ from prism_assets.tags import TRIGGER
 
 def evaluate(instance, settings, when: datetime):
     defs = build_definitions(settings)
-    context = build_schedule_context(instance=instance, scheduled_execution_time=when,
-                                     repository_def=defs.get_repository_def(),
-                                     resources=build_resources(settings))
-    return daily_delivery_batch.evaluate_tick(context)
+    # Closed like the daemon closes it: an open context keeps the instance it entered registered
+    # as Dagster's current defs-state storage after that instance is gone (later loads fail).
+    with build_schedule_context(instance=instance, scheduled_execution_time=when,
+                                repository_def=defs.get_repository_def(),
+                                resources=build_resources(settings)) as context:
+        return daily_delivery_batch.evaluate_tick(context)
 
 
 def test_schedule_picks_exactly_the_previous_days_deliveries(instance, prism_home, media):

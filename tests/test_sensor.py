@@ -15,10 +15,10 @@ from prism_assets.tags import DELIVERY_DATE, MANIFEST_KEY, TRIGGER
 
 def tick(instance, settings, cursor=None):
     defs = build_definitions(settings)
-    context = build_sensor_context(instance=instance, instance_ref=instance.get_ref(),
-                                   definitions=defs, cursor=cursor,
-                                   resources=build_resources(settings))
-    data = delivery_sensor.evaluate_tick(context)
+    with build_sensor_context(instance=instance, instance_ref=instance.get_ref(),
+                              definitions=defs, cursor=cursor,
+                              resources=build_resources(settings)) as context:  # closed as the daemon does
+        data = delivery_sensor.evaluate_tick(context)
     # Apply partition requests as the daemon does.
     for request in data.dynamic_partitions_requests or []:
         instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
