@@ -1,0 +1,1 @@
+"""Image and text embedders behind one small interface (see base.py)."""

@@ -1,0 +1,1 @@
+"""LanceDB vector tables for shots and transcript segments, and search over them."""
