@@ -1,0 +1,320 @@
+"""The catalogue's vector tables in LanceDB: one row per keyframe, one per transcript line.
+
+Two tables live under ``<storage root>/lancedb`` (local disk or ``s3://`` through LanceDB's
+own object-store client):
+
+- ``shots``: a row per keyframe (a long shot has several), with the shot's bounds, the
+  keyframe's time and path and the title's delivery metadata;
+- ``transcript_segments``: a row per transcript segment, with its text and language.
+
+Writes are per title and idempotent: :meth:`VectorStore.replace_title` replaces exactly that
+title's rows in one commit (``merge_insert`` keyed by row id, deleting the title's rows that
+are no longer there), so re-materializing a title never duplicates and never leaves a half
+state. Two titles written at the same time both land: a commit that loses a race is retried.
+
+The embedding model is part of a table's identity. Its id and dimension are stored in the
+table's schema metadata; writing or querying with another model raises
+:class:`ModelMismatch` (or, by policy, starts the table afresh for a re-embedding backfill),
+so vectors of two embedding spaces are never mixed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+import lancedb
+import numpy as np
+import pyarrow as pa
+
+from prism.ids import validate_title_id
+from prism.vectors.index import IndexPolicy, ensure_fts_index, ensure_vector_index
+
+log = logging.getLogger(__name__)
+
+SHOTS = "shots"
+SEGMENTS = "transcript_segments"
+TABLES = (SHOTS, SEGMENTS)
+TABLE_SCHEMA_VERSION = "1"
+
+MODEL_ID_KEY = b"prism.model_id"
+DIM_KEY = b"prism.dim"
+VERSION_KEY = b"prism.schema_version"
+
+OnModelChange = Literal["fail", "recreate"]
+T = TypeVar("T")
+
+
+class VectorStoreError(RuntimeError):
+    """The vector tables cannot be written or read as asked."""
+
+
+class ModelMismatch(VectorStoreError):
+    """A table holds vectors of one embedding model and another one was offered."""
+
+
+@dataclass(frozen=True)
+class EmbeddingModel:
+    """Which embedding space a table's vectors live in."""
+
+    model_id: str
+    dim: int
+
+
+def _vector_field(dim: int) -> pa.Field:
+    return pa.field("vector", pa.list_(pa.float32(), dim), nullable=False)
+
+
+def shots_schema(model: EmbeddingModel) -> pa.Schema:
+    return pa.schema(
+        [
+            pa.field("id", pa.string(), nullable=False),  # "<title>/<shot>/<frame>"
+            pa.field("title_id", pa.string(), nullable=False),
+            pa.field("shot_index", pa.int32(), nullable=False),
+            pa.field("frame_index", pa.int64(), nullable=False),
+            pa.field("start_s", pa.float64(), nullable=False),
+            pa.field("end_s", pa.float64(), nullable=False),
+            pa.field("time_s", pa.float64(), nullable=False),  # the keyframe's presentation time
+            pa.field("transition", pa.string()),
+            pa.field("keyframe_path", pa.string(), nullable=False),  # relative to the title's artifacts
+            pa.field("metadata", pa.string()),  # the delivery's metadata (series, episode…), JSON
+            _vector_field(model.dim),
+        ],
+        metadata=_model_metadata(model),
+    )
+
+
+def segments_schema(model: EmbeddingModel) -> pa.Schema:
+    return pa.schema(
+        [
+            pa.field("id", pa.string(), nullable=False),  # "<title>/<track>/<segment>"
+            pa.field("title_id", pa.string(), nullable=False),
+            pa.field("track", pa.int32(), nullable=False),
+            pa.field("segment_index", pa.int32(), nullable=False),
+            pa.field("start_s", pa.float64(), nullable=False),
+            pa.field("end_s", pa.float64(), nullable=False),
+            pa.field("text", pa.string(), nullable=False),
+            pa.field("language", pa.string()),
+            pa.field("metadata", pa.string()),
+            _vector_field(model.dim),
+        ],
+        metadata=_model_metadata(model),
+    )
+
+
+SCHEMAS: dict[str, Callable[[EmbeddingModel], pa.Schema]] = {SHOTS: shots_schema, SEGMENTS: segments_schema}
+
+
+def _model_metadata(model: EmbeddingModel) -> dict[bytes, bytes]:
+    return {MODEL_ID_KEY: model.model_id.encode(), DIM_KEY: str(model.dim).encode(),
+            VERSION_KEY: TABLE_SCHEMA_VERSION.encode()}
+
+
+def model_of_schema(schema: pa.Schema) -> EmbeddingModel | None:
+    meta = schema.metadata or {}
+    if MODEL_ID_KEY not in meta:
+        return None
+    return EmbeddingModel(meta[MODEL_ID_KEY].decode(), int(meta[DIM_KEY].decode()))
+
+
+def title_filter(title_id: str) -> str:
+    """A SQL predicate on one title. Title ids are validated (letters, digits, ``._-``), so the
+    literal cannot break out of its quotes; quotes are doubled anyway, as SQL escapes them."""
+    title_id = validate_title_id(title_id)
+    return "title_id = '" + title_id.replace("'", "''") + "'"
+
+
+def is_commit_conflict(exc: BaseException) -> bool:
+    """LanceDB's error for a commit that lost a race with a concurrent writer (or a table
+    created by another writer in between): safe to retry from a fresh read."""
+    text = str(exc).lower()
+    return any(s in text for s in ("conflict", "retryable", "already exists", "concurrent"))
+
+
+def with_commit_retries(fn: Callable[[], T], *, what: str, attempts: int = 8,
+                        base_delay: float = 0.05) -> T:
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except Exception as exc:  # LanceDB raises plain RuntimeError/OSError/ValueError
+            if attempt == attempts - 1 or not is_commit_conflict(exc):
+                raise
+            delay = base_delay * (2 ** attempt) * (1 + random.random())
+            log.info("%s: commit conflict (%s); retrying in %.2fs", what, str(exc).splitlines()[0], delay)
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    table: str
+    title_rows: int
+    table_rows: int
+    vector_index: str  # what ensure_vector_index did
+    text_index: str | None  # the transcript table's full-text index, when maintained
+    recreated: bool = False
+
+
+class VectorStore:
+    """The shots and transcript-segment tables of one LanceDB database (local dir or s3://)."""
+
+    def __init__(self, uri: str, *, storage_options: dict[str, str] | None = None,
+                 index_policy: IndexPolicy | None = None, on_model_change: OnModelChange = "fail"):
+        self.uri = uri
+        self.storage_options = storage_options or {}
+        self.index_policy = index_policy or IndexPolicy()
+        self.on_model_change = on_model_change
+        self._db: Any = None
+
+    def __repr__(self) -> str:
+        return f"VectorStore({self.uri!r})"
+
+    @property
+    def db(self) -> Any:
+        if self._db is None:
+            self._db = lancedb.connect(self.uri, storage_options=self.storage_options or None)
+        return self._db
+
+    # -- reading ---------------------------------------------------------------
+    def table_names(self) -> list[str]:
+        return [n for n in self.db.list_tables().tables if n in TABLES]
+
+    def open(self, name: str) -> Any | None:
+        """The table, or None when nothing was written to it yet."""
+        if name not in TABLES:
+            raise VectorStoreError(f"unknown vector table {name!r} (known: {', '.join(TABLES)})")
+        try:
+            return self.db.open_table(name)
+        except (ValueError, FileNotFoundError):
+            return None
+
+    def model_of(self, name: str) -> EmbeddingModel | None:
+        table = self.open(name)
+        return None if table is None else model_of_schema(table.schema)
+
+    def check_model(self, name: str, model: EmbeddingModel) -> None:
+        """Raise ModelMismatch when ``name`` holds vectors of a different model."""
+        stored = self.model_of(name)
+        if stored is not None and stored != model:
+            raise ModelMismatch(_mismatch_message(name, stored, model))
+
+    def title_row_count(self, name: str, title_id: str) -> int:
+        table = self.open(name)
+        return 0 if table is None else table.count_rows(title_filter(title_id))
+
+    def title_ids(self, name: str, title_id: str) -> list[str]:
+        table = self.open(name)
+        if table is None:
+            return []
+        rows = table.search().where(title_filter(title_id)).select(["id"]).limit(None).to_arrow()
+        return sorted(rows.column("id").to_pylist())
+
+    # -- writing ---------------------------------------------------------------
+    def replace_title(self, name: str, title_id: str, rows: Iterable[dict] | pa.Table,
+                      model: EmbeddingModel) -> WriteResult:
+        """Make ``title_id``'s rows in table ``name`` exactly ``rows`` (one commit, retried on
+        conflicts with concurrent writers), then bring the indexes up to date."""
+        predicate = title_filter(title_id)
+        schema = SCHEMAS[name](model)
+        data = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(list(rows), schema=schema)
+        data = data.cast(schema)
+        _check_rows(name, title_id, data, model)
+        table, recreated = self._table_for_write(name, model, schema)
+
+        def commit() -> None:
+            fresh = self.db.open_table(name)  # re-read: a retry must see the winner's commit
+            if data.num_rows == 0:
+                fresh.delete(predicate)
+                return
+            (fresh.merge_insert("id")
+                  .when_matched_update_all()
+                  .when_not_matched_insert_all()
+                  .when_not_matched_by_source_delete(predicate)
+                  .execute(data))
+
+        with_commit_retries(commit, what=f"{name}: replace rows of {title_id}")
+        table = self.db.open_table(name)
+        vector_index = with_commit_retries(lambda: ensure_vector_index(table, self.index_policy),
+                                           what=f"{name}: vector index")
+        text_index = None
+        if name == SEGMENTS:
+            text_index = with_commit_retries(lambda: ensure_fts_index(table, "text"),
+                                             what=f"{name}: full-text index")
+        return WriteResult(table=name, title_rows=data.num_rows, table_rows=table.count_rows(),
+                           vector_index=vector_index, text_index=text_index, recreated=recreated)
+
+    def delete_title(self, title_id: str) -> dict[str, int]:
+        """Remove a title from every table (a withdrawn delivery). Returns rows removed per table."""
+        removed = {}
+        for name in self.table_names():
+            table = self.db.open_table(name)
+            before = table.count_rows(title_filter(title_id))
+            with_commit_retries(lambda t=table: t.delete(title_filter(title_id)),
+                                what=f"{name}: delete {title_id}")
+            removed[name] = before
+        return removed
+
+    def _table_for_write(self, name: str, model: EmbeddingModel, schema: pa.Schema) -> tuple[Any, bool]:
+        table = self.open(name)
+        if table is None:
+            # exist_ok: a concurrent writer may create it first; its schema is checked below.
+            table = with_commit_retries(
+                lambda: self.db.create_table(name, schema=schema, exist_ok=True), what=f"create {name}")
+        stored = model_of_schema(table.schema)
+        if stored == model:
+            return table, False
+        if self.on_model_change == "recreate":
+            log.warning("%s: embedding model changed (%s -> %s); starting the table afresh",
+                        name, stored, model)
+            return self.db.create_table(name, schema=schema, mode="overwrite"), True
+        raise ModelMismatch(_mismatch_message(name, stored, model))
+
+
+def _mismatch_message(name: str, stored: EmbeddingModel | None, offered: EmbeddingModel) -> str:
+    held = f"{stored.model_id} ({stored.dim}-dim)" if stored else "vectors of an unknown model"
+    return (f"the LanceDB table {name!r} holds {held}, but the configured model is "
+            f"{offered.model_id} ({offered.dim}-dim); vectors of two models cannot be compared. "
+            "Re-embed the catalogue into a fresh table (PRISM_VECTORS_ON_MODEL_CHANGE=recreate, then "
+            "re-materialize every title's embeddings and vectors), or configure the model the table was "
+            "built with.")
+
+
+def _check_rows(name: str, title_id: str, data: pa.Table, model: EmbeddingModel) -> None:
+    if data.num_rows == 0:
+        return
+    titles = set(data.column("title_id").to_pylist())
+    if titles != {title_id}:
+        others = sorted(titles - {title_id})
+        raise VectorStoreError(f"{name}: rows for {title_id} carry other title ids: {others}")
+    ids = data.column("id").to_pylist()
+    if len(set(ids)) != len(ids):
+        raise VectorStoreError(f"{name}: duplicate row ids for {title_id}")
+    vectors = data.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    vectors = vectors.reshape(data.num_rows, model.dim)
+    if not np.isfinite(vectors).all():
+        raise VectorStoreError(f"{name}: {title_id} has non-finite vector values")
+
+
+def lance_storage_options(uri: str, *, endpoint_url: str | None = None,
+                          region: str | None = None) -> dict[str, str]:
+    """LanceDB's own object-store options (not fsspec's) for an ``s3://`` database: endpoint
+    and region; credentials come from the standard AWS chain (env, task role)."""
+    if not uri.startswith("s3://"):
+        return {}
+    options: dict[str, str] = {}
+    if endpoint_url:
+        options["aws_endpoint"] = endpoint_url
+        if endpoint_url.startswith("http://"):
+            options["allow_http"] = "true"
+    if region:
+        options["aws_region"] = region
+    return options
+
+
+def metadata_json(metadata: dict[str, Any] | None) -> str | None:
+    return None if not metadata else json.dumps(metadata, sort_keys=True, default=str)
