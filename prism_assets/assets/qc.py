@@ -164,7 +164,7 @@ def loudness_tracks(loudness: dict) -> list[dict]:
 
 @asset(
     partitions_def=titles,
-    deps=[report],
+    deps=[report, "vectors"],
     group_name="export",
     code_version="bundle-1",
     kinds={"s3", "json"},

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -102,11 +101,6 @@ def _publish_dir(store: ArtifactStore, title_id: str, directory: str, files: dic
     for rel in store.list_files(title_id):
         if rel.startswith(prefix) and rel[len(prefix):] not in files:
             store.delete(title_id, rel)
-
-
-def _write_parquet(store: ArtifactStore, title_id: str, relpath: str, table: pa.Table) -> None:
-    with store.staged_file(title_id, relpath) as staged:
-        pq.write_table(table, staged, compression="zstd")
 
 
 def _table_md(rows: list[dict], columns: list[str], limit: int = 10) -> str:
@@ -198,7 +192,7 @@ def shots(context: AssetExecutionContext, storage: ArtifactStorage,
         times = read_scalars(signals_path, ["time_s"])["time_s"]
     table = shots_table(boundaries, times, summary["duration_s"])
     problems = tiling_problems(table, summary["frame_count"], summary["duration_s"])
-    _write_parquet(store, title_id, SHOTS, table)
+    store.write_table(title_id, SHOTS, table)
 
     rows = table.to_pylist()
     lengths = [r["end_s"] - r["start_s"] for r in rows]
@@ -285,7 +279,7 @@ def keyframes(context: AssetExecutionContext, storage: ArtifactStorage, media: M
         if tiles:
             with store.staged_file(title_id, CONTACT_SHEET) as staged:
                 contact_sheet([(label, im) for _, label, im in tiles]).save(staged, quality=85)
-        _write_parquet(store, title_id, KEYFRAMES, pa.Table.from_pylist(rows, schema=KEYFRAMES_SCHEMA))
+        store.write_table(title_id, KEYFRAMES, pa.Table.from_pylist(rows, schema=KEYFRAMES_SCHEMA))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -353,7 +347,7 @@ def visual_qc(context: AssetExecutionContext, storage: ArtifactStorage) -> Mater
     events = visual_qc_events(sig, summary["duration_s"], summary["width"], summary["height"],
                               rotation=int(summary.get("rotation") or 0))
     table = events_table(events)
-    _write_parquet(store, title_id, QC_VISUAL, table)
+    store.write_table(title_id, QC_VISUAL, table)
     counts = {s: sum(e.severity == s for e in events) for s in ("info", "warning", "error")}
     return MaterializeResult(metadata={
         "events": len(events),

@@ -1,0 +1,263 @@
+"""Embedding assets and the catalogue's vector tables.
+
+    keyframes ── visual_embeddings ─┐
+    transcript ── text_embeddings ──┴─ vectors (LanceDB: shots, transcript_segments)
+
+The embeddings are per-title Parquet artifacts (``keyframe_embeddings.parquet``,
+``transcript_embeddings.parquet``) so that re-indexing, a new vector store or the export
+bundle never needs a GPU again; ``vectors`` then replaces exactly this title's rows in the
+shared LanceDB tables. Analysis lives in ``prism.embeddings`` and ``prism.vectors``.
+"""
+
+import io
+import time
+
+import numpy as np
+import pyarrow as pa
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+from PIL import Image
+
+from prism.embeddings.base import EmbeddingError
+from prism.storage import ArtifactStore
+from prism.vectors.store import SEGMENTS, SHOTS, EmbeddingModel, VectorStoreError, metadata_json
+from prism_assets.assets.audio import transcript
+from prism_assets.assets.visual import KEYFRAMES, keyframes
+from prism_assets.assets.visual import SHOTS as SHOTS_PARQUET
+from prism_assets.compute import GPU_STEP
+from prism_assets.partitions import title_of, titles
+from resources import ArtifactStorage, TextEmbeddingModel, VectorIndex, VisualEmbeddingModel
+
+KEYFRAME_EMBEDDINGS = "keyframe_embeddings.parquet"
+TRANSCRIPT_EMBEDDINGS = "transcript_embeddings.parquet"
+TRANSCRIPT = "transcript.parquet"
+VECTORS_MATCH = "vectors_match_artifacts"
+# Keyframes decoded and embedded per chunk: memory stays flat however many shots a title has.
+IMAGE_CHUNK = 64
+
+MODEL_ID_META = b"prism.model_id"
+DIM_META = b"prism.dim"
+
+
+def _require(store: ArtifactStore, title_id: str, name: str, producer: str) -> None:
+    if not store.exists(title_id, name):
+        raise Failure(f"title {title_id}: {name} is missing; materialize `{producer}` first")
+
+
+def _embedding_inputs(context: AssetExecutionContext, storage: ArtifactStorage, model, name: str,
+                      producer: str) -> tuple[str, ArtifactStore, pa.Table, object]:
+    """(title id, store, the input artifact, the loaded embedder), or a Failure naming the title."""
+    title_id = title_of(context)
+    store = storage.store()
+    _require(store, title_id, name, producer)
+    table = store.read_table(title_id, name)
+    try:
+        return title_id, store, table, model.embedder()
+    except EmbeddingError as exc:
+        raise Failure(f"title {title_id}: {exc}") from None
+
+
+def _with_vectors(columns: dict[str, pa.Array], vectors: np.ndarray, model_id: str, dim: int) -> pa.Table:
+    flat = pa.array(vectors.astype(np.float32, copy=False).reshape(-1), type=pa.float32())
+    table = pa.table({**columns, "vector": pa.FixedSizeListArray.from_arrays(flat, dim)})
+    return table.replace_schema_metadata({MODEL_ID_META: model_id.encode(), DIM_META: str(dim).encode()})
+
+
+def embedding_model_of(table: pa.Table) -> EmbeddingModel:
+    meta = table.schema.metadata or {}
+    return EmbeddingModel(meta[MODEL_ID_META].decode(), int(meta[DIM_META].decode()))
+
+
+def _vectors_of(table: pa.Table, dim: int) -> np.ndarray:
+    flat = table.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    return flat.reshape(table.num_rows, dim)
+
+
+# -- visual_embeddings ------------------------------------------------------
+@asset(
+    partitions_def=titles,
+    deps=[keyframes],
+    group_name="embeddings",
+    code_version="visual-embeddings-1",
+    kinds={"pytorch", "parquet"},
+    description="One L2-normalised vector per keyframe (keyframe_embeddings.parquet) from the visual "
+    "model (PRISM_VISUAL_MODEL_SOURCE: a CLIP/SigLIP checkpoint; default the built-in image-only "
+    "colour-layout descriptor). Batched; fp16 on GPU.",
+    **GPU_STEP,
+)
+def visual_embeddings(context: AssetExecutionContext, storage: ArtifactStorage,
+                      visual_embedding: VisualEmbeddingModel) -> MaterializeResult:
+    title_id, store, frames, embedder = _embedding_inputs(context, storage, visual_embedding, KEYFRAMES,
+                                                          "keyframes")
+    paths = frames.column("path").to_pylist()
+    started = time.perf_counter()
+    chunks = []
+    for at in range(0, len(paths), IMAGE_CHUNK):
+        images = []
+        for rel in paths[at:at + IMAGE_CHUNK]:
+            try:
+                with Image.open(io.BytesIO(store.read_bytes(title_id, rel))) as im:
+                    images.append(im.convert("RGB"))
+            except (OSError, FileNotFoundError) as exc:
+                raise Failure(f"title {title_id}: keyframe {rel} cannot be read ({exc}); "
+                              "re-materialize `keyframes`") from None
+        chunks.append(embedder.embed_images(images))
+    elapsed = time.perf_counter() - started
+    vectors = np.concatenate(chunks) if chunks else np.zeros((0, embedder.dim), np.float32)
+    columns = ("shot_index", "frame_index", "time_s", "path")
+    table = _with_vectors({name: frames.column(name) for name in columns}, vectors, embedder.model_id,
+                          embedder.dim)
+    store.write_table(title_id, KEYFRAME_EMBEDDINGS, table)
+    return MaterializeResult(metadata={
+        "model_id": embedder.model_id,
+        "dim": embedder.dim,
+        "text_tower": embedder.has_text_tower,
+        "keyframes": len(paths),
+        "images_per_s": round(len(paths) / max(elapsed, 1e-9), 1),
+        "keyframe_embeddings": MetadataValue.path(store.uri_of(title_id, KEYFRAME_EMBEDDINGS)),
+    })
+
+
+# -- text_embeddings ----------------------------------------------------------
+@asset(
+    partitions_def=titles,
+    deps=[transcript],
+    group_name="embeddings",
+    code_version="text-embeddings-1",
+    kinds={"pytorch", "parquet"},
+    description="One L2-normalised vector per transcript segment (transcript_embeddings.parquet) from "
+    "the sentence embedder (PRISM_TEXT_MODEL_SOURCE; default the demo extra's all-MiniLM-L6-v2).",
+    **GPU_STEP,
+)
+def text_embeddings(context: AssetExecutionContext, storage: ArtifactStorage,
+                    text_embedding: TextEmbeddingModel) -> MaterializeResult:
+    title_id, store, lines, embedder = _embedding_inputs(context, storage, text_embedding, TRANSCRIPT,
+                                                         "transcript")
+    texts = lines.column("text").to_pylist()
+    started = time.perf_counter()
+    vectors = embedder.embed_texts(texts) if texts else np.zeros((0, embedder.dim), np.float32)
+    elapsed = time.perf_counter() - started
+    columns = ("track", "segment_index", "start_s", "end_s", "text", "language")
+    table = _with_vectors({name: lines.column(name) for name in columns}, vectors, embedder.model_id,
+                          embedder.dim)
+    store.write_table(title_id, TRANSCRIPT_EMBEDDINGS, table)
+    return MaterializeResult(metadata={
+        "model_id": embedder.model_id,
+        "dim": embedder.dim,
+        "segments": len(texts),
+        "segments_per_s": round(len(texts) / max(elapsed, 1e-9), 1) if texts else 0.0,
+        "transcript_embeddings": MetadataValue.path(store.uri_of(title_id, TRANSCRIPT_EMBEDDINGS)),
+    })
+
+
+# -- vectors -----------------------------------------------------------------
+def shot_rows(title_id: str, embedded: pa.Table, shots_table: pa.Table, metadata: str | None) -> list[dict]:
+    model = embedding_model_of(embedded)
+    vectors = _vectors_of(embedded, model.dim)
+    bounds = {r["shot_index"]: r for r in shots_table.to_pylist()}
+    rows = []
+    for i, r in enumerate(embedded.drop_columns(["vector"]).to_pylist()):
+        shot = bounds.get(r["shot_index"])
+        if shot is None:
+            raise Failure(f"title {title_id}: keyframe of shot {r['shot_index']} has no shot in shots.parquet; "
+                          "re-materialize `keyframes` and `visual_embeddings`")
+        rows.append({"id": f"{title_id}/{r['shot_index']}/{r['frame_index']}", "title_id": title_id,
+                     "shot_index": r["shot_index"], "frame_index": r["frame_index"],
+                     "start_s": shot["start_s"], "end_s": shot["end_s"], "time_s": r["time_s"],
+                     "transition": shot["transition"], "keyframe_path": r["path"], "metadata": metadata,
+                     "vector": vectors[i]})
+    return rows
+
+
+def segment_rows(title_id: str, embedded: pa.Table, metadata: str | None) -> list[dict]:
+    model = embedding_model_of(embedded)
+    vectors = _vectors_of(embedded, model.dim)
+    return [{"id": f"{title_id}/{r['track']}/{r['segment_index']}", "title_id": title_id, **r,
+             "metadata": metadata, "vector": vectors[i]}
+            for i, r in enumerate(embedded.drop_columns(["vector"]).to_pylist())]
+
+
+def _delivery_metadata(store: ArtifactStore, title_id: str) -> str | None:
+    if not store.exists(title_id, "delivery.json"):
+        return None
+    manifest = store.read_json(title_id, "delivery.json").get("manifest", {})
+    keep = ("title_name", "series", "season", "episode", "provider", "delivered_at")
+    return metadata_json({k: manifest[k] for k in keep if manifest.get(k) is not None})
+
+
+@asset(
+    partitions_def=titles,
+    deps=[visual_embeddings, text_embeddings],
+    group_name="embeddings",
+    code_version="vectors-1",
+    kinds={"lancedb"},
+    check_specs=[AssetCheckSpec(VECTORS_MATCH, asset="vectors", blocking=True,
+                                description="The title's rows in LanceDB are exactly its embedding "
+                                "artifacts (same ids, no duplicates).")],
+    description="Replaces this title's rows in the LanceDB tables `shots` (one per keyframe) and "
+    "`transcript_segments` under <storage>/lancedb: idempotent per title, safe with concurrent titles; "
+    "full-text index on transcript text, ANN index past PRISM_VECTOR_INDEX_MIN_ROWS rows.",
+)
+def vectors(context: AssetExecutionContext, storage: ArtifactStorage,
+            vector_index: VectorIndex) -> MaterializeResult:
+    title_id = title_of(context)
+    store = storage.store()
+    for name, producer in ((KEYFRAME_EMBEDDINGS, "visual_embeddings"),
+                           (TRANSCRIPT_EMBEDDINGS, "text_embeddings"), (SHOTS_PARQUET, "shots")):
+        _require(store, title_id, name, producer)
+    keyframe_vectors = store.read_table(title_id, KEYFRAME_EMBEDDINGS)
+    line_vectors = store.read_table(title_id, TRANSCRIPT_EMBEDDINGS)
+    metadata = _delivery_metadata(store, title_id)
+    planned = {
+        SHOTS: (shot_rows(title_id, keyframe_vectors, store.read_table(title_id, SHOTS_PARQUET), metadata),
+                embedding_model_of(keyframe_vectors)),
+        SEGMENTS: (segment_rows(title_id, line_vectors, metadata), embedding_model_of(line_vectors)),
+    }
+    db = vector_index.store()
+    results = {}
+    try:
+        if db.on_model_change == "fail":  # both tables checked before either is written
+            for name, (_, model) in planned.items():
+                db.check_model(name, model)
+        for name, (rows, model) in planned.items():
+            results[name] = db.replace_title(name, title_id, rows, model)
+    except VectorStoreError as exc:
+        raise Failure(f"title {title_id}: {exc}") from None
+
+    problems = []
+    for name, (rows, _) in planned.items():
+        stored = db.title_ids(name, title_id)
+        expected = sorted(r["id"] for r in rows)
+        if stored != expected:
+            problems.append(f"{name}: {len(stored)} rows in LanceDB, {len(expected)} expected")
+    check = AssetCheckResult(
+        check_name=VECTORS_MATCH, passed=not problems, severity=AssetCheckSeverity.ERROR,
+        description="; ".join(problems) or
+        f"{results[SHOTS].title_rows} keyframe and {results[SEGMENTS].title_rows} segment rows")
+    return MaterializeResult(
+        metadata={
+            "lancedb": MetadataValue.path(db.uri),
+            "shot_rows": results[SHOTS].title_rows,
+            "segment_rows": results[SEGMENTS].title_rows,
+            "shots_table_rows": results[SHOTS].table_rows,
+            "segments_table_rows": results[SEGMENTS].table_rows,
+            "visual_model": planned[SHOTS][1].model_id,
+            "text_model": planned[SEGMENTS][1].model_id,
+            "shots_vector_index": results[SHOTS].vector_index,
+            "segments_vector_index": results[SEGMENTS].vector_index,
+            "segments_text_index": results[SEGMENTS].text_index or "none",
+            "recreated_tables": ", ".join(n for n, r in results.items() if r.recreated) or "none",
+        },
+        check_results=[check],
+    )
+
+
+EMBEDDING_ASSETS = [visual_embeddings, text_embeddings, vectors]
