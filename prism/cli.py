@@ -220,6 +220,76 @@ def status(title: Annotated[str | None, typer.Argument(help="A title id for deta
 
 
 @app.command()
+def search(
+    query: Annotated[str | None, typer.Argument(help="What to find: words of a line, or a description "
+                                                "of a picture (text→shot needs a CLIP/SigLIP model).")] = None,
+    like: Annotated[str | None, typer.Option("--like", metavar="TITLE:SHOT",
+                                             help="Shots that look like this one.")] = None,
+    title: Annotated[str | None, typer.Option("--title", help="Only this title.")] = None,
+    k: Annotated[int, typer.Option("--k", min=1, max=200, help="Results per kind.")] = 10,
+    scope: Annotated[str, typer.Option("--in", help="all | shots | transcripts")] = "all",
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Search the catalogue: shots by description or likeness, lines of dialogue by meaning and words."""
+    import json
+
+    from prism.embeddings.base import EmbeddingError
+    from prism.search import open_searcher
+    from prism.vectors.search import SearchError
+    from prism.vectors.store import VectorStoreError
+
+    if scope not in ("all", "shots", "transcripts"):
+        raise typer.BadParameter("--in must be all, shots or transcripts")
+    settings = get_settings()
+    try:
+        with err.status("searching …") if not as_json else _nullcontext():
+            results = open_searcher(settings).search(query, like=like, k=k, title_id=title, scope=scope)
+    except (SearchError, EmbeddingError, VectorStoreError) as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        print(json.dumps(results.to_dict(), ensure_ascii=False, indent=2))
+        return
+    titles_root = f"{settings.artifacts_uri.rstrip('/')}/titles"
+    if like is not None or scope in ("all", "shots"):
+        heading = f"shots like {like}" if like else f"shots for “{results.query}”"
+        if results.shots:
+            table = Table("score", "title", "shot", "time", title=heading, title_justify="left",
+                          caption=f"keyframes are under {titles_root}/", caption_justify="left")
+            table.add_column("keyframe", overflow="fold")
+            for h in results.shots:
+                table.add_row(f"{h.score:.3f}", h.title_id, str(h.shot_index),
+                              f"{_clock(h.start_s)}–{_clock(h.end_s)}", f"{h.title_id}/{h.keyframe_path}")
+            console.print(table)
+        elif not results.notes:
+            console.print(f"{heading}: no results")
+    for note in results.notes:
+        console.print(f"[yellow]shots:[/] {note}")
+    if like is None and scope in ("all", "transcripts"):
+        heading = f"dialogue for “{results.query}”"
+        if results.lines:
+            table = Table("sim", "title", "track", "time", title=heading, title_justify="left")
+            table.add_column("line", overflow="fold")
+            for line in results.lines:
+                table.add_row(f"{line.similarity:.3f}", line.title_id, f"{line.track} {line.language or ''}",
+                              f"{_clock(line.start_s)}–{_clock(line.end_s)}", line.text)
+            console.print(table)
+        else:
+            console.print(f"{heading}: no results")
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(max(seconds, 0.0), 60)
+    hours, minutes = divmod(int(minutes), 60)
+    return f"{hours}:{minutes:02d}:{secs:05.2f}" if hours else f"{minutes}:{secs:05.2f}"
+
+
+def _nullcontext():
+    from contextlib import nullcontext
+
+    return nullcontext()
+
+
+@app.command()
 def ui(port: int = 3000, host: str = "127.0.0.1") -> None:
     """Start the Dagster UI and daemon (dagster dev) on the workspace."""
     settings = get_settings()
@@ -261,6 +331,11 @@ def demo(title: Annotated[str, typer.Option(callback=_title)] = SAMPLE_TITLE_ID)
             audio_language=["en"], copy=False)
     _run_with_progress(title)
     status(title)
+    example = "a fox leaping over a sleeping dog"
+    console.print(f"\n[bold]Search[/]: {_prism_cmd()} search \"{example}\" --k 3")
+    search(example, like=None, title=None, k=3, scope="all", as_json=False)
+    console.print(f"\n[bold]Similar shots[/]: {_prism_cmd()} search --like {title}:0 --k 3")
+    search(None, like=f"{title}:0", title=None, k=3, scope="all", as_json=False)
     console.print(
         f"\n[bold]Results[/]: {settings.artifacts_uri}/titles/{title}/\n"
         f"[bold]UI[/]: run [cyan]{_prism_cmd()} ui[/] and open http://127.0.0.1:3000 "
