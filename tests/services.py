@@ -24,6 +24,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _weed_ports(names: tuple[str, ...]) -> dict[str, int]:
+    """Free ports for weed's services, none 10000 above another: weed reserves port+10000 of
+    each service for its gRPC and refuses to start when another service was given that port."""
+    chosen: dict[str, int] = {}
+    while len(chosen) < len(names):
+        port = free_port()
+        taken = set(chosen.values())
+        if port in taken or port + 10000 in taken or port - 10000 in taken:
+            continue
+        chosen[names[len(chosen)]] = port
+    return chosen
+
+
 def _wait(predicate, timeout: float, what: str, proc: subprocess.Popen, log: Path) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -118,22 +131,28 @@ def start_seaweedfs(workdir: Path) -> S3Server:
     config.write_text(json.dumps({"identities": [{
         "name": "prism", "credentials": [{"accessKey": S3_ACCESS_KEY, "secretKey": S3_SECRET_KEY}],
         "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
-    s3_port = free_port()
-    ports = {name: free_port() for name in (
-        "master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
-        "filer.port", "filer.port.grpc", "s3.port.grpc", "admin.port")}
-    args = [weed_binary(), f"-logdir={workdir / 'logs'}", "mini", f"-dir={workdir / 'data'}",
-            "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-s3.config={config}", f"-s3.port={s3_port}",
-            "-webdav=false", "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
-            *[f"-{k}={v}" for k, v in ports.items()]]
+    names = ("s3.port", "master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
+             "filer.port", "filer.port.grpc", "s3.port.grpc", "admin.port")
     log = workdir / "weed.out"
-    proc = subprocess.Popen(args, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
-                            start_new_session=True, preexec_fn=_reset_signals)
-    server = S3Server(f"http://127.0.0.1:{s3_port}", S3_ACCESS_KEY, S3_SECRET_KEY, proc)
-
-    _wait_until_it_answers(lambda: server.client().list_buckets(), 60, "SeaweedFS", proc, log,
-                           lambda: stop(proc))
-    return server
+    for attempt in range(3):
+        ports = _weed_ports(names)
+        args = [weed_binary(), f"-logdir={workdir / 'logs'}", "mini", f"-dir={workdir / 'data'}",
+                "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-s3.config={config}",
+                "-webdav=false", "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
+                *[f"-{k}={v}" for k, v in ports.items()]]
+        proc = subprocess.Popen(args, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
+                                start_new_session=True, preexec_fn=_reset_signals)
+        server = S3Server(f"http://127.0.0.1:{ports['s3.port']}", S3_ACCESS_KEY, S3_SECRET_KEY, proc)
+        try:
+            _wait_until_it_answers(lambda s=server: s.client().list_buckets(), 60, "SeaweedFS", proc, log,
+                                   lambda p=proc: stop(p))
+        except RuntimeError:
+            # A port taken between picking and binding is retried with fresh ports.
+            if attempt == 2 or "Port allocation failed" not in _tail(log):
+                raise
+            continue
+        return server
+    raise AssertionError("unreachable")
 
 
 def _pg_bin() -> Path:
