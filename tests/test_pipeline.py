@@ -19,6 +19,8 @@ REPO = Path(__file__).resolve().parent.parent
 VISUAL_ASSETS = ("frame_signals", "shots", "keyframes", "visual_qc")
 AUDIO_ASSETS = ("audio", "speech_segments", "loudness", "transcript", "audio_qc")
 QC_ASSETS = ("qc", "report", "title_bundle")
+EMBEDDING_ASSETS = ("visual_embeddings", "text_embeddings", "vectors")
+ALL_ASSETS = {"delivery", "source_probe", *VISUAL_ASSETS, *AUDIO_ASSETS, *EMBEDDING_ASSETS, *QC_ASSETS}
 VISUAL_CHECKS = ("shots_tile_duration", "every_shot_has_keyframe", "keyframes_inside_shots",
                  "keyframe_images_decode")
 
@@ -31,14 +33,14 @@ def test_definitions_load_with_the_expected_graph(prism_home):
     defs = build_definitions(prism_home)
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    assert keys == {"delivery", "source_probe", *VISUAL_ASSETS, *AUDIO_ASSETS, *QC_ASSETS}
+    assert keys == ALL_ASSETS
     assert graph.get(AssetKey("source_probe")).parent_keys == {AssetKey("delivery")}
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         assert node.partitions_def.name == "titles"
         assert node.code_version, f"{key} has no code_version"
     check_keys = {c.name for c in graph.asset_check_keys}
-    assert check_keys == {"decodable_video", *VISUAL_CHECKS, "content_qc"}
+    assert check_keys == {"decodable_video", *VISUAL_CHECKS, "vectors_match_artifacts", "content_qc"}
     assert defs.resolve_job_def("process_title")
     assert defs.resolve_sensor_def("delivery_sensor")
     assert defs.resolve_schedule_def("daily_delivery_batch")
@@ -59,9 +61,9 @@ def test_title_run_materializes_probe_with_lineage_and_checks(instance, prism_ho
     outcome = run_title("ep-1", instance, settings=prism_home)
     assert outcome.success, outcome.failures
     assert outcome.materialized[:2] == ["delivery", "source_probe"]
-    assert set(outcome.materialized) == {"delivery", "source_probe", *VISUAL_ASSETS, *AUDIO_ASSETS, *QC_ASSETS}
+    assert set(outcome.materialized) == ALL_ASSETS
     # Pipeline checks all pass; content_qc is the title's QC verdict (a warning-level check).
-    assert set(outcome.checks) == {"decodable_video", *VISUAL_CHECKS, "content_qc"}
+    assert set(outcome.checks) == {"decodable_video", *VISUAL_CHECKS, "vectors_match_artifacts", "content_qc"}
     assert all(passed for name, passed in outcome.checks.items() if name != "content_qc")
 
     store = store_of(prism_home)

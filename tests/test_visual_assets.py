@@ -60,7 +60,7 @@ def test_title_gets_shots_keyframes_sprites_and_qc(instance, prism_home, episode
     assert set(VISUAL) <= set(outcome.materialized)
     # Five pipeline checks pass; content_qc is the title's QC verdict, checked by the QC tests.
     pipeline_checks = {k: v for k, v in outcome.checks.items() if k != "content_qc"}
-    assert all(pipeline_checks.values()) and len(pipeline_checks) == 5
+    assert all(pipeline_checks.values()) and len(pipeline_checks) == 6  # incl. vectors_match_artifacts
 
     store = _store(prism_home)
     shots = pq.read_table(io.BytesIO(store.read_bytes("ep-7", "shots.parquet"))).to_pylist()

@@ -244,7 +244,7 @@ def vectors(context: AssetExecutionContext, storage: ArtifactStorage,
         f"{results[SHOTS].title_rows} keyframe and {results[SEGMENTS].title_rows} segment rows")
     return MaterializeResult(
         metadata={
-            "lancedb": MetadataValue.path(db.uri),
+            "lancedb_uri": db.uri,  # a database prefix, not one object
             "shot_rows": results[SHOTS].title_rows,
             "segment_rows": results[SEGMENTS].title_rows,
             "shots_table_rows": results[SHOTS].table_rows,
