@@ -365,3 +365,22 @@ def test_left_padded_batches_pool_the_same_tokens_as_right_padded_ones():
         assert torch.equal(_pool(aligned, mask, modes), _pool(hidden, right_mask, modes)), modes
     assert torch.equal(_pool(hidden, right_mask, ["lasttoken"])[1], hidden[1, 1])
     assert torch.equal(_pool(hidden, right_mask, ["mean"])[1], hidden[1, :2].mean(0))
+
+
+def test_sources_and_devices_are_checked_before_anything_loads(models, tmp_path):
+    import torch
+
+    from prism.embeddings.runtime import resolve_device, resolve_source
+
+    assert resolve_source("google/siglip2-base-patch16-224") == ("google/siglip2-base-patch16-224", None)
+    assert resolve_source(str(models["clip"])) == (str(models["clip"]), models["clip"])
+    for bad in ["", "  ", "./missing-model", "/no/such/dir", "a/b/c", "s3://bucket/model", "weird id!"]:
+        with pytest.raises(EmbeddingError):
+            resolve_source(bad)
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(EmbeddingError, match="unknown device"):
+        resolve_device("tpu-please")
+    if not torch.cuda.is_available():
+        with pytest.raises(EmbeddingError, match="no CUDA device"):
+            load_image_embedder(str(models["clip"]), device="cuda")
