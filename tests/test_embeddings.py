@@ -11,7 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, ImageEnhance
-from tiny_models import build_tiny_clip, build_tiny_sentence_model, build_tiny_siglip, build_tiny_vit
+from tiny_models import (
+    build_tiny_clip,
+    build_tiny_sentence_model,
+    build_tiny_siglip,
+    build_tiny_siglip2,
+    build_tiny_vit,
+)
 
 from prism.embeddings import (
     BUILTIN_COLOR_LAYOUT,
@@ -68,6 +74,7 @@ def models(tmp_path_factory) -> dict[str, Path]:
     return {
         "clip": build_tiny_clip(root / "clip"),
         "siglip": build_tiny_siglip(root / "siglip"),
+        "siglip2": build_tiny_siglip2(root / "siglip2"),
         "vit": build_tiny_vit(root / "vit"),
         "sentence": build_tiny_sentence_model(root / "sentence"),
     }
@@ -81,7 +88,7 @@ def minilm() -> TransformersSentenceEmbedder:
 
 
 # -- CLIP / SigLIP ----------------------------------------------------------------------------
-@pytest.mark.parametrize("kind, dim", [("clip", 16), ("siglip", 32)])
+@pytest.mark.parametrize("kind, dim", [("clip", 16), ("siglip", 32), ("siglip2", 32)])
 def test_text_image_model_embeds_images_and_queries_in_one_space(models, kind, dim):
     embedder = TransformersImageEmbedder(str(models[kind]), device="cpu", batch_size=7)
     assert isinstance(embedder, ImageEmbedder)
@@ -106,7 +113,7 @@ def test_text_image_model_embeds_images_and_queries_in_one_space(models, kind, d
     assert embedder.embed_images([]).shape == (0, dim)
 
 
-@pytest.mark.parametrize("kind", ["clip", "siglip"])
+@pytest.mark.parametrize("kind", ["clip", "siglip", "siglip2"])
 def test_long_queries_are_truncated_and_blank_queries_refused(models, kind):
     embedder = TransformersImageEmbedder(str(models[kind]), device="cpu")
     short, long, longer = embedder.embed_text_queries(["a cat", "a cat " * 2000, "a cat " * 200_000])
@@ -358,3 +365,22 @@ def test_left_padded_batches_pool_the_same_tokens_as_right_padded_ones():
         assert torch.equal(_pool(aligned, mask, modes), _pool(hidden, right_mask, modes)), modes
     assert torch.equal(_pool(hidden, right_mask, ["lasttoken"])[1], hidden[1, 1])
     assert torch.equal(_pool(hidden, right_mask, ["mean"])[1], hidden[1, :2].mean(0))
+
+
+def test_sources_and_devices_are_checked_before_anything_loads(models, tmp_path):
+    import torch
+
+    from prism.embeddings.runtime import resolve_device, resolve_source
+
+    assert resolve_source("google/siglip2-base-patch16-224") == ("google/siglip2-base-patch16-224", None)
+    assert resolve_source(str(models["clip"])) == (str(models["clip"]), models["clip"])
+    for bad in ["", "  ", "./missing-model", "/no/such/dir", "a/b/c", "s3://bucket/model", "weird id!"]:
+        with pytest.raises(EmbeddingError):
+            resolve_source(bad)
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(EmbeddingError, match="unknown device"):
+        resolve_device("tpu-please")
+    if not torch.cuda.is_available():
+        with pytest.raises(EmbeddingError, match="no CUDA device"):
+            load_image_embedder(str(models["clip"]), device="cuda")

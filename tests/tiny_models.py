@@ -7,6 +7,7 @@ batching, padding and pooling code of the ``transformers`` backends in ``prism.e
 - ``build_tiny_clip``: a ``CLIPModel`` (image and text towers, projection) with a BPE tokenizer.
 - ``build_tiny_siglip``: a ``SiglipModel`` with a word-level fast tokenizer that pads with ``</s>``
   as SigLIP's does (the real one needs sentencepiece, which is not installed here).
+- ``build_tiny_siglip2``: a ``Siglip2Model`` (variable-resolution patches, NaFlex image processor).
 - ``build_tiny_vit``: an image-only ``ViTModel`` (no text tower).
 - ``build_tiny_sentence_model``: a ``BertModel`` laid out as a sentence-transformers checkpoint
   (``modules.json``, ``1_Pooling/config.json``, optionally a ``2_Dense`` projection).
@@ -121,6 +122,34 @@ def build_tiny_siglip(directory: Path, *, image_size: int = 32, max_positions: i
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     SiglipImageProcessorPil(size={"height": image_size, "width": image_size}).save_pretrained(directory)
+    return Path(directory)
+
+
+@_quiet_transformers()
+def build_tiny_siglip2(directory: Path, *, max_positions: int = 16) -> Path:
+    """SigLIP 2 (NaFlex: variable resolution, patches plus an attention mask and spatial shapes).
+    transformers loads the tokenizer as its ``Siglip2Tokenizer`` (Gemma-style: it lower-cases and
+    marks spaces with "▁", so this word-level vocabulary sees characters; fine for random weights)."""
+    import torch
+    from transformers import Siglip2Config, Siglip2ImageProcessorPil, Siglip2Model
+
+    torch.manual_seed(4)
+    tokenizer, vocab = _word_level_tokenizer(pad="</s>", eos="</s>", cls=None, sep=None,
+                                             max_length=max_positions)
+    config = Siglip2Config(
+        text_config={
+            "vocab_size": len(vocab), "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
+            "num_attention_heads": 2, "max_position_embeddings": max_positions, "pad_token_id": vocab["</s>"],
+            "eos_token_id": vocab["</s>"], "bos_token_id": vocab["<unk>"], "projection_size": 32,
+        },
+        vision_config={
+            "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
+            "num_patches": 16, "patch_size": 8,
+        },
+    )
+    Siglip2Model(config).eval().save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    Siglip2ImageProcessorPil(patch_size=8, max_num_patches=16).save_pretrained(directory)
     return Path(directory)
 
 

@@ -11,7 +11,8 @@ Text queries:
 - CLIP pads to the longest query in a batch with its attention mask; SigLIP was trained on
   sequences padded to a fixed length (64) without a mask and pools the last position, so its
   queries are padded to that length and fed without a mask, as the SigLIP authors do.
-  SigLIP 2 was trained on lower-cased text: its queries are lower-cased.
+  SigLIP 2 was trained on lower-cased text: its queries are lower-cased (transformers 5's
+  ``Siglip2Tokenizer`` does so too; this holds whichever tokenizer class a checkpoint names).
 - A query longer than the text tower's positions (77 for CLIP, 64 for SigLIP) is truncated
   to them; nothing is ever an error for being long.
 - A blank query (empty or whitespace only) raises ``EmbeddingError``: a text tower places such
