@@ -197,9 +197,11 @@ def test_fts_index_finds_rows_added_after_it_was_built(db):
     table.add(extra)
     assert table.index_stats(fts_index_name(table, "text")).num_unindexed_rows == 3
     assert fts("lighthouse") == [300]  # found before the index is refreshed (unindexed rows are scanned)
+    assert ensure_fts_index(table) == "none"  # 1 % new rows: below the refresh share, still found
+    table.add(data.rows(10))
     assert ensure_fts_index(table) == "refreshed"
     assert table.index_stats(fts_index_name(table, "text")).num_unindexed_rows == 0
-    assert fts("lighthouse") == [300] and fts("storm") == [301]
+    assert fts("lighthouse") == [300] and fts("storm") == [301] and fts("312") == [312]
     assert ensure_fts_index(table) == "none"
 
 
