@@ -98,6 +98,15 @@ def _word_level_tokenizer(*, pad: str, eos: str | None, cls: str | None, sep: st
     return PreTrainedTokenizerFast(tokenizer_object=backend, model_max_length=max_length, **kwargs), vocab
 
 
+def _siglip_text_config(vocab: dict[str, int], max_positions: int) -> dict:
+    """SigLIP and SigLIP 2 share the text tower: pads with "</s>", its end-of-sequence token."""
+    return {
+        "vocab_size": len(vocab), "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
+        "num_attention_heads": 2, "max_position_embeddings": max_positions, "pad_token_id": vocab["</s>"],
+        "eos_token_id": vocab["</s>"], "bos_token_id": vocab["<unk>"], "projection_size": 32,
+    }
+
+
 @_quiet_transformers()
 def build_tiny_siglip(directory: Path, *, image_size: int = 32, max_positions: int = 16) -> Path:
     import torch
@@ -108,11 +117,7 @@ def build_tiny_siglip(directory: Path, *, image_size: int = 32, max_positions: i
     tokenizer, vocab = _word_level_tokenizer(pad="</s>", eos="</s>", cls=None, sep=None,
                                              max_length=max_positions)
     config = SiglipConfig(
-        text_config={
-            "vocab_size": len(vocab), "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
-            "num_attention_heads": 2, "max_position_embeddings": max_positions, "pad_token_id": vocab["</s>"],
-            "eos_token_id": vocab["</s>"], "bos_token_id": vocab["<unk>"], "projection_size": 32,
-        },
+        text_config=_siglip_text_config(vocab, max_positions),
         vision_config={
             "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
             "image_size": image_size, "patch_size": 8,
@@ -137,11 +142,7 @@ def build_tiny_siglip2(directory: Path, *, max_positions: int = 16) -> Path:
     tokenizer, vocab = _word_level_tokenizer(pad="</s>", eos="</s>", cls=None, sep=None,
                                              max_length=max_positions)
     config = Siglip2Config(
-        text_config={
-            "vocab_size": len(vocab), "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
-            "num_attention_heads": 2, "max_position_embeddings": max_positions, "pad_token_id": vocab["</s>"],
-            "eos_token_id": vocab["</s>"], "bos_token_id": vocab["<unk>"], "projection_size": 32,
-        },
+        text_config=_siglip_text_config(vocab, max_positions),
         vision_config={
             "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
             "num_patches": 16, "patch_size": 8,

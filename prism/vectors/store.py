@@ -32,6 +32,7 @@ import lancedb
 import numpy as np
 import pyarrow as pa
 
+from prism.audio.artifacts import TRANSCRIPT_SCHEMA
 from prism.ids import validate_title_id
 from prism.vectors.index import IndexPolicy, ensure_fts_index, ensure_vector_index
 
@@ -41,6 +42,7 @@ SHOTS = "shots"
 SEGMENTS = "transcript_segments"
 TABLES = (SHOTS, SEGMENTS)
 TABLE_SCHEMA_VERSION = "1"
+TRANSCRIPT_COLUMNS = ("track", "segment_index", "start_s", "end_s", "text", "language")
 
 MODEL_ID_KEY = b"prism.model_id"
 DIM_KEY = b"prism.dim"
@@ -94,12 +96,8 @@ def segments_schema(model: EmbeddingModel) -> pa.Schema:
         [
             pa.field("id", pa.string(), nullable=False),  # "<title>/<track>/<segment>"
             pa.field("title_id", pa.string(), nullable=False),
-            pa.field("track", pa.int32(), nullable=False),
-            pa.field("segment_index", pa.int32(), nullable=False),
-            pa.field("start_s", pa.float64(), nullable=False),
-            pa.field("end_s", pa.float64(), nullable=False),
-            pa.field("text", pa.string(), nullable=False),
-            pa.field("language", pa.string()),
+            # The transcript's own columns, exactly as transcript.parquet types them.
+            *(TRANSCRIPT_SCHEMA.field(name) for name in TRANSCRIPT_COLUMNS),
             pa.field("metadata", pa.string()),
             _vector_field(model.dim),
         ],

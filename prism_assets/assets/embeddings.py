@@ -28,7 +28,14 @@ from PIL import Image
 
 from prism.embeddings.base import EmbeddingError
 from prism.storage import ArtifactStore
-from prism.vectors.store import SEGMENTS, SHOTS, EmbeddingModel, VectorStoreError, metadata_json
+from prism.vectors.store import (
+    SEGMENTS,
+    SHOTS,
+    TRANSCRIPT_COLUMNS,
+    EmbeddingModel,
+    VectorStoreError,
+    metadata_json,
+)
 from prism_assets.assets.audio import transcript
 from prism_assets.assets.visual import KEYFRAMES, keyframes
 from prism_assets.assets.visual import SHOTS as SHOTS_PARQUET
@@ -145,8 +152,7 @@ def text_embeddings(context: AssetExecutionContext, storage: ArtifactStorage,
     started = time.perf_counter()
     vectors = embedder.embed_texts(texts) if texts else np.zeros((0, embedder.dim), np.float32)
     elapsed = time.perf_counter() - started
-    columns = ("track", "segment_index", "start_s", "end_s", "text", "language")
-    table = _with_vectors({name: lines.column(name) for name in columns}, vectors, embedder.model_id,
+    table = _with_vectors({name: lines.column(name) for name in TRANSCRIPT_COLUMNS}, vectors, embedder.model_id,
                           embedder.dim)
     store.write_table(title_id, TRANSCRIPT_EMBEDDINGS, table)
     return MaterializeResult(metadata={
