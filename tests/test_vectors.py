@@ -1,5 +1,6 @@
 """The LanceDB vector tables and search over them, on real LanceDB (local disk and S3)."""
 
+import re
 import threading
 
 import numpy as np
@@ -103,6 +104,26 @@ def test_two_titles_written_at_the_same_time_both_land(store):
     for title_id in batches:
         assert store.title_row_count(SHOTS, title_id) == 20
     assert store.open(SHOTS).count_rows() == 80
+
+
+def _write_title_in_another_process(uri: str, title_id: str, seed: int) -> int:
+    store = VectorStore(uri)
+    vectors = unit(np.random.default_rng(seed), 30)
+    return store.replace_title(SHOTS, title_id, shot_rows(title_id, vectors), MODEL).title_rows
+
+
+def test_titles_written_from_separate_processes_all_land(tmp_path):
+    """As in production, where each title's `vectors` step is its own process (ECS task)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    uri = str(tmp_path / "lancedb")
+    with ProcessPoolExecutor(3, mp_context=multiprocessing.get_context("spawn")) as pool:
+        written = list(pool.map(_write_title_in_another_process, [uri] * 3, ["p-1", "p-2", "p-3"], [1, 2, 3]))
+    assert written == [30, 30, 30]
+    store = VectorStore(uri)
+    assert store.open(SHOTS).count_rows() == 90
+    assert [store.title_row_count(SHOTS, t) for t in ("p-1", "p-2", "p-3")] == [30, 30, 30]
 
 
 def test_a_model_change_is_detected_not_mixed(tmp_path):
@@ -229,6 +250,18 @@ def test_hostile_queries_are_searched_as_text(store, minilm, query):
     if "DROP TABLE" in query:
         assert hits[0].segment_index == 4  # the quoted words were matched as words
     assert store.open(SEGMENTS).count_rows() == len(LINES)  # and nothing was executed
+
+
+def test_searching_with_another_model_than_the_table_holds_is_refused(store, minilm, tmp_path):
+    from tiny_models import build_tiny_sentence_model
+
+    from prism.embeddings.loading import load_text_embedder
+
+    store.replace_title(SEGMENTS, "ep-1", line_rows("ep-1", LINES, minilm.embed_texts(LINES)),
+                        EmbeddingModel(minilm.model_id, minilm.dim))
+    other = load_text_embedder(str(build_tiny_sentence_model(tmp_path / "tiny")), device="cpu")
+    with pytest.raises(ModelMismatch, match=re.escape(minilm.model_id)):
+        Searcher(store, text_embedder=other).search("boat", scope="transcripts")
 
 
 def test_empty_queries_and_bad_arguments_are_clear_errors(store, minilm):
