@@ -49,6 +49,7 @@ from prism.audio.subtitles import to_srt, to_vtt
 from prism.audio.vad import detect_speech
 from prism.qc.events import events_table
 from prism.storage import ArtifactStore
+from prism_assets.assets.inputs import require_artifacts
 from prism_assets.assets.source import source_probe
 from prism_assets.compute import GPU_STEP
 from prism_assets.partitions import title_of, titles
@@ -90,8 +91,7 @@ def _remove_stale(store: ArtifactStore, title_id: str, keep: set[str], prefixes:
 
 
 def _audio_info(store: ArtifactStore, title_id: str) -> dict:
-    if not store.exists(title_id, "audio.json"):
-        raise Failure(f"title {title_id}: audio.json is missing; materialize `audio` first")
+    require_artifacts(store, title_id, ("audio.json", "audio"))
     return store.read_json(title_id, "audio.json")
 
 
@@ -114,8 +114,7 @@ def _declared_languages(store: ArtifactStore, title_id: str) -> list[str]:
 def audio(context: AssetExecutionContext, storage: ArtifactStorage, media: MediaReader) -> MaterializeResult:
     title_id = title_of(context)
     store = storage.store()
-    if not store.exists(title_id, "delivery.json"):
-        raise Failure(f"title {title_id}: delivery.json is missing; materialize `delivery` first")
+    require_artifacts(store, title_id, ("delivery.json", "delivery"))
     location = store.read_json(title_id, "delivery.json")["media_location"]
     declared = _declared_languages(store, title_id)
     with tempfile.TemporaryDirectory(prefix="prism-audio-") as tmp:

@@ -16,6 +16,7 @@ from dagster import (
 )
 
 from prism.media.probe import PROBE_VERSION, MediaError, probe_media
+from prism_assets.assets.inputs import require_artifacts
 from prism_assets.assets.intake import delivery
 from prism_assets.partitions import title_of, titles
 from resources import ArtifactStorage, MediaReader
@@ -46,8 +47,7 @@ def source_probe(
 ) -> MaterializeResult:
     title_id = title_of(context)
     store = storage.store()
-    if not store.exists(title_id, "delivery.json"):
-        raise Failure(f"title {title_id}: delivery.json is missing; materialize `delivery` first")
+    require_artifacts(store, title_id, ("delivery.json", "delivery"))
     record = store.read_json(title_id, "delivery.json")
     location = record["media_location"]
     try:

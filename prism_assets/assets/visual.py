@@ -41,6 +41,7 @@ from prism.visual.keyframes import (
 from prism.visual.qc import QC_SIGNAL_COLUMNS, visual_qc_events
 from prism.visual.shots import batches_from_parquet, shots_table, tiling_problems
 from prism.visual.sprites import SPRITE_DIR, VTT_NAME
+from prism_assets.assets.inputs import require_artifacts
 from prism_assets.assets.source import source_probe
 from prism_assets.compute import GPU_STEP
 from prism_assets.partitions import title_of, titles
@@ -64,9 +65,7 @@ KEYFRAME_IMAGES_DECODE = "keyframe_images_decode"
 # -- helpers ----------------------------------------------------------------
 def _video_title(store: ArtifactStore, title_id: str) -> tuple[str, dict]:
     """The media location and probe of a title that has decodable video (else a clear Failure)."""
-    for name, producer in (("delivery.json", "delivery"), ("probe.json", "source_probe")):
-        if not store.exists(title_id, name):
-            raise Failure(f"title {title_id}: {name} is missing; materialize `{producer}` first")
+    require_artifacts(store, title_id, ("delivery.json", "delivery"), ("probe.json", "source_probe"))
     probe = store.read_json(title_id, "probe.json")
     video = probe.get("video")
     if not video or not video.get("decodable"):
@@ -183,8 +182,7 @@ def shots(context: AssetExecutionContext, storage: ArtifactStorage,
           visual: VisualAnalysis) -> MaterializeResult:
     title_id = title_of(context)
     store = storage.store()
-    if not store.exists(title_id, SIGNALS):
-        raise Failure(f"title {title_id}: {SIGNALS} is missing; materialize `frame_signals` first")
+    require_artifacts(store, title_id, (SIGNALS, "frame_signals"))
     summary = store.read_json(title_id, PASS_SUMMARY)
     detector = visual.detector()
     with _local_copy(store, title_id, SIGNALS) as signals_path:
@@ -240,9 +238,7 @@ def keyframes(context: AssetExecutionContext, storage: ArtifactStorage, media: M
     title_id = title_of(context)
     store = storage.store()
     location, probe = _video_title(store, title_id)
-    for name, producer in ((SHOTS, "shots"), (SIGNALS, "frame_signals")):
-        if not store.exists(title_id, name):
-            raise Failure(f"title {title_id}: {name} is missing; materialize `{producer}` first")
+    require_artifacts(store, title_id, (SHOTS, "shots"), (SIGNALS, "frame_signals"))
     summary = store.read_json(title_id, PASS_SUMMARY)
     rotation = int(summary.get("rotation") or 0)
     shot_rows = store.read_table(title_id, SHOTS).to_pylist()
@@ -339,8 +335,7 @@ def keyframes(context: AssetExecutionContext, storage: ArtifactStorage, media: M
 def visual_qc(context: AssetExecutionContext, storage: ArtifactStorage) -> MaterializeResult:
     title_id = title_of(context)
     store = storage.store()
-    if not store.exists(title_id, SIGNALS):
-        raise Failure(f"title {title_id}: {SIGNALS} is missing; materialize `frame_signals` first")
+    require_artifacts(store, title_id, (SIGNALS, "frame_signals"))
     summary = store.read_json(title_id, PASS_SUMMARY)
     with _local_copy(store, title_id, SIGNALS) as signals_path:
         sig = read_scalars(signals_path, QC_SIGNAL_COLUMNS)
