@@ -120,15 +120,6 @@ def local_source(source: str, *, cache_dir: Path, s3_options: dict[str, Any], se
     return source
 
 
-def loadable_source(source: str | None, *, cache_dir: Path, s3_options: dict[str, Any],
-                    setting: str) -> str | None:
-    """``local_source`` for an optional source: None (use the default) and ``builtin:`` models
-    pass through unchanged."""
-    if not source or source.startswith(BUILTIN_PREFIX):
-        return source
-    return local_source(source, cache_dir=cache_dir, s3_options=s3_options, setting=setting)
-
-
 def s3fs_options(settings: Settings) -> dict[str, Any]:
     """fsspec/s3fs options for the configured S3 endpoint and region."""
     options: dict[str, Any] = {}

@@ -13,26 +13,22 @@ from __future__ import annotations
 from functools import partial
 
 from prism.embeddings.loading import load_image_embedder, load_text_embedder
-from prism.modelstore import loadable_source, s3fs_options
+from prism.modelstore import s3fs_options
 from prism.settings import Settings, get_settings
-from prism.vectors.index import IndexPolicy
 from prism.vectors.search import Scope, Searcher, SearchResults
-from prism.vectors.store import VectorStore, lance_storage_options
+from prism.vectors.store import VectorStore
 
 
-def _model(settings: Settings, source: str | None, setting: str, loader):
-    local = loadable_source(source, cache_dir=settings.models_dir, s3_options=s3fs_options(settings),
-                            setting=setting)
-    return loader(local, device=settings.model_device, batch_size=settings.embed_batch_size)
+def _model(settings: Settings, source: str | None, loader):
+    return loader(source, device=settings.model_device, batch_size=settings.embed_batch_size,
+                  cache_dir=settings.models_dir, s3_options=s3fs_options(settings))
 
 
 def open_vector_store(settings: Settings | None = None) -> VectorStore:
     settings = settings or get_settings()
-    options = lance_storage_options(settings.lancedb_uri, endpoint_url=settings.s3.endpoint_url,
-                                    region=settings.s3.region)
-    return VectorStore(settings.lancedb_uri, storage_options=options,
-                       index_policy=IndexPolicy(min_rows=settings.vector_index_min_rows),
-                       on_model_change=settings.vectors_on_model_change)
+    return VectorStore.configured(settings.lancedb_uri, s3_endpoint_url=settings.s3.endpoint_url,
+                                  s3_region=settings.s3.region, index_min_rows=settings.vector_index_min_rows,
+                                  on_model_change=settings.vectors_on_model_change)
 
 
 def open_searcher(settings: Settings | None = None) -> Searcher:
@@ -40,10 +36,8 @@ def open_searcher(settings: Settings | None = None) -> Searcher:
     settings = settings or get_settings()
     return Searcher(
         open_vector_store(settings),
-        image_embedder=partial(_model, settings, settings.visual_model_source, "PRISM_VISUAL_MODEL_SOURCE",
-                               load_image_embedder),
-        text_embedder=partial(_model, settings, settings.text_model_source, "PRISM_TEXT_MODEL_SOURCE",
-                              load_text_embedder),
+        image_embedder=partial(_model, settings, settings.visual_model_source, load_image_embedder),
+        text_embedder=partial(_model, settings, settings.text_model_source, load_text_embedder),
     )
 
 

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import ClassVar
 
-from prism.embeddings.base import EmbeddingError, ImageEmbedder, TextEmbedder
+from prism.embeddings.base import ImageEmbedder, TextEmbedder
 from prism.embeddings.loading import load_image_embedder, load_text_embedder
-from prism.modelstore import ModelStoreError, loadable_source
 from resources.s3 import S3Connected
 
 _LOADED: dict[tuple, object] = {}
@@ -28,20 +26,12 @@ class _EmbeddingModel(S3Connected):
     batch_size: int = 32
     cache_dir: str = ".prism/models"
 
-    setting_name: ClassVar[str] = ""
-
-    def _local(self) -> str | None:
-        try:
-            return loadable_source(self.source, cache_dir=Path(self.cache_dir),
-                                   s3_options=self.storage_options(), setting=self.setting_name)
-        except ModelStoreError as exc:
-            raise EmbeddingError(str(exc)) from exc
-
     def _load(self, loader):
         key = (type(self).__name__, self.source, self.device, self.batch_size, self.cache_dir)
         with _LOCK:
             if key not in _LOADED:
-                _LOADED[key] = loader(self._local(), device=self.device, batch_size=self.batch_size)
+                _LOADED[key] = loader(self.source, device=self.device, batch_size=self.batch_size,
+                                      cache_dir=Path(self.cache_dir), s3_options=self.storage_options())
             return _LOADED[key]
 
 
@@ -49,16 +39,12 @@ class VisualEmbeddingModel(_EmbeddingModel):
     """Keyframe embeddings: CLIP/SigLIP through ``transformers`` (text tower for text → shot
     search), or the built-in colour-layout descriptor."""
 
-    setting_name: ClassVar[str] = "PRISM_VISUAL_MODEL_SOURCE"
-
     def embedder(self) -> ImageEmbedder:
         return self._load(load_image_embedder)
 
 
 class TextEmbeddingModel(_EmbeddingModel):
     """Transcript-segment embeddings from a sentence-embedding model."""
-
-    setting_name: ClassVar[str] = "PRISM_TEXT_MODEL_SOURCE"
 
     def embedder(self) -> TextEmbedder:
         return self._load(load_text_embedder)

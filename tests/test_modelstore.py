@@ -95,3 +95,26 @@ def test_asr_resource_resolves_an_s3_source_to_the_same_local_copy(model_store, 
     assert (prefetched.local_dir / "config.json").read_bytes() == WEIGHTS["config.json"]
     with pytest.raises(ModelUnavailable, match="PRISM_ASR_MODEL_SOURCE"):
         asr(f"s3://{s3_bucket}/models/missing").resolve_source()
+
+
+def test_embedding_models_load_from_an_s3_source(s3_bucket, s3_server, prism_home, tmp_path, monkeypatch):
+    """The embedding resources take the same s3:// sources as ASR, through the same copier."""
+    from tiny_models import build_tiny_sentence_model
+
+    from prism.embeddings.base import EmbeddingError
+    from prism_assets.resources import build_resources
+
+    local = build_tiny_sentence_model(tmp_path / "tiny-text")
+    client = s3_server.client()
+    for path in local.rglob("*"):
+        if path.is_file():
+            client.upload_file(str(path), s3_bucket, f"models/tiny-text/{path.relative_to(local).as_posix()}")
+    monkeypatch.setenv("PRISM_TEXT_MODEL_SOURCE", f"s3://{s3_bucket}/models/tiny-text")
+    monkeypatch.setenv("PRISM_MODEL_CACHE_DIR", str(tmp_path / "cache"))
+    embedder = build_resources(Settings())["text_embedding"].embedder()
+    assert embedder.embed_texts(["a line of dialogue"]).shape == (1, embedder.dim)
+    assert (tmp_path / "cache" / s3_bucket / "models" / "tiny-text" / "config.json").is_file()
+
+    monkeypatch.setenv("PRISM_VISUAL_MODEL_SOURCE", f"s3://{s3_bucket}/models/missing")
+    with pytest.raises(EmbeddingError, match="PRISM_VISUAL_MODEL_SOURCE"):
+        build_resources(Settings())["visual_embedding"].embedder()

@@ -1,6 +1,6 @@
 """Build the configured embedders from a model source string.
 
-Sources (``s3://`` prefixes are fetched to a local directory by the caller first):
+Sources (an ``s3://`` prefix is first copied into the model cache, once, by ``prism.modelstore``):
 - visual: None or ``builtin:color-layout`` → the colour-layout descriptor; a local directory or a
   hub id → a ``transformers`` CLIP/SigLIP (or image-only) checkpoint.
 - text: None → the all-MiniLM-L6-v2 bundled with the demo extra; a local directory or a hub id →
@@ -10,7 +10,11 @@ Every loading error is an ``EmbeddingError`` naming the source and the setting t
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from prism.embeddings.base import EmbeddingError, ImageEmbedder, TextEmbedder
+from prism.modelstore import ModelStoreError, local_source
 
 BUILTIN_COLOR_LAYOUT = "builtin:color-layout"
 VISUAL_SETTING = "PRISM_VISUAL_MODEL_SOURCE"
@@ -24,8 +28,23 @@ def _quiet_transformers() -> None:
     hf_logging.disable_progress_bar()
 
 
+def _fetched(source: str | None, setting: str, cache_dir: Path | None, s3_options: dict[str, Any] | None
+             ) -> str | None:
+    """An ``s3://`` source as its local copy in the model cache; anything else unchanged."""
+    if not source or not source.startswith("s3://"):
+        return source
+    if cache_dir is None:
+        raise EmbeddingError(f"{source} ({setting}): an s3:// model source needs a model cache directory")
+    try:
+        return local_source(source, cache_dir=cache_dir, s3_options=s3_options or {}, setting=setting)
+    except ModelStoreError as exc:
+        raise EmbeddingError(str(exc)) from exc
+
+
 def load_image_embedder(source: str | None, *, device: str = "auto", batch_size: int = 32,
-                        model_id: str | None = None) -> ImageEmbedder:
+                        model_id: str | None = None, cache_dir: Path | None = None,
+                        s3_options: dict[str, Any] | None = None) -> ImageEmbedder:
+    source = _fetched(source, VISUAL_SETTING, cache_dir, s3_options)
     if source is None or source.strip() == BUILTIN_COLOR_LAYOUT:
         from prism.embeddings.color_layout import ColorLayoutEmbedder
 
@@ -43,7 +62,9 @@ def load_image_embedder(source: str | None, *, device: str = "auto", batch_size:
 
 
 def load_text_embedder(source: str | None, *, device: str = "auto", batch_size: int = 64,
-                       model_id: str | None = None) -> TextEmbedder:
+                       model_id: str | None = None, cache_dir: Path | None = None,
+                       s3_options: dict[str, Any] | None = None) -> TextEmbedder:
+    source = _fetched(source, TEXT_SETTING, cache_dir, s3_options)
     from prism.embeddings.sentence import (
         BUNDLED_TEXT_MODEL_ID,
         TransformersSentenceEmbedder,

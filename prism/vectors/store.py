@@ -87,7 +87,7 @@ def shots_schema(model: EmbeddingModel) -> pa.Schema:
             pa.field("metadata", pa.string()),  # the delivery's metadata (series, episode…), JSON
             _vector_field(model.dim),
         ],
-        metadata=_model_metadata(model),
+        metadata=model_metadata(model),
     )
 
 
@@ -101,16 +101,22 @@ def segments_schema(model: EmbeddingModel) -> pa.Schema:
             pa.field("metadata", pa.string()),
             _vector_field(model.dim),
         ],
-        metadata=_model_metadata(model),
+        metadata=model_metadata(model),
     )
 
 
 SCHEMAS: dict[str, Callable[[EmbeddingModel], pa.Schema]] = {SHOTS: shots_schema, SEGMENTS: segments_schema}
 
 
-def _model_metadata(model: EmbeddingModel) -> dict[bytes, bytes]:
+def model_metadata(model: EmbeddingModel) -> dict[bytes, bytes]:
     return {MODEL_ID_KEY: model.model_id.encode(), DIM_KEY: str(model.dim).encode(),
             VERSION_KEY: TABLE_SCHEMA_VERSION.encode()}
+
+
+def vector_matrix(table: pa.Table, dim: int) -> np.ndarray:
+    """The ``vector`` column as an (n, dim) array."""
+    flat = table.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    return flat.reshape(table.num_rows, dim)
 
 
 def model_of_schema(schema: pa.Schema) -> EmbeddingModel | None:
@@ -168,6 +174,15 @@ class VectorStore:
         self.index_policy = index_policy or IndexPolicy()
         self.on_model_change = on_model_change
         self._db: Any = None
+
+    @classmethod
+    def configured(cls, uri: str, *, s3_endpoint_url: str | None = None, s3_region: str | None = None,
+                   index_min_rows: int = IndexPolicy.min_rows,
+                   on_model_change: OnModelChange = "fail") -> VectorStore:
+        """The store as Prism's settings describe it (the resource and ``prism.search`` use this)."""
+        options = lance_storage_options(uri, endpoint_url=s3_endpoint_url, region=s3_region)
+        return cls(uri, storage_options=options, index_policy=IndexPolicy(min_rows=index_min_rows),
+                   on_model_change=on_model_change)
 
     def __repr__(self) -> str:
         return f"VectorStore({self.uri!r})"
@@ -292,9 +307,7 @@ def _check_rows(name: str, title_id: str, data: pa.Table, model: EmbeddingModel)
     ids = data.column("id").to_pylist()
     if len(set(ids)) != len(ids):
         raise VectorStoreError(f"{name}: duplicate row ids for {title_id}")
-    vectors = data.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-    vectors = vectors.reshape(data.num_rows, model.dim)
-    if not np.isfinite(vectors).all():
+    if not np.isfinite(vector_matrix(data, model.dim)).all():
         raise VectorStoreError(f"{name}: {title_id} has non-finite vector values")
 
 

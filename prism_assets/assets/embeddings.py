@@ -35,8 +35,12 @@ from prism.vectors.store import (
     EmbeddingModel,
     VectorStoreError,
     metadata_json,
+    model_metadata,
+    model_of_schema,
+    vector_matrix,
 )
 from prism_assets.assets.audio import transcript
+from prism_assets.assets.inputs import require_artifacts
 from prism_assets.assets.visual import KEYFRAMES, keyframes
 from prism_assets.assets.visual import SHOTS as SHOTS_PARQUET
 from prism_assets.compute import GPU_STEP
@@ -50,13 +54,6 @@ VECTORS_MATCH = "vectors_match_artifacts"
 # Keyframes decoded and embedded per chunk: memory stays flat however many shots a title has.
 IMAGE_CHUNK = 64
 
-MODEL_ID_META = b"prism.model_id"
-DIM_META = b"prism.dim"
-
-
-def _require(store: ArtifactStore, title_id: str, name: str, producer: str) -> None:
-    if not store.exists(title_id, name):
-        raise Failure(f"title {title_id}: {name} is missing; materialize `{producer}` first")
 
 
 def _embedding_inputs(context: AssetExecutionContext, storage: ArtifactStorage, model, name: str,
@@ -64,7 +61,7 @@ def _embedding_inputs(context: AssetExecutionContext, storage: ArtifactStorage, 
     """(title id, store, the input artifact, the loaded embedder), or a Failure naming the title."""
     title_id = title_of(context)
     store = storage.store()
-    _require(store, title_id, name, producer)
+    require_artifacts(store, title_id, (name, producer))
     table = store.read_table(title_id, name)
     try:
         return title_id, store, table, model.embedder()
@@ -72,20 +69,18 @@ def _embedding_inputs(context: AssetExecutionContext, storage: ArtifactStorage, 
         raise Failure(f"title {title_id}: {exc}") from None
 
 
-def _with_vectors(columns: dict[str, pa.Array], vectors: np.ndarray, model_id: str, dim: int) -> pa.Table:
+def _with_vectors(columns: dict[str, pa.Array], vectors: np.ndarray, model: EmbeddingModel) -> pa.Table:
+    """The input columns plus ``vector``, tagged with the model that made the vectors."""
     flat = pa.array(vectors.astype(np.float32, copy=False).reshape(-1), type=pa.float32())
-    table = pa.table({**columns, "vector": pa.FixedSizeListArray.from_arrays(flat, dim)})
-    return table.replace_schema_metadata({MODEL_ID_META: model_id.encode(), DIM_META: str(dim).encode()})
+    table = pa.table({**columns, "vector": pa.FixedSizeListArray.from_arrays(flat, model.dim)})
+    return table.replace_schema_metadata(model_metadata(model))
 
 
-def embedding_model_of(table: pa.Table) -> EmbeddingModel:
-    meta = table.schema.metadata or {}
-    return EmbeddingModel(meta[MODEL_ID_META].decode(), int(meta[DIM_META].decode()))
-
-
-def _vectors_of(table: pa.Table, dim: int) -> np.ndarray:
-    flat = table.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-    return flat.reshape(table.num_rows, dim)
+def embedding_model_of(title_id: str, name: str, table: pa.Table) -> EmbeddingModel:
+    model = model_of_schema(table.schema)
+    if model is None:
+        raise Failure(f"title {title_id}: {name} does not say which model made its vectors; re-materialize it")
+    return model
 
 
 # -- visual_embeddings ------------------------------------------------------
@@ -120,8 +115,8 @@ def visual_embeddings(context: AssetExecutionContext, storage: ArtifactStorage,
     elapsed = time.perf_counter() - started
     vectors = np.concatenate(chunks) if chunks else np.zeros((0, embedder.dim), np.float32)
     columns = ("shot_index", "frame_index", "time_s", "path")
-    table = _with_vectors({name: frames.column(name) for name in columns}, vectors, embedder.model_id,
-                          embedder.dim)
+    table = _with_vectors({name: frames.column(name) for name in columns}, vectors,
+                          EmbeddingModel(embedder.model_id, embedder.dim))
     store.write_table(title_id, KEYFRAME_EMBEDDINGS, table)
     return MaterializeResult(metadata={
         "model_id": embedder.model_id,
@@ -152,8 +147,8 @@ def text_embeddings(context: AssetExecutionContext, storage: ArtifactStorage,
     started = time.perf_counter()
     vectors = embedder.embed_texts(texts) if texts else np.zeros((0, embedder.dim), np.float32)
     elapsed = time.perf_counter() - started
-    table = _with_vectors({name: lines.column(name) for name in TRANSCRIPT_COLUMNS}, vectors, embedder.model_id,
-                          embedder.dim)
+    table = _with_vectors({name: lines.column(name) for name in TRANSCRIPT_COLUMNS}, vectors,
+                          EmbeddingModel(embedder.model_id, embedder.dim))
     store.write_table(title_id, TRANSCRIPT_EMBEDDINGS, table)
     return MaterializeResult(metadata={
         "model_id": embedder.model_id,
@@ -165,9 +160,9 @@ def text_embeddings(context: AssetExecutionContext, storage: ArtifactStorage,
 
 
 # -- vectors -----------------------------------------------------------------
-def shot_rows(title_id: str, embedded: pa.Table, shots_table: pa.Table, metadata: str | None) -> list[dict]:
-    model = embedding_model_of(embedded)
-    vectors = _vectors_of(embedded, model.dim)
+def shot_rows(title_id: str, embedded: pa.Table, model: EmbeddingModel, shots_table: pa.Table,
+              metadata: str | None) -> list[dict]:
+    vectors = vector_matrix(embedded, model.dim)
     bounds = {r["shot_index"]: r for r in shots_table.to_pylist()}
     rows = []
     for i, r in enumerate(embedded.drop_columns(["vector"]).to_pylist()):
@@ -183,9 +178,8 @@ def shot_rows(title_id: str, embedded: pa.Table, shots_table: pa.Table, metadata
     return rows
 
 
-def segment_rows(title_id: str, embedded: pa.Table, metadata: str | None) -> list[dict]:
-    model = embedding_model_of(embedded)
-    vectors = _vectors_of(embedded, model.dim)
+def segment_rows(title_id: str, embedded: pa.Table, model: EmbeddingModel, metadata: str | None) -> list[dict]:
+    vectors = vector_matrix(embedded, model.dim)
     return [{"id": f"{title_id}/{r['track']}/{r['segment_index']}", "title_id": title_id, **r,
              "metadata": metadata, "vector": vectors[i]}
             for i, r in enumerate(embedded.drop_columns(["vector"]).to_pylist())]
@@ -216,16 +210,17 @@ def vectors(context: AssetExecutionContext, storage: ArtifactStorage,
             vector_index: VectorIndex) -> MaterializeResult:
     title_id = title_of(context)
     store = storage.store()
-    for name, producer in ((KEYFRAME_EMBEDDINGS, "visual_embeddings"),
-                           (TRANSCRIPT_EMBEDDINGS, "text_embeddings"), (SHOTS_PARQUET, "shots")):
-        _require(store, title_id, name, producer)
+    require_artifacts(store, title_id, (KEYFRAME_EMBEDDINGS, "visual_embeddings"),
+                      (TRANSCRIPT_EMBEDDINGS, "text_embeddings"), (SHOTS_PARQUET, "shots"))
     keyframe_vectors = store.read_table(title_id, KEYFRAME_EMBEDDINGS)
     line_vectors = store.read_table(title_id, TRANSCRIPT_EMBEDDINGS)
     metadata = _delivery_metadata(store, title_id)
+    visual_model = embedding_model_of(title_id, KEYFRAME_EMBEDDINGS, keyframe_vectors)
+    text_model = embedding_model_of(title_id, TRANSCRIPT_EMBEDDINGS, line_vectors)
+    shots_table = store.read_table(title_id, SHOTS_PARQUET)
     planned = {
-        SHOTS: (shot_rows(title_id, keyframe_vectors, store.read_table(title_id, SHOTS_PARQUET), metadata),
-                embedding_model_of(keyframe_vectors)),
-        SEGMENTS: (segment_rows(title_id, line_vectors, metadata), embedding_model_of(line_vectors)),
+        SHOTS: (shot_rows(title_id, keyframe_vectors, visual_model, shots_table, metadata), visual_model),
+        SEGMENTS: (segment_rows(title_id, line_vectors, text_model, metadata), text_model),
     }
     db = vector_index.store()
     results = {}
