@@ -9,8 +9,10 @@ import pytest
 from prism.vectors.index import (
     IndexPolicy,
     ensure_fts_index,
+    ensure_title_index,
     ensure_vector_index,
     fts_index_name,
+    scalar_index_name,
     trained_rows,
     vector_index_name,
     vector_query,
@@ -178,6 +180,20 @@ def test_prefilter_with_the_index_returns_k_rows_of_that_title(db):
     assert found[0] == 100 and len(found) == 10
     assert all(data.titles[i] == "title-0" for i in found)
     assert ids(vector_query(table, query, 10, SMALL, where="title_id = 'no such title'")) == []
+
+
+def test_title_index_is_built_and_kept_current(db):
+    data = Data(5)
+    table = db.create_table("shots", data.rows(600))
+    assert ensure_title_index(table) == "built"
+    assert scalar_index_name(table, "title_id") is not None
+    assert ensure_title_index(table) == "none"
+    table.add(data.rows(100, title="late-title"))
+    assert ensure_title_index(table) == "refreshed"
+    assert table.index_stats(scalar_index_name(table, "title_id")).num_unindexed_rows == 0
+    query = data.near(650)
+    found = ids(vector_query(table, query, 5, SMALL, where="title_id = 'late-title'"))
+    assert found == data.exact(query, 5, title="late-title")  # per-title search is exact
 
 
 def test_fts_index_finds_rows_added_after_it_was_built(db):

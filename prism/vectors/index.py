@@ -16,9 +16,11 @@ checked against LanceDB 0.40.0:
   ``vector`` field's metadata (key ``TRAINED_ROWS_KEY``), because after a merge the index's own
   statistics only report how many rows it covers.
 * ``nprobes`` on the query builder sets both the minimum and the maximum number of IVF partitions
-  searched. ``vector_query`` sets only the minimum and leaves the maximum open, so a narrow
-  prefilter (one title among many) may search further partitions until it has ``k`` rows instead
-  of returning fewer.
+  searched. ``vector_query`` sets only the minimum and leaves the maximum open.
+* A prefiltered query (our filters select one title: hundreds to a few thousand rows) is run as
+  an exact flat scan of the matching rows: through the index it is approximate twice over (the
+  probed partitions hold few of the title's rows, PQ codes order them roughly), and the flat scan
+  of one title's vectors costs little.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from lancedb.index import FTS, IvfHnswSq, IvfPq
+from lancedb.index import FTS, BTree, IvfHnswSq, IvfPq
 from lancedb.query import LanceVectorQueryBuilder
 from lancedb.table import IndexStatistics, Table
 
@@ -115,6 +117,14 @@ def vector_index_name(table: Table, column: str = VECTOR_COLUMN) -> str | None:
     return None
 
 
+def scalar_index_name(table: Table, column: str) -> str | None:
+    """Name of the scalar (BTree) index on ``column``, or None."""
+    for config in table.list_indices():
+        if list(config.columns) == [column] and config.index_type == "BTree":
+            return config.name
+    return None
+
+
 def fts_index_name(table: Table, column: str) -> str | None:
     """Name of the full-text index on ``column``, or None."""
     for config in table.list_indices():
@@ -187,6 +197,22 @@ def _train(table: Table, policy: IndexPolicy, column: str, rows: int) -> None:
     table.update_field_metadata({"path": column, "metadata": {TRAINED_ROWS_KEY: str(rows)}})
 
 
+def ensure_title_index(table: Table, column: str = "title_id",
+                       refresh_unindexed_fraction: float = 0.02) -> IndexAction:
+    """A BTree index on the title column: every per-title write (merge_insert, delete) and every
+    per-title search filters on it. Without it each such filter scans the whole column (about
+    0.6 s at 300k rows here); with it a title's rows are found in milliseconds. Rebuilding it is
+    cheap (0.04 s at 300k rows), so rows added since are taken in by rebuilding, not ``optimize()``.
+    """
+    name = scalar_index_name(table, column)
+    if name is not None:
+        stats = table.index_stats(name)
+        if stats is None or not _needs_refresh(stats, refresh_unindexed_fraction):
+            return "none"
+    table.create_index(column, config=BTree(), replace=True)
+    return "built" if name is None else "refreshed"
+
+
 def ensure_fts_index(table: Table, column: str = "text",
                      refresh_unindexed_fraction: float = 0.02) -> IndexAction:
     """Full-text (BM25) index on ``column``: create it when missing ("built"); when the rows added
@@ -218,8 +244,9 @@ def vector_query(table: Table, vector: Any, k: int, policy: IndexPolicy, where: 
     then ``.to_list()`` / ``.to_arrow()``); each row carries ``_distance`` = 1 - cosine similarity.
 
     ``where`` is a SQL prefilter (e.g. ``title_id = 'x'``) applied before the search, so ``k`` rows
-    come back whenever ``k`` rows match. The policy's search parameters apply only when the column
-    has a vector index; without one the query is an exact flat scan.
+    come back whenever ``k`` rows match; the filtered rows are searched exactly (flat). Unfiltered,
+    the policy's search parameters apply when the column has a vector index; without one the query
+    is an exact flat scan.
     """
     if k < 1:
         raise ValueError("k must be positive")
@@ -228,9 +255,8 @@ def vector_query(table: Table, vector: Any, k: int, policy: IndexPolicy, where: 
         raise ValueError(f"expected one query vector, got shape {query.shape}")
     builder = table.search(query, vector_column_name=column).distance_type(DISTANCE).limit(k)
     if where:
-        builder = builder.where(where, prefilter=True)
+        return builder.where(where, prefilter=True).bypass_vector_index()
     if vector_index_name(table, column) is not None:
-        # Minimum only: a narrow prefilter may search more partitions until it has k rows.
         builder = builder.minimum_nprobes(policy.nprobes).maximum_nprobes(0)
         if policy.refine_factor:
             builder = builder.refine_factor(policy.refine_factor)

@@ -34,7 +34,7 @@ import pyarrow as pa
 
 from prism.audio.artifacts import TRANSCRIPT_SCHEMA
 from prism.ids import validate_title_id
-from prism.vectors.index import IndexPolicy, ensure_fts_index, ensure_vector_index
+from prism.vectors.index import IndexPolicy, ensure_fts_index, ensure_title_index, ensure_vector_index
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +159,7 @@ class WriteResult:
     table: str
     title_rows: int
     table_rows: int
-    vector_index: str  # what ensure_vector_index did
+    vector_index: str  # what ensure_vector_index did ("deferred": lost to concurrent writers)
     text_index: str | None  # the transcript table's full-text index, when maintained
     recreated: bool = False
 
@@ -251,15 +251,26 @@ class VectorStore:
                   .execute(data))
 
         with_commit_retries(commit, what=f"{name}: replace rows of {title_id}")
-        table = self.db.open_table(name)
-        vector_index = with_commit_retries(lambda: ensure_vector_index(table, self.index_policy),
-                                           what=f"{name}: vector index")
-        text_index = None
-        if name == SEGMENTS:
-            text_index = with_commit_retries(lambda: ensure_fts_index(table, "text"),
-                                             what=f"{name}: full-text index")
-        return WriteResult(table=name, title_rows=data.num_rows, table_rows=table.count_rows(),
+        # Indexes after the rows: the rows are committed whatever happens to index maintenance.
+        self._maintain(name, "title index", ensure_title_index)
+        vector_index = self._maintain(name, "vector index", lambda t: ensure_vector_index(t, self.index_policy))
+        text_index = self._maintain(name, "full-text index", ensure_fts_index) if name == SEGMENTS else None
+        table_rows = self.db.open_table(name).count_rows()
+        return WriteResult(table=name, title_rows=data.num_rows, table_rows=table_rows,
                            vector_index=vector_index, text_index=text_index, recreated=recreated)
+
+    def _maintain(self, name: str, what: str, ensure: Callable[[Any], str]) -> str:
+        """Run one index-maintenance step on a fresh view of the table. Losing every retry to
+        concurrent writers (each maintaining the same index) is not an error: rows an index does
+        not cover yet are still searched (flat), and the next write brings the index up to date."""
+        try:
+            return with_commit_retries(lambda: ensure(self.db.open_table(name)), what=f"{name}: {what}",
+                                       attempts=4)
+        except Exception as exc:
+            if not is_commit_conflict(exc):
+                raise
+            log.warning("%s: %s deferred to a later write (%s)", name, what, str(exc).splitlines()[0])
+            return "deferred"
 
     def delete_title(self, title_id: str) -> dict[str, int]:
         """Remove a title from every table (a withdrawn delivery). Returns rows removed per table."""
