@@ -303,15 +303,23 @@ def ui(port: int = 3000, host: str = "127.0.0.1") -> None:
     # inherit that and never stop. Give the child default handlers and its own group.
     proc = subprocess.Popen(cmd, start_new_session=True, preexec_fn=_default_signals)
 
-    def _forward(signum, _frame):
-        os.killpg(proc.pid, signum)
+    def _stop(_signum, _frame):
+        # Only the leader is interrupted: dagster dev then stops the webserver and the daemon
+        # before its code server. A signal to the whole group made every process shut down at
+        # once (the daemon lost its code server mid-tick, and slow exits outlived the caller).
+        try:
+            os.kill(proc.pid, signal.SIGINT)
+        except ProcessLookupError:
+            pass
 
-    signal.signal(signal.SIGTERM, _forward)
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    code = proc.wait()
+    # Whatever dagster dev left in its group (a child it gave up on) goes with it.
     try:
-        code = proc.wait()
-    except KeyboardInterrupt:
-        os.killpg(proc.pid, signal.SIGINT)
-        code = proc.wait()
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
     raise typer.Exit(code)
 
 

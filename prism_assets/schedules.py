@@ -2,7 +2,7 @@
 
 The sensor normally handles a delivery as soon as it lands; the batch is the
 guarantee. A delivery whose exact manifest was already materialized (same
-digest) is not run again.
+digest), or whose run is queued or in flight (e.g. from the sensor), is not run again.
 """
 
 
@@ -21,15 +21,19 @@ from prism.intake.inbox import Delivery, Inbox
 from prism.intake.manifest import ManifestError
 from prism_assets.jobs import process_title_job
 from prism_assets.partitions import titles
-from prism_assets.processed import delivery_already_processed
+from prism_assets.processed import delivery_in_hand
 from prism_assets.tags import delivery_tags
 from resources import DeliveryInbox
 
 
 def deliveries_of_day(box: Inbox, day: date, log=None) -> list[Delivery]:
-    """The newest valid delivery of each title delivered on ``day`` (UTC)."""
+    """The newest valid delivery of each title delivered on ``day`` (UTC).
+
+    Only that day's prefix is listed, and the next day's: an upstream clock a little
+    ahead may file a manifest of the day's last minutes under the next day.
+    """
     latest: dict[str, Delivery] = {}
-    for entry in box.list_manifests():
+    for entry in box.list_manifests(days=[day, day + timedelta(days=1)]):
         try:
             found = box.load(entry)
         except (ManifestError, InvalidTitleId) as exc:
@@ -49,12 +53,12 @@ def deliveries_of_day(box: Inbox, day: date, log=None) -> list[Delivery]:
     cron_schedule="0 2 * * *",
     execution_timezone="UTC",
     default_status=DefaultScheduleStatus.RUNNING,
-    description="Processes the previous UTC day's delivery batch (skips deliveries already done).",
+    description="Processes the previous UTC day's delivery batch (skips deliveries done or in flight).",
 )
 def daily_delivery_batch(context: ScheduleEvaluationContext, inbox: DeliveryInbox):
     day = (context.scheduled_execution_time.astimezone(UTC) - timedelta(days=1)).date()
     batch = deliveries_of_day(inbox.inbox(), day, context.log)
-    todo = [d for d in batch if not delivery_already_processed(context.instance, d)]
+    todo = [d for d in batch if not delivery_in_hand(context.instance, d)]
     if not todo:
         return SkipReason(f"no unprocessed deliveries for {day} ({len(batch)} delivered)")
     known = set(context.instance.get_dynamic_partitions(titles.name))

@@ -1,17 +1,22 @@
 """The delivery sensor: each new manifest in the inbox becomes a title partition and a run.
 
-Cheap: the cursor holds a high-water mark of modification times plus the
-manifests seen inside a look-back window, so each manifest is read once even
+Cheap: a tick lists the inbox's day prefixes (one call) and then only the days
+inside the look-back window before the newest one, so its cost does not grow with
+the inbox's history. The cursor holds a high-water mark of modification times plus
+the manifests seen inside the look-back window, so each manifest is read once even
 when files land out of order. Idempotent: the run key is the title id plus the
 manifest digest, so the same delivery launches once, and a corrected
-re-delivery launches again; a delivery already processed (e.g. by ``prism run``) is
-not run twice. A malformed manifest is logged and reported as
-the tick's skip reason; it never stops the other deliveries.
+re-delivery launches again; a delivery already processed (e.g. by ``prism run``), or
+whose run is queued or in flight (e.g. from the daily batch), is not run twice. A
+malformed manifest is logged and reported as the tick's skip reason; it never stops
+the other deliveries.
 """
 
 
 import json
+import math
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 
 from dagster import (
     DefaultSensorStatus,
@@ -26,7 +31,7 @@ from prism.intake.manifest import ManifestError
 from prism.settings import get_settings
 from prism_assets.jobs import process_title_job
 from prism_assets.partitions import titles
-from prism_assets.processed import delivery_already_processed
+from prism_assets.processed import delivery_in_hand
 from prism_assets.tags import delivery_tags
 from resources import DeliveryInbox
 
@@ -35,6 +40,7 @@ from resources import DeliveryInbox
 class InboxCursor:
     high_water: float = 0.0
     seen: dict[str, float] = field(default_factory=dict)  # manifest key -> mtime when read
+    newest_day: str | None = None  # the newest day prefix in the inbox at the last tick
 
     @classmethod
     def parse(cls, raw: str | None) -> "InboxCursor":
@@ -43,12 +49,30 @@ class InboxCursor:
         try:
             data = json.loads(raw)
             return cls(float(data.get("high_water", 0.0)),
-                       {str(k): float(v) for k, v in data.get("seen", {}).items()})
+                       {str(k): float(v) for k, v in data.get("seen", {}).items()},
+                       data.get("newest_day"))
         except (ValueError, TypeError, AttributeError):
             return cls()  # an unreadable cursor re-reads the window; run keys prevent duplicates
 
     def dump(self) -> str:
-        return json.dumps({"high_water": self.high_water, "seen": self.seen}, sort_keys=True)
+        return json.dumps({"high_water": self.high_water, "seen": self.seen,
+                           "newest_day": self.newest_day}, sort_keys=True)
+
+
+def days_to_list(days: list[date], newest_seen: str | None, lookback_s: float) -> list[date]:
+    """The day prefixes a tick reads: from the look-back window before the newest day on.
+
+    The window is anchored on the inbox's own newest day prefix (the one the upstream is
+    writing to now), not on this machine's clock, and reaches back the look-back plus a
+    day of slack for deliveries near midnight. A first tick, with nothing known, reads all.
+    """
+    if not days:
+        return []
+    if newest_seen is None:
+        return days
+    anchor = max(days[-1], date.fromisoformat(newest_seen))
+    first = anchor - timedelta(days=math.ceil(lookback_s / 86400) + 1)
+    return [d for d in days if d >= first]
 
 
 @sensor(
@@ -62,7 +86,11 @@ def delivery_sensor(context: SensorEvaluationContext, inbox: DeliveryInbox) -> S
     cursor = InboxCursor.parse(context.cursor)
     box = inbox.inbox()
     window_start = cursor.high_water - lookback_s
-    entries = box.list_manifests(modified_after=window_start)
+    days = box.list_days()
+    entries = box.list_manifests(modified_after=window_start,
+                                 days=days_to_list(days, cursor.newest_day, lookback_s))
+    if days:
+        cursor.newest_day = days[-1].isoformat()
 
     run_requests: list[RunRequest] = []
     new_titles: list[str] = []
@@ -81,9 +109,9 @@ def delivery_sensor(context: SensorEvaluationContext, inbox: DeliveryInbox) -> S
             context.log.error(f"could not read {entry.key}, will retry: {exc}")
             continue
         else:
-            if delivery_already_processed(context.instance, found):
+            if reason := delivery_in_hand(context.instance, found):
                 already_done.append(found.key)
-                context.log.info(f"{found.key}: title {found.title_id} already processed")
+                context.log.info(f"{found.key}: title {found.title_id} {reason}")
             else:
                 run_requests.append(RunRequest(
                     partition_key=found.title_id,
@@ -103,7 +131,7 @@ def delivery_sensor(context: SensorEvaluationContext, inbox: DeliveryInbox) -> S
         if rejected:
             reasons.append(f"{len(rejected)} manifest(s) rejected: " + " | ".join(rejected))
         if already_done:
-            reasons.append(f"{len(already_done)} delivery(ies) already processed")
+            reasons.append(f"{len(already_done)} delivery(ies) already processed or in progress")
         skip_reason = "; ".join(reasons) or "no new deliveries"
     elif rejected:
         context.log.warning(f"{len(rejected)} manifest(s) rejected this tick")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import uuid
 from pathlib import Path
@@ -15,6 +16,14 @@ from services import Postgres, S3Server, start_postgres, start_seaweedfs, stop, 
 
 from prism.media.synth import AudioTrack, Scene, Speech, Tone, write_title
 from prism.settings import Settings
+
+# A suite started from a background shell or a CI harness may inherit SIGINT/SIGTERM as
+# ignored; every process the tests start (dagster dev, the compute-log `tail`, services) would
+# inherit that too and survive its terminate(). Give the session the default dispositions.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+if signal.getsignal(signal.SIGTERM) == signal.SIG_IGN:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 # Keep tests off any developer configuration.
 for _var in [v for v in os.environ if v.startswith("PRISM_")] + ["DAGSTER_HOME"]:

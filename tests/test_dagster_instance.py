@@ -10,6 +10,7 @@ def prod_instance(tmp_path, postgres_db, monkeypatch):
 
     monkeypatch.setenv("PRISM_RUN_TASK_DEFINITION", "prism-run")
     monkeypatch.setenv("PRISM_COMPUTE_LOGS_BUCKET", "prism-artifacts-test")
+    monkeypatch.setenv("PRISM_COMPUTE_LOGS_LOCAL_DIR", str(tmp_path / "compute-logs"))
     monkeypatch.setenv("AWS_REGION", "eu-west-1")  # the ECS/S3 clients are only built, never called
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     home = production_home(tmp_path / "dagster-home")
@@ -98,6 +99,7 @@ def test_step_logs_land_in_the_s3_bucket(tmp_path, postgres_db, s3_bucket, s3_se
     from prod_instance import production_like_home
 
     monkeypatch.setenv("PRISM_COMPUTE_LOGS_BUCKET", s3_bucket)
+    monkeypatch.setenv("PRISM_COMPUTE_LOGS_LOCAL_DIR", str(tmp_path / "compute-logs"))
     home = production_like_home(tmp_path / "dagster-home", s3_server.endpoint_url)
     with DagsterInstance.from_config(str(home)) as inst:
         manager = inst.compute_log_manager

@@ -126,3 +126,22 @@ def test_deliver_writes_media_then_manifest(tmp_path):
     assert [e.key for e in inbox.list_manifests()] == ["2026-11-23/ep-1.json"]
     assert inbox.latest_for_title("ep-1").digest == found.digest
     assert inbox.latest_for_title("other") is None
+
+
+def test_latest_for_title_walks_back_from_the_newest_day(prism_home, media):
+    from helpers import deliver, drop_raw_manifest, inbox_of
+
+    deliver(prism_home, media["clip"], "ep-7", delivered_at="2026-10-02T10:00:00Z", title_name="v1")
+    newest = deliver(prism_home, media["clip"], "ep-7", delivered_at="2026-11-20T10:00:00Z", title_name="v2")
+    deliver(prism_home, media["clip"], "ep-8", delivered_at="2026-11-23T10:00:00Z")
+    drop_raw_manifest(prism_home, "2026-11-24/ep-7.json", b"{ broken")  # a bad newer one is skipped
+    drop_raw_manifest(prism_home, "not-a-day/ep-7.json", b"{}")  # outside the day layout
+    inbox = inbox_of(prism_home)
+    assert [d.isoformat() for d in inbox.list_days()] == [
+        "2026-10-02", "2026-11-20", "2026-11-23", "2026-11-24"]
+    assert inbox.latest_for_title("ep-7").digest == newest.digest
+    assert inbox.latest_for_title("ep-9") is None
+    # Listing by day reads only those prefixes; the full listing still sees everything.
+    from datetime import date
+    assert [e.key for e in inbox.list_manifests(days=[date(2026, 11, 23)])] == ["2026-11-23/ep-8.json"]
+    assert "not-a-day/ep-7.json" in [e.key for e in inbox.list_manifests()]

@@ -39,6 +39,7 @@ def test_sample_title_on_postgres_and_s3(tmp_path, prism_home, postgres_db, s3_b
     monkeypatch.setenv("PRISM_STORAGE_URI", f"s3://{s3_bucket}/artifacts")
     monkeypatch.setenv("PRISM_INBOX_URI", f"s3://{s3_bucket}/inbox")
     monkeypatch.setenv("PRISM_COMPUTE_LOGS_BUCKET", s3_bucket)
+    monkeypatch.setenv("PRISM_COMPUTE_LOGS_LOCAL_DIR", str(tmp_path / "compute-logs"))
     settings = Settings()
     assert settings.profile is Profile.production
     home = production_like_home(tmp_path / "dagster-home", s3_server.endpoint_url)

@@ -3,13 +3,14 @@
 import json
 import os
 import time
+from datetime import date, timedelta
 
 from dagster import build_sensor_context
-from helpers import deliver, drop_raw_manifest
+from helpers import deliver, drop_raw_manifest, inbox_of
 
 from prism_assets.definitions import build_definitions
 from prism_assets.resources import build_resources
-from prism_assets.sensors import InboxCursor, delivery_sensor
+from prism_assets.sensors import InboxCursor, days_to_list, delivery_sensor
 from prism_assets.tags import DELIVERY_DATE, MANIFEST_KEY, TRIGGER
 
 
@@ -108,8 +109,35 @@ def test_delivery_already_processed_by_the_cli_is_not_run_again(instance, prism_
     assert run_title("ep-1", instance, settings=prism_home).success
     data = tick(instance, prism_home)
     assert data.run_requests == []
-    assert data.skip_message == "1 delivery(ies) already processed"
+    assert data.skip_message == "1 delivery(ies) already processed or in progress"
     # A corrected re-delivery of the same title is new work again.
     time.sleep(0.01)
     deliver(prism_home, media["clip"], "ep-1", title_name="Pilot v2")
     assert [r.partition_key for r in tick(instance, prism_home, data.cursor).run_requests] == ["ep-1"]
+
+
+def test_a_tick_reads_only_the_days_inside_its_look_back(instance, prism_home, media):
+    # A year of history: one delivery a day from 2025-11-24 on, and a bad manifest long ago.
+    for n in range(0, 365, 30):
+        day = date(2025, 11, 24) + timedelta(days=n)
+        drop_raw_manifest(prism_home, f"{day.isoformat()}/old-{n}.json", b"[]")
+    deliver(prism_home, media["clip"], "today-1", delivered_at="2026-11-23T10:00:00Z")
+    first = tick(instance, prism_home)  # the first tick knows nothing yet: it reads everything
+    assert [r.partition_key for r in first.run_requests] == ["today-1"]
+    assert InboxCursor.parse(first.cursor).newest_day == "2026-11-23"
+
+    # New files land both in an old day (outside the 24 h window) and in today's.
+    drop_raw_manifest(prism_home, "2025-12-24/late-bad.json", b"[]")
+    drop_raw_manifest(prism_home, "2026-11-23/today-bad.json", b"[]")
+    second = tick(instance, prism_home, first.cursor)
+    assert "2026-11-23/today-bad.json" in second.skip_message
+    assert "2025-12-24" not in second.skip_message  # never listed
+    assert len(inbox_of(prism_home).list_days()) == 14
+
+
+def test_window_follows_the_newest_day_and_reads_all_at_first():
+    days = [date(2026, 1, 1) + timedelta(days=n) for n in range(300)]
+    assert days_to_list(days, None, 24 * 3600) == days
+    assert days_to_list(days, days[-1].isoformat(), 24 * 3600) == days[-3:]
+    assert days_to_list(days, days[-1].isoformat(), 72 * 3600) == days[-5:]
+    assert days_to_list([], "2026-01-01", 3600) == []

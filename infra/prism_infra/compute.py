@@ -143,6 +143,7 @@ class ComputeStack(Stack):
                for name, directory in config.model_sources.items()},
             "PRISM_S3_REGION": config.region,
             "PRISM_COMPUTE_LOGS_BUCKET": artifacts.bucket_name,
+            "PRISM_COMPUTE_LOGS_LOCAL_DIR": f"{DAGSTER_HOME}/compute-logs",
             "PRISM_RUN_TASK_DEFINITION": RUN_TASK_FAMILY,
             "PRISM_GPU_STEP_LIMIT": str(config.gpu_step_limit),
             "DAGSTER_PG_HOST": database.instance.db_instance_endpoint_address,

@@ -1,15 +1,21 @@
 """The delivery inbox: a local folder or an S3 prefix where manifests (and media) land.
 
-Any ``*.json`` file under the inbox is a manifest. Prism's own ``deliver``
-writes ``<inbox>/<YYYY-MM-DD>/<title_id>/media/<file>`` and then, last,
-``<inbox>/<YYYY-MM-DD>/<title_id>.json``; upstream platforms may use any layout.
+Layout: manifests live under a prefix named for their UTC delivery day,
+``<inbox>/<YYYY-MM-DD>/.../*.json``; Prism's own ``deliver`` (like the upstream
+platform) writes ``<YYYY-MM-DD>/<title_id>/media/<file>`` and then, last,
+``<YYYY-MM-DD>/<title_id>.json``. The day prefixes are what keeps intake cheap: the
+sensor lists only the days inside its look-back window, the daily batch only the
+previous day, and ``latest_for_title`` walks back day by day, so none of them grows
+with the inbox's history. ``*.json`` files outside a day prefix are found only by a
+full listing (``list_manifests()`` without days).
 """
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -78,14 +84,46 @@ class Inbox:
     def location(self, key: str) -> str:
         return f"{self.uri.rstrip('/')}/{key}"
 
-    def list_manifests(self, modified_after: float | None = None) -> list[InboxEntry]:
-        """Manifest files, oldest first (then by key), optionally only newer than a time."""
+    def list_days(self) -> list[date]:
+        """The day prefixes (``YYYY-MM-DD``) at the inbox root, oldest first: one listing call."""
         if not with_retries(self.root.exists, what=self.uri):
             return []
-        base = str(self.root.path).rstrip("/")
         self.root.fs.invalidate_cache()
-        found = with_retries(lambda: self.root.fs.find(self.root.path, detail=True),
-                             what=self.uri)
+        names = with_retries(lambda: self.root.fs.ls(self.root.path, detail=False), what=self.uri)
+        days = set()
+        for name in names:
+            try:
+                days.add(date.fromisoformat(str(name).rstrip("/").rsplit("/", 1)[-1]))
+            except ValueError:
+                continue  # not a day prefix
+        return sorted(days)
+
+    def list_manifests(self, modified_after: float | None = None,
+                       days: Iterable[date] | None = None) -> list[InboxEntry]:
+        """Manifest files, oldest first (then by key), optionally only newer than a time.
+
+        With ``days``, only those day prefixes are listed (one call each); without, the
+        whole inbox is (for tools and tests, never for the sensor's or the batch's ticks).
+        """
+        if days is None:
+            prefixes = [""]
+        else:
+            prefixes = [f"{day.isoformat()}/" for day in sorted(set(days))]
+        entries = []
+        for prefix in prefixes:
+            entries.extend(self._find_manifests(prefix, modified_after))
+        return sorted(entries, key=lambda e: (e.modified, e.key))
+
+    def _find_manifests(self, prefix: str, modified_after: float | None) -> list[InboxEntry]:
+        base = str(self.root.path).rstrip("/")
+        where = self.root / prefix if prefix else self.root
+        if not prefix and not with_retries(self.root.exists, what=self.uri):
+            return []
+        where.fs.invalidate_cache()
+        try:
+            found = with_retries(lambda: where.fs.find(where.path, detail=True), what=self.location(prefix))
+        except FileNotFoundError:
+            return []
         entries = []
         for path, info in found.items():
             key = str(path)[len(base) + 1:]
@@ -95,7 +133,7 @@ class Inbox:
             entry = InboxEntry(key=key, modified=_modified(info), size=int(info.get("size") or 0))
             if modified_after is None or entry.modified > modified_after:
                 entries.append(entry)
-        return sorted(entries, key=lambda e: (e.modified, e.key))
+        return entries
 
     def read(self, entry: InboxEntry) -> bytes:
         if entry.size > self.max_manifest_bytes:
@@ -125,18 +163,20 @@ class Inbox:
         return self.load(InboxEntry(key=key, modified=_modified(info), size=int(info["size"])))
 
     def latest_for_title(self, title_id: str) -> Delivery | None:
-        """The newest valid delivery of a title (for runs started without a sensor tag)."""
-        latest: Delivery | None = None
-        for entry in self.list_manifests():
+        """The newest valid delivery of a title (for runs started without a sensor tag).
+
+        Walks the day prefixes newest first and reads only ``<day>/<title_id>.json``, so
+        its cost is the distance back to the title's last delivery, not the inbox's
+        history. A manifest under another name is reached with its key instead.
+        """
+        for day in reversed(self.list_days()):
             try:
-                delivery = self.load(entry)
-            except ManifestError:
+                delivery = self.load_key(f"{day.isoformat()}/{title_id}.json")
+            except (FileNotFoundError, ManifestError):
                 continue
-            if delivery.title_id == title_id and (
-                latest is None or delivery.manifest.delivered_at >= latest.manifest.delivered_at
-            ):
-                latest = delivery
-        return latest
+            if delivery.title_id == title_id:
+                return delivery
+        return None
 
     def deliver(self, video: Path, manifest_fields: dict[str, Any], *, link: bool = True) -> Delivery:
         """Drop media and manifest as the upstream platform would: media first, manifest last."""
