@@ -111,7 +111,8 @@ class Settings(BaseSettings):
     silence_min_s: float = Field(default=10.0, gt=0, description="Silence this long is a QC finding.")
     silence_threshold_lufs: float = Field(default=-60.0, le=-20)
     # Amazon Bedrock as the embedding backend (PRISM_VISUAL_MODEL_SOURCE / PRISM_TEXT_MODEL_SOURCE =
-    # bedrock:<model id>, e.g. bedrock:amazon.nova-2-multimodal-embeddings-v1:0); see docs/embedding-backends.md.
+    # bedrock:<model id>, e.g. bedrock:amazon.nova-2-multimodal-embeddings-v1:0);
+    # see docs/embedding-backends.md.
     bedrock_embedding_dimension: int = Field(
         default=1024, description="Width of Bedrock (Nova Multimodal Embeddings) vectors; part of the "
         "tables' model id, so changing it is a model change.")

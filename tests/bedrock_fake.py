@@ -42,7 +42,8 @@ EVENT = "before-send.bedrock-runtime.InvokeModel"
 
 def nova_answer(vector, kind: str = "IMAGE") -> bytes:
     """A successful InvokeModel body for one embedding, as the Nova docs show it."""
-    return json.dumps({"embeddings": [{"embeddingType": kind, "embedding": [float(v) for v in vector]}]}).encode()
+    entry = {"embeddingType": kind, "embedding": [float(v) for v in vector]}
+    return json.dumps({"embeddings": [entry]}).encode()
 
 
 class _Raw(io.BytesIO):

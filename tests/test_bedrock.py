@@ -146,7 +146,8 @@ def test_access_denied_and_unknown_model_fail_with_the_setting_named():
                              service_message="The provided model identifier is invalid.", http_status_code=400)
     with pytest.raises(EmbeddingError) as unknown:
         text.embed_texts(["hello"])
-    assert "PRISM_TEXT_MODEL_SOURCE" in str(unknown.value) and "model identifier is invalid" in str(unknown.value)
+    message = str(unknown.value)
+    assert "PRISM_TEXT_MODEL_SOURCE" in message and "model identifier is invalid" in message
     assert text.usage.calls == 0
 
 

@@ -41,11 +41,12 @@ def title_video(tmp_path_factory):
 def bedrock(prism_home, monkeypatch) -> FakeBedrock:
     """Both model sources on Bedrock, and the process's default boto3 session answering for it
     (the clients Prism creates from its settings inherit the session's event hooks)."""
-    for name, value in {"PRISM_VISUAL_MODEL_SOURCE": f"bedrock:{NOVA}", "PRISM_TEXT_MODEL_SOURCE": f"bedrock:{NOVA}",
-                        "PRISM_BEDROCK_EMBEDDING_DIMENSION": "256", "PRISM_BEDROCK_MAX_CONCURRENCY": "4",
-                        "PRISM_BEDROCK_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
-                        "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-                        "AWS_EC2_METADATA_DISABLED": "true"}.items():
+    environment = {
+        "PRISM_VISUAL_MODEL_SOURCE": f"bedrock:{NOVA}", "PRISM_TEXT_MODEL_SOURCE": f"bedrock:{NOVA}",
+        "PRISM_BEDROCK_EMBEDDING_DIMENSION": "256", "PRISM_BEDROCK_MAX_CONCURRENCY": "4",
+        "PRISM_BEDROCK_REGION": "eu-west-1", "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"}
+    for name, value in environment.items():
         monkeypatch.setenv(name, value)
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME"):
         monkeypatch.delenv(name, raising=False)
@@ -66,8 +67,8 @@ def _search(*args: str) -> dict:
     return json.loads(result.stdout)
 
 
-def test_a_title_embedded_by_bedrock_is_indexed_searchable_and_free_to_rerun(instance, prism_home, bedrock,
-                                                                              title_video, tmp_path, monkeypatch):
+def test_a_title_embedded_by_bedrock_is_indexed_searchable_and_free_to_rerun(
+        instance, prism_home, bedrock, title_video, tmp_path, monkeypatch):
     deliver(prism_home, title_video, "nova-1")
     outcome = run_title("nova-1", instance, settings=Settings())
     assert outcome.success, outcome.failures
@@ -82,7 +83,7 @@ def test_a_title_embedded_by_bedrock_is_indexed_searchable_and_free_to_rerun(ins
 
     # Only keyframe stills and transcript text were sent: every request is a single-embedding of an
     # image or a text, every image is a one-frame JPEG of a keyframe's size, nothing else.
-    sizes = {(w, h) for w, h in zip(keyframes.column("width").to_pylist(), keyframes.column("height").to_pylist())}
+    sizes = {(r["width"], r["height"]) for r in keyframes.select(["width", "height"]).to_pylist()}
     images, sent_texts = [], []
     for request in bedrock.requests:
         assert request.model == NOVA and request.headers["Content-Type"] == "application/json"

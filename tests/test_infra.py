@@ -278,7 +278,8 @@ def test_bedrock_is_reached_through_a_vpc_endpoint_and_only_the_configured_model
     (endpoint_sg_ref,) = endpoint["SecurityGroupIds"]
     endpoint_sg = endpoint_sg_ref["Fn::GetAtt"][0]
     worker_sg = next(k for k in resources(network, "AWS::EC2::SecurityGroup") if k.startswith("WorkerSg"))
-    ingress = resources(network, "AWS::EC2::SecurityGroup")[endpoint_sg]["Properties"].get("SecurityGroupIngress", [])
+    groups = resources(network, "AWS::EC2::SecurityGroup")
+    ingress = groups[endpoint_sg]["Properties"].get("SecurityGroupIngress", [])
     ingress += [r["Properties"] for r in resources(network, "AWS::EC2::SecurityGroupIngress").values()
                 if r["Properties"]["GroupId"] == {"Fn::GetAtt": [endpoint_sg, "GroupId"]}]
     assert ingress and all(rule["SourceSecurityGroupId"] == {"Fn::GetAtt": [worker_sg, "GroupId"]}

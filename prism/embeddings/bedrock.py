@@ -169,8 +169,8 @@ class _BedrockEmbedder:
                        if options.cache_uri else None)
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}(model_id={self.model_id!r}, concurrency={self.options.max_concurrency}, "
-                f"cache={self._cache!r})")
+        return (f"{type(self).__name__}(model_id={self.model_id!r}, "
+                f"concurrency={self.options.max_concurrency}, cache={self._cache!r})")
 
     # -- requests ------------------------------------------------------------------------------
     def _body(self, item: _Input) -> tuple[bytes, int, int]:
@@ -202,8 +202,8 @@ class _BedrockEmbedder:
         try:
             return json.loads(response["body"].read())
         except (KeyError, ValueError) as exc:
-            raise EmbeddingError(f"Amazon Bedrock ({self.model}) answered with a body that is not JSON: {exc}") \
-                from exc
+            raise EmbeddingError(
+                f"Amazon Bedrock ({self.model}) answered with a body that is not JSON: {exc}") from exc
 
     def _client_error(self, exc: Any) -> EmbeddingError:
         error = exc.response.get("Error", {})
@@ -257,7 +257,8 @@ class _BedrockEmbedder:
         unique: dict[str, _Input] = {}
         for item in items:
             unique.setdefault(item.key, item)  # the same still or line twice in a call: one request
-        futures: dict[str, Future] = {key: self._pool.submit(self._embed_one, item) for key, item in unique.items()}
+        futures: dict[str, Future] = {key: self._pool.submit(self._embed_one, item)
+                                      for key, item in unique.items()}
         done, pending = wait(futures.values(), return_when=FIRST_EXCEPTION)
         failed = next((f for f in done if f.exception() is not None), None)
         if failed is not None:
@@ -283,7 +284,8 @@ class _BedrockEmbedder:
             if not text.strip():
                 raise EmbeddingError(f"{what} #{i} is blank: Bedrock embeds text with at least one word")
             text = text[:MAX_TEXT_CHARS]
-            items.append(_Input("text", purpose, text, cache_key(self.model, self.dim, purpose, text_digest(text))))
+            key = cache_key(self.model, self.dim, purpose, text_digest(text))
+            items.append(_Input("text", purpose, text, key))
         return items
 
     def close(self) -> None:

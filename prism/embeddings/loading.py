@@ -16,7 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from prism.embeddings.base import EmbeddingError, ImageEmbedder, TextEmbedder
-from prism.embeddings.bedrock import BedrockImageEmbedder, BedrockOptions, BedrockTextEmbedder, is_bedrock_source
+from prism.embeddings.bedrock import (
+    BedrockImageEmbedder,
+    BedrockOptions,
+    BedrockTextEmbedder,
+    is_bedrock_source,
+)
 from prism.modelstore import ModelStoreError, local_source
 
 BUILTIN_COLOR_LAYOUT = "builtin:color-layout"
