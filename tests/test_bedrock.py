@@ -223,6 +223,18 @@ def test_the_cache_makes_a_rerun_free(tmp_path):
     assert wider.usage.cache_hits == 0 and len(fake.requests) == 6
 
 
+def test_an_unusable_cache_costs_requests_not_the_title(tmp_path):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the cache directory should be")
+    opts = options(cache_uri=str(blocker / "cache"))
+    real = client(opts)
+    fake = FakeBedrock().register(real.meta.events)
+    embedder = BedrockImageEmbedder(SOURCE, options=opts, client=real)
+    assert embedder.embed_images([still()]).shape == (1, 256)
+    assert embedder.embed_images([still()]).shape == (1, 256)
+    assert len(fake.requests) == 2 and embedder.usage.cache_hits == 0
+
+
 def test_sources_settings_and_loaders_choose_bedrock(monkeypatch, tmp_path):
     opts = options(dimension=1024)
     visual = load_image_embedder(SOURCE, bedrock=opts)

@@ -102,7 +102,6 @@ def test_a_title_embedded_by_bedrock_is_indexed_searchable_and_free_to_rerun(
         else:
             sent_texts.append(params["text"]["value"])
     assert len(images) == keyframes.num_rows and sorted(sent_texts) == sorted(texts)
-    assert title_video.read_bytes()[:4096] not in b"".join(r.body for r in bedrock.requests)
 
     # What was sent is in the materializations' metadata (cost per title in the UI).
     visual = _metadata(instance, "visual_embeddings", "nova-1")

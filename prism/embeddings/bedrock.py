@@ -35,6 +35,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import logging
 import threading
 from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
@@ -47,6 +48,8 @@ from PIL import Image
 from prism.embeddings.base import EmbeddingError, l2_normalize
 from prism.embeddings.cache import VectorCache, cache_key, image_digest, text_digest
 from prism.embeddings.runtime import check_texts
+
+log = logging.getLogger(__name__)
 
 BEDROCK_PREFIX = "bedrock:"
 NOVA_DIMENSIONS = (256, 384, 1024, 3072)
@@ -239,8 +242,14 @@ class _BedrockEmbedder:
         return vector
 
     def _embed_one(self, item: _Input) -> np.ndarray:
+        # The cache saves money, it is not needed for a right answer: a storage error reading or
+        # writing it (after prism.storage's retries) costs a request, never the title.
         if self._cache is not None:
-            cached = self._cache.get(item.key)
+            try:
+                cached = self._cache.get(item.key)
+            except Exception as exc:
+                log.warning("embedding cache read failed (%s); asking Bedrock", exc)
+                cached = None
             if cached is not None:
                 self.usage.add(cache_hits=1)
                 return cached
@@ -248,7 +257,10 @@ class _BedrockEmbedder:
         vector = self._vector(self._invoke(body), item.kind)
         self.usage.add(images=images, characters=characters)
         if self._cache is not None:
-            self._cache.put(item.key, vector)
+            try:
+                self._cache.put(item.key, vector)
+            except Exception as exc:
+                log.warning("embedding cache write failed (%s); the vector is used but not cached", exc)
         return vector
 
     def _embed(self, items: list[_Input]) -> np.ndarray:
