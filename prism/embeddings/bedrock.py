@@ -282,13 +282,13 @@ class _BedrockEmbedder:
         return l2_normalize(np.stack([vectors[item.key] for item in items]))
 
     def _image_inputs(self, images: Sequence[Image.Image], purpose: str) -> list[_Input]:
-        items = []
         for i, image in enumerate(images):
             if not isinstance(image, Image.Image):
                 raise EmbeddingError(f"image #{i} is {type(image).__name__}, not a PIL image")
-            items.append(_Input("image", purpose, image, cache_key(self.model, self.dim, purpose,
-                                                                    image_digest(image))))
-        return items
+        # ~14 ms per 1080p still, hashlib releases the GIL: hashed on the pool too.
+        digests = list(self._pool.map(image_digest, images))
+        return [_Input("image", purpose, image, cache_key(self.model, self.dim, purpose, digest))
+                for image, digest in zip(images, digests, strict=True)]
 
     def _text_inputs(self, texts: Sequence[str], purpose: str, what: str) -> list[_Input]:
         items = []
