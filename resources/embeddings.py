@@ -44,7 +44,7 @@ class _EmbeddingModel(S3Connected):
 
     def _load(self, loader):
         key = (type(self).__name__, self.source, self.device, self.batch_size, self.cache_dir,
-               self.bedrock_options().__repr__(), self.s3_endpoint_url, self.s3_region)
+               repr(self.bedrock_options()), self.s3_endpoint_url, self.s3_region)
         with _LOCK:
             if key not in _LOADED:
                 _LOADED[key] = loader(self.source, device=self.device, batch_size=self.batch_size,
