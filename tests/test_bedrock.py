@@ -223,6 +223,23 @@ def test_the_cache_makes_a_rerun_free(tmp_path):
     assert wider.usage.cache_hits == 0 and len(fake.requests) == 6
 
 
+@pytest.mark.services  # a real S3 server (SeaweedFS), where production keeps the cache
+def test_the_cache_lives_in_s3_artifact_storage(s3_bucket, s3_server):
+    cache_uri = f"s3://{s3_bucket}/artifacts/cache/embeddings"
+    opts = options(max_concurrency=4, cache_uri=cache_uri,
+                   cache_storage_options={"endpoint_url": s3_server.endpoint_url})
+    real = client(opts)
+    fake = FakeBedrock().register(real.meta.events)
+    images = [still((30 * i, 60, 90)) for i in range(4)]
+    vectors = BedrockImageEmbedder(SOURCE, options=opts, client=real).embed_images(images)
+    again = BedrockImageEmbedder(SOURCE, options=opts, client=real)
+    np.testing.assert_array_equal(again.embed_images(images), vectors)
+    assert len(fake.requests) == 4 and again.usage.cache_hits == 4 and again.usage.calls == 0
+    keys = s3_server.client().list_objects_v2(Bucket=s3_bucket, Prefix="artifacts/cache/embeddings/")["Contents"]
+    assert len(keys) == 4 and all(k["Key"].endswith(".f32") and k["Size"] == 256 * 4 for k in keys)
+    assert all(f"/{NOVA.replace(':', '_')}-256/" in k["Key"] for k in keys)
+
+
 def test_an_unusable_cache_costs_requests_not_the_title(tmp_path):
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("a file where the cache directory should be")
