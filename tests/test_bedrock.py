@@ -235,7 +235,8 @@ def test_the_cache_lives_in_s3_artifact_storage(s3_bucket, s3_server):
     again = BedrockImageEmbedder(SOURCE, options=opts, client=real)
     np.testing.assert_array_equal(again.embed_images(images), vectors)
     assert len(fake.requests) == 4 and again.usage.cache_hits == 4 and again.usage.calls == 0
-    keys = s3_server.client().list_objects_v2(Bucket=s3_bucket, Prefix="artifacts/cache/embeddings/")["Contents"]
+    listed = s3_server.client().list_objects_v2(Bucket=s3_bucket, Prefix="artifacts/cache/embeddings/")
+    keys = listed["Contents"]
     assert len(keys) == 4 and all(k["Key"].endswith(".f32") and k["Size"] == 256 * 4 for k in keys)
     assert all(f"/{NOVA.replace(':', '_')}-256/" in k["Key"] for k in keys)
 
