@@ -129,22 +129,25 @@ def test_a_title_embedded_by_bedrock_is_indexed_searchable_and_free_to_rerun(
     purposes = sorted(r.doc["singleEmbeddingParams"]["embeddingPurpose"] for r in bedrock.requests[indexed:])
     assert purposes == ["IMAGE_RETRIEVAL", "TEXT_RETRIEVAL"]
 
-    # A re-run of the title pays nothing: every vector comes from the content-hash cache.
+    # Re-materializing the title's embeddings and vectors pays nothing: every vector comes from the
+    # content-hash cache, and the rows are replaced, not duplicated.
     before = len(bedrock.requests)
-    again = run_title("nova-1", instance, settings=Settings())
-    assert again.success, again.failures
+    job = build_definitions(Settings()).resolve_job_def("process_title")
+    embedding_assets = [AssetKey(a) for a in ("visual_embeddings", "text_embeddings", "vectors")]
+    assert job.execute_in_process(instance=instance, partition_key="nova-1",
+                                  asset_selection=embedding_assets).success
     assert len(bedrock.requests) == before
     visual = _metadata(instance, "visual_embeddings", "nova-1")
     assert visual["api_calls"] == 0 and visual["api_cache_hits"] == keyframes.num_rows
     assert _metadata(instance, "text_embeddings", "nova-1")["api_cache_hits"] == len(texts)
-
+    assert len(vectors.title_ids(SHOTS, "nova-1")) == keyframes.num_rows
 
     # Access denied (a fresh cache, so requests are made): the step fails naming the setting, and
     # the title's previous embeddings stay as they were.
     bedrock.deny = True
     monkeypatch.setenv("PRISM_EMBEDDING_CACHE_URI", str(tmp_path / "empty-cache"))
     before = store.read_bytes("nova-1", "keyframe_embeddings.parquet")
-    job = build_definitions(Settings()).resolve_job_def("process_title")
+    job = build_definitions(Settings()).resolve_job_def("process_title")  # the new cache setting
     result = job.execute_in_process(instance=instance, partition_key="nova-1", raise_on_error=False,
                                     asset_selection=[AssetKey("visual_embeddings")])
     assert not result.success
