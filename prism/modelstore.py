@@ -93,6 +93,7 @@ def _copy_prefix(fs: Any, source: str, dest: Path) -> tuple[int, int]:
 
 
 BUILTIN_PREFIX = "builtin:"  # a model implemented in Prism itself (no weights), e.g. builtin:color-layout
+MANAGED_PREFIX = "bedrock:"  # a managed model service (no weights here), e.g. bedrock:amazon.nova-…
 
 
 def is_local_path(source: str) -> bool:
@@ -136,7 +137,7 @@ def prefetch(settings: Settings) -> list[Prefetched]:
     fs = None
     for name in model_source_settings():
         source = getattr(settings, name)
-        if not source or source.startswith(BUILTIN_PREFIX):
+        if not source or source.startswith((BUILTIN_PREFIX, MANAGED_PREFIX)):
             continue
         if source.startswith("s3://"):
             fs = fs or _s3(settings)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from functools import partial
 
+from prism.embeddings.bedrock import BedrockOptions
 from prism.embeddings.loading import load_image_embedder, load_text_embedder
 from prism.modelstore import s3fs_options
 from prism.settings import Settings, get_settings
@@ -19,9 +20,19 @@ from prism.vectors.search import Scope, Searcher, SearchResults
 from prism.vectors.store import VectorStore
 
 
+def bedrock_options(settings: Settings) -> BedrockOptions:
+    """Bedrock as the query side uses it: no vector cache (a query is embedded once, and search must
+    not need write access to the artifact storage)."""
+    return BedrockOptions(dimension=settings.bedrock_embedding_dimension,
+                          max_concurrency=settings.bedrock_max_concurrency,
+                          max_attempts=settings.bedrock_max_attempts, region=settings.bedrock_region,
+                          endpoint_url=settings.bedrock_endpoint_url)
+
+
 def _model(settings: Settings, source: str | None, loader):
     return loader(source, device=settings.model_device, batch_size=settings.embed_batch_size,
-                  cache_dir=settings.models_dir, s3_options=s3fs_options(settings))
+                  cache_dir=settings.models_dir, s3_options=s3fs_options(settings),
+                  bedrock=bedrock_options(settings))
 
 
 def open_vector_store(settings: Settings | None = None) -> VectorStore:

@@ -69,10 +69,11 @@ class Settings(BaseSettings):
     asr_model_source: str | None = None
     visual_model_source: str | None = Field(
         default=None, description="Keyframe embedder: a CLIP/SigLIP checkpoint (local dir, s3:// prefix or "
-        "hub id); default builtin:color-layout, an image-only descriptor (no text→shot search).")
+        "hub id), or bedrock:<model id> (Amazon Bedrock, e.g. Nova Multimodal Embeddings); default "
+        "builtin:color-layout, an image-only descriptor (no text→shot search).")
     text_model_source: str | None = Field(
-        default=None, description="Transcript sentence embedder (local dir, s3:// prefix or hub id); default "
-        "the all-MiniLM-L6-v2 of the demo extra.")
+        default=None, description="Transcript sentence embedder (local dir, s3:// prefix or hub id) or "
+        "bedrock:<model id>; default the all-MiniLM-L6-v2 of the demo extra.")
     shot_detector: Literal["cpu", "transnetv2"] = Field(
         default="cpu", description="Shot detector: the CPU content detector or TransNetV2 (GPU workers)."
     )
@@ -109,6 +110,26 @@ class Settings(BaseSettings):
         default="atsc-a85", description="Delivery loudness spec audio QC checks against.")
     silence_min_s: float = Field(default=10.0, gt=0, description="Silence this long is a QC finding.")
     silence_threshold_lufs: float = Field(default=-60.0, le=-20)
+    # Amazon Bedrock as the embedding backend (PRISM_VISUAL_MODEL_SOURCE / PRISM_TEXT_MODEL_SOURCE =
+    # bedrock:<model id>, e.g. bedrock:amazon.nova-2-multimodal-embeddings-v1:0);
+    # see docs/embedding-backends.md.
+    bedrock_embedding_dimension: int = Field(
+        default=1024, description="Width of Bedrock (Nova Multimodal Embeddings) vectors; part of the "
+        "tables' model id, so changing it is a model change.")
+    bedrock_max_concurrency: int = Field(
+        default=8, ge=1, le=128, description="Bedrock requests in flight at once per embedder (keep within "
+        "the account's InvokeModel quota).")
+    bedrock_max_attempts: int = Field(
+        default=8, ge=1, le=20, description="Attempts per Bedrock request (botocore adaptive retry mode: "
+        "throttling and transient errors are retried with backoff and jitter).")
+    bedrock_region: str | None = Field(
+        default=None, description="Bedrock region; default the AWS chain's (the media account's region).")
+    bedrock_endpoint_url: str | None = Field(
+        default=None, description="bedrock-runtime endpoint override (a VPC endpoint's own DNS name when "
+        "private DNS is off); default the regional endpoint, which private DNS resolves to the VPC endpoint.")
+    embedding_cache_uri: str | None = Field(
+        default=None, description="Where managed-backend vectors are cached by content hash (a re-run costs "
+        "nothing); default <storage>/cache/embeddings.")
     # Embeddings and the LanceDB vector tables (<storage>/lancedb).
     embed_batch_size: int = Field(default=32, ge=1, le=1024, description="Images or lines embedded together.")
     vector_index_min_rows: int = Field(
@@ -139,6 +160,13 @@ class Settings(BaseSettings):
                 )
         return self
 
+    @field_validator("bedrock_embedding_dimension")
+    @classmethod
+    def _nova_dimension(cls, value: int) -> int:
+        if value not in (256, 384, 1024, 3072):
+            raise ValueError(f"{value}: Nova Multimodal Embeddings produces 256, 384, 1024 or 3072 dimensions")
+        return value
+
     @field_validator("qc_profile")
     @classmethod
     def _known_profile(cls, value: str) -> str:
@@ -152,6 +180,10 @@ class Settings(BaseSettings):
     def lancedb_uri(self) -> str:
         """Vector tables live beside the titles, under the same storage root."""
         return f"{self.artifacts_uri.rstrip('/')}/lancedb"
+
+    @cached_property
+    def embedding_cache(self) -> str:
+        return self.embedding_cache_uri or f"{self.artifacts_uri.rstrip('/')}/cache/embeddings"
 
     @cached_property
     def export(self) -> str:

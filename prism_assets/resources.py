@@ -25,6 +25,11 @@ from resources import (
 
 def build_resources(settings: Settings) -> dict[str, object]:
     s3 = {"s3_endpoint_url": settings.s3.endpoint_url, "s3_region": settings.s3.region}
+    bedrock = {"bedrock_dimension": settings.bedrock_embedding_dimension,
+               "bedrock_max_concurrency": settings.bedrock_max_concurrency,
+               "bedrock_max_attempts": settings.bedrock_max_attempts, "bedrock_region": settings.bedrock_region,
+               "bedrock_endpoint_url": settings.bedrock_endpoint_url,
+               "embedding_cache_uri": settings.embedding_cache}
     return {
         "storage": ArtifactStorage(root=settings.artifacts_uri, **s3),
         "inbox": DeliveryInbox(
@@ -51,11 +56,11 @@ def build_resources(settings: Settings) -> dict[str, object]:
         ),
         "visual_embedding": VisualEmbeddingModel(
             source=settings.visual_model_source, device=settings.model_device,
-            batch_size=settings.embed_batch_size, cache_dir=str(settings.models_dir), **s3,
+            batch_size=settings.embed_batch_size, cache_dir=str(settings.models_dir), **bedrock, **s3,
         ),
         "text_embedding": TextEmbeddingModel(
             source=settings.text_model_source, device=settings.model_device,
-            batch_size=settings.embed_batch_size, cache_dir=str(settings.models_dir), **s3,
+            batch_size=settings.embed_batch_size, cache_dir=str(settings.models_dir), **bedrock, **s3,
         ),
         "vector_index": VectorIndex(
             uri=settings.lancedb_uri, index_min_rows=settings.vector_index_min_rows,

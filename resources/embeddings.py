@@ -4,7 +4,9 @@ Like the audio models, each is loaded on first use and kept for the life of the 
 (keyed by its configuration), never at import time. ``source`` is a local directory, an
 ``s3://`` prefix in the model store (synced once into the model cache) or a hub id; with no
 source the image embedder is the built-in colour-layout descriptor (image-only) and the text
-embedder the all-MiniLM-L6-v2 that ships in the ``demo`` extra.
+embedder the all-MiniLM-L6-v2 that ships in the ``demo`` extra. A ``bedrock:<model id>`` source is
+Amazon Bedrock (prism.embeddings.bedrock), configured by the ``bedrock_*`` fields; its vectors are
+cached by content hash under ``embedding_cache_uri``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import threading
 from pathlib import Path
 
 from prism.embeddings.base import ImageEmbedder, TextEmbedder
+from prism.embeddings.bedrock import BedrockOptions
 from prism.embeddings.loading import load_image_embedder, load_text_embedder
 from resources.s3 import S3Connected
 
@@ -25,13 +28,28 @@ class _EmbeddingModel(S3Connected):
     device: str = "auto"
     batch_size: int = 32
     cache_dir: str = ".prism/models"
+    bedrock_dimension: int = 1024
+    bedrock_max_concurrency: int = 8
+    bedrock_max_attempts: int = 8
+    bedrock_region: str | None = None
+    bedrock_endpoint_url: str | None = None
+    embedding_cache_uri: str | None = None  # None: managed-backend vectors are not cached
+
+    def bedrock_options(self) -> BedrockOptions:
+        cache = self.embedding_cache_uri
+        return BedrockOptions(dimension=self.bedrock_dimension, max_concurrency=self.bedrock_max_concurrency,
+                              max_attempts=self.bedrock_max_attempts, region=self.bedrock_region,
+                              endpoint_url=self.bedrock_endpoint_url, cache_uri=cache,
+                              cache_storage_options=self.storage_options_for(cache) if cache else {})
 
     def _load(self, loader):
-        key = (type(self).__name__, self.source, self.device, self.batch_size, self.cache_dir)
+        key = (type(self).__name__, self.source, self.device, self.batch_size, self.cache_dir,
+               repr(self.bedrock_options()), self.s3_endpoint_url, self.s3_region)
         with _LOCK:
             if key not in _LOADED:
                 _LOADED[key] = loader(self.source, device=self.device, batch_size=self.batch_size,
-                                      cache_dir=Path(self.cache_dir), s3_options=self.storage_options())
+                                      cache_dir=Path(self.cache_dir), s3_options=self.storage_options(),
+                                      bedrock=self.bedrock_options())
             return _LOADED[key]
 
 

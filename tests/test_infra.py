@@ -259,6 +259,52 @@ def test_pipeline_tests_builds_images_deploys_dev_then_prod_after_approval(templ
     assert unit_tests
 
 
+def test_bedrock_is_reached_through_a_vpc_endpoint_and_only_the_configured_model_is_granted(templates):
+    """Dev's embedding sources are Bedrock (cdk.json): its media-account VPC gets a bedrock-runtime
+    interface endpoint the workers alone reach, the workers InvokeModel on that model's ARN alone, and
+    the containers the source as is. Prod hosts its own models: no endpoint, no grant."""
+    stages = json.loads((INFRA / "cdk.json").read_text())["context"]["prism:stages"]
+    dev = stages["dev"]
+    model = dev["model_sources"]["visual"].removeprefix("bedrock:")
+    model_arn = f"arn:aws:bedrock:{dev['region']}::foundation-model/{model}"
+
+    network = templates["Dev-Network"]
+    (endpoint,) = [r["Properties"] for r in resources(network, "AWS::EC2::VPCEndpoint").values()
+                   if r["Properties"].get("VpcEndpointType") == "Interface"]
+    assert endpoint["ServiceName"] == f"com.amazonaws.{dev['region']}.bedrock-runtime"
+    assert endpoint["PrivateDnsEnabled"] is True  # the regional name resolves to the endpoint
+    subnets = {s["Ref"] for s in endpoint["SubnetIds"]}
+    assert subnets and all("compute" in s.lower() for s in subnets)
+    (endpoint_sg_ref,) = endpoint["SecurityGroupIds"]
+    endpoint_sg = endpoint_sg_ref["Fn::GetAtt"][0]
+    worker_sg = next(k for k in resources(network, "AWS::EC2::SecurityGroup") if k.startswith("WorkerSg"))
+    groups = resources(network, "AWS::EC2::SecurityGroup")
+    ingress = groups[endpoint_sg]["Properties"].get("SecurityGroupIngress", [])
+    ingress += [r["Properties"] for r in resources(network, "AWS::EC2::SecurityGroupIngress").values()
+                if r["Properties"]["GroupId"] == {"Fn::GetAtt": [endpoint_sg, "GroupId"]}]
+    assert ingress and all(rule["SourceSecurityGroupId"] == {"Fn::GetAtt": [worker_sg, "GroupId"]}
+                           and rule["FromPort"] == rule["ToPort"] == 443 for rule in ingress)
+    (statement,) = endpoint["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "bedrock:InvokeModel" and statement["Resource"] == model_arn
+    assert statement["Condition"] == {"StringEquals": {"aws:PrincipalAccount": dev["media_account"]}}
+
+    compute = templates["Dev-Compute"]
+    grants = [s for s in statements_of_role(compute, "WorkerRole") if "bedrock" in json.dumps(s["Action"])]
+    assert grants == [{"Action": "bedrock:InvokeModel", "Effect": "Allow", "Resource": model_arn}]
+    for role in ("WebserverRole", "DaemonRole"):
+        assert "bedrock" not in json.dumps(statements_of_role(compute, role))
+    for task in resources(compute, "AWS::ECS::TaskDefinition").values():
+        for container in task["Properties"]["ContainerDefinitions"]:
+            env = {e["Name"]: e["Value"] for e in container["Environment"]}
+            assert env["PRISM_VISUAL_MODEL_SOURCE"] == env["PRISM_TEXT_MODEL_SOURCE"] == f"bedrock:{model}"
+            assert env["PRISM_BEDROCK_REGION"] == dev["region"]  # same region, no cross-region inference
+            assert env["PRISM_BEDROCK_EMBEDDING_DIMENSION"] == str(dev["bedrock_embedding_dimension"])
+
+    assert not any(r["Properties"].get("VpcEndpointType") == "Interface"
+                   for r in resources(templates["Prod-Network"], "AWS::EC2::VPCEndpoint").values())
+    assert "bedrock" not in json.dumps(templates["Prod-Compute"]["Resources"]).lower()  # no grant, no variables
+
+
 def test_infra_names_match_the_gpu_step_declaration():
     sys.path.insert(0, str(INFRA))
     try:

@@ -8,7 +8,7 @@ Who can read what:
 - daemon: launches run workers; reads delivery manifests (``*.json``) in the media bucket for
   the sensor and the daily batch, and artifacts; never a media file.
 - workers (run worker, CPU and GPU steps): read media and the model store, read and write
-  artifacts, launch step tasks.
+  artifacts, launch step tasks; with a Bedrock model source, InvokeModel on that model only.
 - export writer (assumed by the workers for the export step only): reads artifacts, writes the
   product account's export bucket; cannot read media.
 """
@@ -25,7 +25,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from prism_infra.config import StageConfig
+from prism_infra.config import BEDROCK_PREFIX, StageConfig
 from prism_infra.database import DATABASE_NAME, DatabaseStack
 from prism_infra.network import POSTGRES_PORT, WEBSERVER_PORT, NetworkStack
 from prism_infra.storage import StorageStack
@@ -87,6 +87,11 @@ class ComputeStack(Stack):
         media.grant_read(worker_role, "inbox/*")
         models.grant_read(worker_role)
         artifacts.grant_read_write(worker_role)
+        # Workers: Bedrock embeddings, on the configured models only (none unless a model source
+        # of the stage is bedrock:<model id>); the calls go through the VPC endpoint (network.py).
+        if config.bedrock_models:
+            worker_role.add_to_policy(iam.PolicyStatement(
+                actions=["bedrock:InvokeModel"], resources=config.bedrock_model_arns()))
         for role in (webserver_role, daemon_role):
             storage.key.grant_decrypt(role)
 
@@ -139,8 +144,14 @@ class ComputeStack(Stack):
             "PRISM_MEDIA_ROOTS": "[]",
             "PRISM_EXPORT_URI": f"s3://{config.export_bucket_name}/export",
             "PRISM_EXPORT_ROLE_ARN": self.export_writer.role_arn,
-            **{f"PRISM_{name.upper()}_MODEL_SOURCE": f"s3://{models.bucket_name}/models/{directory}"
+            **{f"PRISM_{name.upper()}_MODEL_SOURCE": (
+                directory if directory.startswith(BEDROCK_PREFIX)
+                else f"s3://{models.bucket_name}/models/{directory}")
                for name, directory in config.model_sources.items()},
+            # Bedrock in the media account's own region only (no cross-region inference).
+            **({"PRISM_BEDROCK_REGION": config.region,
+                "PRISM_BEDROCK_EMBEDDING_DIMENSION": str(config.bedrock_embedding_dimension)}
+               if config.bedrock_models else {}),
             "PRISM_S3_REGION": config.region,
             "PRISM_COMPUTE_LOGS_BUCKET": artifacts.bucket_name,
             "PRISM_COMPUTE_LOGS_LOCAL_DIR": f"{DAGSTER_HOME}/compute-logs",

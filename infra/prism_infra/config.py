@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from constructs import Node
 
+BEDROCK_PREFIX = "bedrock:"
+
 
 @dataclass(frozen=True)
 class StageConfig:
@@ -26,7 +28,20 @@ class StageConfig:
     production: bool
     # Model directories under the model store's models/ prefix, by setting: {"asr": "whisper-…"}
     # becomes PRISM_ASR_MODEL_SOURCE=s3://<models bucket>/models/whisper-… (prefetched at start).
+    # A "bedrock:<model id>" value is passed through as is: that setting uses Amazon Bedrock in the
+    # media account's region, and the stage gets a bedrock-runtime VPC endpoint and the workers
+    # bedrock:InvokeModel on exactly those models.
     model_sources: dict[str, str] = field(default_factory=dict)
+    bedrock_embedding_dimension: int = 1024
+
+    @property
+    def bedrock_models(self) -> list[str]:
+        """The Bedrock model ids the stage's model sources name (sorted, no duplicates)."""
+        return sorted({source[len(BEDROCK_PREFIX):] for source in self.model_sources.values()
+                       if source.startswith(BEDROCK_PREFIX)})
+
+    def bedrock_model_arns(self) -> list[str]:
+        return [f"arn:aws:bedrock:{self.region}::foundation-model/{model}" for model in self.bedrock_models]
 
     @property
     def prefix(self) -> str:

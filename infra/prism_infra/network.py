@@ -4,10 +4,17 @@ The compute tiers' security groups live here (not beside the services) so the da
 admit them without a cycle between stacks. Nothing is open to the internet: the only
 inbound rule from outside the groups is the internal load balancer's, from the configured
 internal CIDR.
+
+When a model source of the stage is Amazon Bedrock (``bedrock:<model id>``), the workers reach
+``bedrock-runtime`` through an interface endpoint in the compute subnets (private DNS, so the
+regional endpoint name resolves to it): keyframes and text never cross the internet or the NAT.
+The endpoint admits the workers' security group only, and its policy allows InvokeModel on the
+configured models only, by principals of this account.
 """
 
 from aws_cdk import Stack
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from prism_infra.config import StageConfig
@@ -53,3 +60,16 @@ class NetworkStack(Stack):
         # rotation adds a rule that refers to the instance's port).
         self.database_clients = {"webserver": self.webserver_sg, "daemon": self.daemon_sg,
                                  "workers": self.worker_sg}
+
+        self.bedrock_endpoint: ec2.InterfaceVpcEndpoint | None = None
+        if config.bedrock_models:
+            self.bedrock_endpoint = self.vpc.add_interface_endpoint(
+                "BedrockRuntimeEndpoint", service=ec2.InterfaceVpcEndpointAwsService.BEDROCK_RUNTIME,
+                subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+                private_dns_enabled=True, open=False)
+            self.bedrock_endpoint.connections.allow_default_port_from(
+                self.worker_sg, "workers call Bedrock (embeddings) inside the VPC")
+            self.bedrock_endpoint.add_to_policy(iam.PolicyStatement(
+                principals=[iam.AnyPrincipal()], actions=["bedrock:InvokeModel"],
+                resources=config.bedrock_model_arns(),
+                conditions={"StringEquals": {"aws:PrincipalAccount": config.media_account}}))

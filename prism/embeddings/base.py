@@ -7,7 +7,7 @@ leaving these interfaces is float32 and L2-normalised, so the dot product is the
 similarity and LanceDB's ``cosine`` metric and a plain ``@`` agree.
 
 Backends (``transformers`` CLIP/SigLIP, the built-in colour-layout descriptor, sentence
-embedders, or a managed service later) implement these protocols; the assets never see
+embedders, Amazon Bedrock) implement these protocols; the assets never see
 which one they got. ``model_id`` is stored with every vector table so a model change is
 detected instead of silently mixing two embedding spaces.
 """
@@ -50,7 +50,9 @@ class TextEmbedder(Protocol):
     dim: int
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
-        """(n, dim) float32, rows L2-normalised; batched internally."""
+        """(n, dim) float32, rows L2-normalised; batched internally. A backend whose model embeds a
+        search query differently from indexed text (Bedrock's retrieval purpose) also offers
+        ``embed_text_queries``, which search then uses."""
         ...
 
 

@@ -5,6 +5,8 @@ Sources (an ``s3://`` prefix is first copied into the model cache, once, by ``pr
   hub id → a ``transformers`` CLIP/SigLIP (or image-only) checkpoint.
 - text: None → the all-MiniLM-L6-v2 bundled with the demo extra; a local directory or a hub id →
   a ``transformers`` sentence-embedding checkpoint.
+- either: ``bedrock:<model id>`` → Amazon Bedrock (Nova Multimodal Embeddings; prism.embeddings.bedrock),
+  configured by ``bedrock`` (``BedrockOptions``: dimension, concurrency, retries, region, vector cache).
 Every loading error is an ``EmbeddingError`` naming the source and the setting that chose it.
 """
 
@@ -14,6 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from prism.embeddings.base import EmbeddingError, ImageEmbedder, TextEmbedder
+from prism.embeddings.bedrock import (
+    BedrockImageEmbedder,
+    BedrockOptions,
+    BedrockTextEmbedder,
+    is_bedrock_source,
+)
 from prism.modelstore import ModelStoreError, local_source
 
 BUILTIN_COLOR_LAYOUT = "builtin:color-layout"
@@ -43,7 +51,10 @@ def _fetched(source: str | None, setting: str, cache_dir: Path | None, s3_option
 
 def load_image_embedder(source: str | None, *, device: str = "auto", batch_size: int = 32,
                         model_id: str | None = None, cache_dir: Path | None = None,
-                        s3_options: dict[str, Any] | None = None) -> ImageEmbedder:
+                        s3_options: dict[str, Any] | None = None,
+                        bedrock: BedrockOptions | None = None) -> ImageEmbedder:
+    if is_bedrock_source(source):
+        return BedrockImageEmbedder(source, options=bedrock or BedrockOptions(), setting=VISUAL_SETTING)
     source = _fetched(source, VISUAL_SETTING, cache_dir, s3_options)
     if source is None or source.strip() == BUILTIN_COLOR_LAYOUT:
         from prism.embeddings.color_layout import ColorLayoutEmbedder
@@ -63,7 +74,10 @@ def load_image_embedder(source: str | None, *, device: str = "auto", batch_size:
 
 def load_text_embedder(source: str | None, *, device: str = "auto", batch_size: int = 64,
                        model_id: str | None = None, cache_dir: Path | None = None,
-                       s3_options: dict[str, Any] | None = None) -> TextEmbedder:
+                       s3_options: dict[str, Any] | None = None,
+                       bedrock: BedrockOptions | None = None) -> TextEmbedder:
+    if is_bedrock_source(source):
+        return BedrockTextEmbedder(source, options=bedrock or BedrockOptions(), setting=TEXT_SETTING)
     source = _fetched(source, TEXT_SETTING, cache_dir, s3_options)
     from prism.embeddings.sentence import (
         BUNDLED_TEXT_MODEL_ID,

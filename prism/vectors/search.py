@@ -180,7 +180,10 @@ def search_lines(store: VectorStore, embedder: TextEmbedder, query: str, *, k: i
     if table is None:
         return []
     store.check_model(SEGMENTS, EmbeddingModel(embedder.model_id, embedder.dim))
-    vector = embedder.embed_texts([query])[0]
+    # A model that embeds queries differently from what it indexed (a managed model's retrieval
+    # purpose) offers embed_text_queries; a sentence embedder embeds both alike.
+    embed_query = getattr(embedder, "embed_text_queries", None) or embedder.embed_texts
+    vector = embed_query([query])[0]
     where = _where(title_id)
     words = _fts_text(query)
     has_fts = any(ix.index_type == "FTS" for ix in table.list_indices())

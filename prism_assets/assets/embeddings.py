@@ -69,6 +69,29 @@ def _embedding_inputs(context: AssetExecutionContext, storage: ArtifactStorage, 
         raise Failure(f"title {title_id}: {exc}") from None
 
 
+def _embedded(title_id: str, embed, items) -> np.ndarray:
+    """``embed(items)``, with a failure of the model (a refused or unreachable managed service, an
+    input the model rejects) reported as this title's Failure."""
+    try:
+        return embed(items)
+    except EmbeddingError as exc:
+        raise Failure(f"title {title_id}: {exc}") from None
+
+
+def usage_metadata(embedder, before: dict[str, int] | None) -> dict[str, int]:
+    """What a managed backend was sent for this materialization (calls, images, characters, cache
+    hits, retries), so the cost of a title can be read in the UI; nothing for a local model."""
+    usage = getattr(embedder, "usage", None)
+    if usage is None or before is None:
+        return {}
+    return {f"api_{name}": value for name, value in usage.since(before).items()}
+
+
+def _usage_before(embedder) -> dict[str, int] | None:
+    usage = getattr(embedder, "usage", None)
+    return usage.snapshot() if usage is not None else None
+
+
 def _with_vectors(columns: dict[str, pa.Array], vectors: np.ndarray, model: EmbeddingModel) -> pa.Table:
     """The input columns plus ``vector``, tagged with the model that made the vectors."""
     flat = pa.array(vectors.astype(np.float32, copy=False).reshape(-1), type=pa.float32())
@@ -91,8 +114,9 @@ def embedding_model_of(title_id: str, name: str, table: pa.Table) -> EmbeddingMo
     code_version="visual-embeddings-1",
     kinds={"pytorch", "parquet"},
     description="One L2-normalised vector per keyframe (keyframe_embeddings.parquet) from the visual "
-    "model (PRISM_VISUAL_MODEL_SOURCE: a CLIP/SigLIP checkpoint; default the built-in image-only "
-    "colour-layout descriptor). Batched; fp16 on GPU.",
+    "model (PRISM_VISUAL_MODEL_SOURCE: a CLIP/SigLIP checkpoint, or bedrock:<model id> for Amazon Bedrock; "
+    "default the built-in image-only colour-layout descriptor). Batched; fp16 on GPU. A managed backend "
+    "reports the calls, images and characters it sent (api_* metadata).",
     **GPU_STEP,
 )
 def visual_embeddings(context: AssetExecutionContext, storage: ArtifactStorage,
@@ -100,6 +124,7 @@ def visual_embeddings(context: AssetExecutionContext, storage: ArtifactStorage,
     title_id, store, frames, embedder = _embedding_inputs(context, storage, visual_embedding, KEYFRAMES,
                                                           "keyframes")
     paths = frames.column("path").to_pylist()
+    before = _usage_before(embedder)
     started = time.perf_counter()
     chunks = []
     for at in range(0, len(paths), IMAGE_CHUNK):
@@ -111,7 +136,7 @@ def visual_embeddings(context: AssetExecutionContext, storage: ArtifactStorage,
             except (OSError, FileNotFoundError) as exc:
                 raise Failure(f"title {title_id}: keyframe {rel} cannot be read ({exc}); "
                               "re-materialize `keyframes`") from None
-        chunks.append(embedder.embed_images(images))
+        chunks.append(_embedded(title_id, embedder.embed_images, images))
     elapsed = time.perf_counter() - started
     vectors = np.concatenate(chunks) if chunks else np.zeros((0, embedder.dim), np.float32)
     columns = ("shot_index", "frame_index", "time_s", "path")
@@ -125,6 +150,7 @@ def visual_embeddings(context: AssetExecutionContext, storage: ArtifactStorage,
         "keyframes": len(paths),
         "images_per_s": round(len(paths) / max(elapsed, 1e-9), 1),
         "keyframe_embeddings": MetadataValue.path(store.uri_of(title_id, KEYFRAME_EMBEDDINGS)),
+        **usage_metadata(embedder, before),
     })
 
 
@@ -136,7 +162,8 @@ def visual_embeddings(context: AssetExecutionContext, storage: ArtifactStorage,
     code_version="text-embeddings-1",
     kinds={"pytorch", "parquet"},
     description="One L2-normalised vector per transcript segment (transcript_embeddings.parquet) from "
-    "the sentence embedder (PRISM_TEXT_MODEL_SOURCE; default the demo extra's all-MiniLM-L6-v2).",
+    "the sentence embedder (PRISM_TEXT_MODEL_SOURCE, or bedrock:<model id>; default the demo extra's "
+    "all-MiniLM-L6-v2). A managed backend reports the calls and characters it sent (api_* metadata).",
     **GPU_STEP,
 )
 def text_embeddings(context: AssetExecutionContext, storage: ArtifactStorage,
@@ -144,8 +171,10 @@ def text_embeddings(context: AssetExecutionContext, storage: ArtifactStorage,
     title_id, store, lines, embedder = _embedding_inputs(context, storage, text_embedding, TRANSCRIPT,
                                                          "transcript")
     texts = lines.column("text").to_pylist()
+    before = _usage_before(embedder)
     started = time.perf_counter()
-    vectors = embedder.embed_texts(texts) if texts else np.zeros((0, embedder.dim), np.float32)
+    vectors = (_embedded(title_id, embedder.embed_texts, texts) if texts
+               else np.zeros((0, embedder.dim), np.float32))
     elapsed = time.perf_counter() - started
     table = _with_vectors({name: lines.column(name) for name in TRANSCRIPT_COLUMNS}, vectors,
                           EmbeddingModel(embedder.model_id, embedder.dim))
@@ -156,6 +185,7 @@ def text_embeddings(context: AssetExecutionContext, storage: ArtifactStorage,
         "segments": len(texts),
         "segments_per_s": round(len(texts) / max(elapsed, 1e-9), 1) if texts else 0.0,
         "transcript_embeddings": MetadataValue.path(store.uri_of(title_id, TRANSCRIPT_EMBEDDINGS)),
+        **usage_metadata(embedder, before),
     })
 
 
