@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from prism.settings import Settings
@@ -29,5 +31,5 @@ def test_embedded_instance_config_limits_runs(tmp_path, monkeypatch):
     assert home == tmp_path / "home" / "dagster"
     instance = DagsterInstance.from_config(str(home))
     queue = instance.get_concurrency_config().run_queue_config
-    assert queue.max_concurrent_runs == 2
+    assert queue.max_concurrent_runs == len(os.sched_getaffinity(0))  # one run per usable core
     assert queue.tag_concurrency_limits[0]["key"] == "dagster/partition"

@@ -419,8 +419,9 @@ def write_title(
                 a.metadata["language"] = track.language
             astreams.append(a)
 
-        # Interleave audio in ~1 s chunks with video so muxing stays streaming.
-        chunk = AUDIO_RATE // 25 * 25  # one second
+        # Interleave audio with video a second at a time, as real deliveries are muxed: a
+        # one-pass demuxer (over S3 above all) must not find the audio at the end of the file.
+        frames_per_flush = max(1, round(fps))
         audio_pos = [0] * len(astreams)
 
         def _flush_audio(until_s: float) -> None:
@@ -449,7 +450,7 @@ def write_title(
                     frame.pts = n
                 for packet in vstream.encode(frame):
                     out.mux(packet)
-                if n % chunk == 0:
+                if n % frames_per_flush == 0:
                     _flush_audio(n / fps + 1.0)
             for packet in vstream.encode():
                 out.mux(packet)
