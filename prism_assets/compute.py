@@ -1,9 +1,13 @@
 """Where each step runs, declared once.
 
-Assets that need a GPU in production (TransNetV2 shots, Whisper transcription,
-embeddings) pass ``**GPU_STEP`` to ``@asset``; everything else runs on the
-default CPU task. Locally the ``ecs/*`` op tags are inert (the in-process and
-multiprocess executors ignore them); in production the ECS executor
+Assets that need a GPU in production (Whisper transcription; shots and the
+embedders when their configured model needs one) pass ``**GPU_STEP`` (or
+``**gpu_step_if(...)``) to ``@asset``; everything else runs on the default CPU
+task. Whether a configurable step needs a GPU is read from the settings when the
+definitions load, the same environment the step containers get, so the CPU shot
+detector or a managed embedding service never holds a GPU task or a ``gpu`` slot.
+Locally the ``ecs/*`` op tags are inert (the in-process and multiprocess
+executors ignore them); in production the ECS executor
 (``prism_assets/ecs.py``) turns them into one ECS task per step:
 
 - ``ecs/run_task_kwargs`` sends the step to the GPU task definition (the GPU
@@ -47,6 +51,21 @@ GPU_OP_TAGS: dict[str, str] = {
 
 # Keyword arguments for @asset: ``@asset(..., **GPU_STEP)``.
 GPU_STEP: dict[str, Any] = {"op_tags": GPU_OP_TAGS, "pool": GPU_POOL}
+
+
+def gpu_step_if(needed: bool) -> dict[str, Any]:
+    """``GPU_STEP`` for a step whose configured model needs a GPU, else nothing (a CPU step)."""
+    return GPU_STEP if needed else {}
+
+
+def shot_detector_needs_gpu(detector: str) -> bool:
+    """Every detector but the CPU one runs TransNetV2."""
+    return detector != "cpu"
+
+
+def embedder_needs_gpu(source: str | None) -> bool:
+    """A model Prism hosts needs a GPU; a built-in descriptor or a managed service does not."""
+    return not (source or "").startswith(("builtin:", "bedrock:"))
 
 
 def is_gpu_step(op_tags: dict[str, Any] | None) -> bool:

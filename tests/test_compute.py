@@ -1,6 +1,11 @@
 """Where steps run: exactly the declared assets carry the GPU step tags; the ECS executor's routing."""
 
 import json
+import os
+import subprocess
+import sys
+
+import pytest
 
 from prism.settings import Settings
 from prism_assets.assets import PER_TITLE_ASSETS
@@ -14,12 +19,9 @@ from prism_assets.compute import (
 )
 from prism_assets.ecs import resolve_launch_target
 
-# The assets that need a GPU in production (TransNetV2 shots, Whisper transcription, the
-# embedders), declared here once. The test compares against those of them that exist in the
-# definitions now: strict for every asset that has merged, and it becomes stricter by itself as
-# the visual, audio and embedding assets land (a merged asset missing its GPU tags, or any other
-# asset gaining them, fails).
-GPU_ASSETS = {"shots", "transcript", "visual_embeddings", "text_embeddings"}
+# The assets that need a GPU under the default settings (the CPU shot detector, the built-in
+# colour-layout keyframe descriptor, the bundled sentence embedder), declared here once.
+GPU_ASSETS = {"transcript", "text_embeddings"}
 
 
 def _steps():
@@ -34,7 +36,8 @@ def _steps():
 
 def test_exactly_the_declared_assets_get_gpu_tags(prism_home):
     names = {name for name, _, _ in _steps()}
-    expected = GPU_ASSETS & names
+    expected = GPU_ASSETS
+    assert expected <= names
     tagged = {name for name, tags, _ in _steps() if is_gpu_step(tags)}
     assert tagged == expected
     in_gpu_pool = {name for name, _, pools in _steps() if GPU_POOL in pools}
@@ -42,6 +45,30 @@ def test_exactly_the_declared_assets_get_gpu_tags(prism_home):
     for name, tags, _ in _steps():
         ecs_tags = {k for k in tags if k.startswith("ecs/")}
         assert ecs_tags == (set(GPU_OP_TAGS) - {"prism/compute"} if name in expected else set()), name
+
+
+GPU_TAGGED_SCRIPT = """
+import json
+from prism_assets.assets import PER_TITLE_ASSETS
+from prism_assets.compute import is_gpu_step
+print(json.dumps(sorted(k.to_user_string() for a in PER_TITLE_ASSETS for k in a.keys
+                        if is_gpu_step(a.op.tags))))
+"""
+
+
+@pytest.mark.parametrize(("env", "expected"), [
+    ({}, {"transcript", "text_embeddings"}),
+    ({"PRISM_SHOT_DETECTOR": "transnetv2", "PRISM_VISUAL_MODEL_SOURCE": "s3://models/siglip2"},
+     {"shots", "transcript", "visual_embeddings", "text_embeddings"}),
+    ({"PRISM_VISUAL_MODEL_SOURCE": "bedrock:amazon.nova-2-multimodal-embeddings-v1:0",
+      "PRISM_TEXT_MODEL_SOURCE": "bedrock:amazon.nova-2-multimodal-embeddings-v1:0"}, {"transcript"}),
+])
+def test_a_step_holds_a_gpu_only_when_its_configured_model_needs_one(env, expected, prism_home):
+    # The placement is read when the definitions load, as in a production code location: load
+    # them in a fresh interpreter with the configuration.
+    out = subprocess.run([sys.executable, "-c", GPU_TAGGED_SCRIPT], env={**os.environ, **env},
+                         capture_output=True, text=True, check=True, timeout=120)
+    assert set(json.loads(out.stdout.strip().splitlines()[-1])) == expected
 
 
 def test_gpu_tags_ask_ecs_for_one_gpu_on_the_gpu_provider():

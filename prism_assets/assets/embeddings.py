@@ -26,7 +26,9 @@ from dagster import (
 )
 from PIL import Image
 
+from prism.embeddings import BUILTIN_COLOR_LAYOUT
 from prism.embeddings.base import EmbeddingError
+from prism.settings import get_settings
 from prism.storage import ArtifactStore
 from prism.vectors.store import (
     SEGMENTS,
@@ -43,7 +45,7 @@ from prism_assets.assets.audio import transcript
 from prism_assets.assets.inputs import require_artifacts
 from prism_assets.assets.visual import KEYFRAMES, keyframes
 from prism_assets.assets.visual import SHOTS as SHOTS_PARQUET
-from prism_assets.compute import GPU_STEP
+from prism_assets.compute import embedder_needs_gpu, gpu_step_if
 from prism_assets.partitions import title_of, titles
 from resources import ArtifactStorage, TextEmbeddingModel, VectorIndex, VisualEmbeddingModel
 
@@ -117,7 +119,7 @@ def embedding_model_of(title_id: str, name: str, table: pa.Table) -> EmbeddingMo
     "model (PRISM_VISUAL_MODEL_SOURCE: a CLIP/SigLIP checkpoint, or bedrock:<model id> for Amazon Bedrock; "
     "default the built-in image-only colour-layout descriptor). Batched; fp16 on GPU. A managed backend "
     "reports the calls, images and characters it sent (api_* metadata).",
-    **GPU_STEP,
+    **gpu_step_if(embedder_needs_gpu(get_settings().visual_model_source or BUILTIN_COLOR_LAYOUT)),
 )
 def visual_embeddings(context: AssetExecutionContext, storage: ArtifactStorage,
                       visual_embedding: VisualEmbeddingModel) -> MaterializeResult:
@@ -164,7 +166,7 @@ def visual_embeddings(context: AssetExecutionContext, storage: ArtifactStorage,
     description="One L2-normalised vector per transcript segment (transcript_embeddings.parquet) from "
     "the sentence embedder (PRISM_TEXT_MODEL_SOURCE, or bedrock:<model id>; default the demo extra's "
     "all-MiniLM-L6-v2). A managed backend reports the calls and characters it sent (api_* metadata).",
-    **GPU_STEP,
+    **gpu_step_if(embedder_needs_gpu(get_settings().text_model_source)),
 )
 def text_embeddings(context: AssetExecutionContext, storage: ArtifactStorage,
                     text_embedding: TextEmbeddingModel) -> MaterializeResult:

@@ -27,6 +27,7 @@ from dagster import (
 from PIL import Image
 
 from prism.qc.events import events_table
+from prism.settings import get_settings
 from prism.storage import ArtifactStore
 from prism.visual.decode import PASS_VERSION, VisualDecodeError, read_scalars, run_pass
 from prism.visual.keyframes import (
@@ -43,7 +44,7 @@ from prism.visual.shots import batches_from_parquet, shots_table, tiling_problem
 from prism.visual.sprites import SPRITE_DIR, VTT_NAME
 from prism_assets.assets.inputs import require_artifacts
 from prism_assets.assets.source import source_probe
-from prism_assets.compute import GPU_STEP
+from prism_assets.compute import gpu_step_if, shot_detector_needs_gpu
 from prism_assets.partitions import title_of, titles
 from resources import ArtifactStorage, MediaReader, VisualAnalysis
 
@@ -176,7 +177,7 @@ def frame_signals(context: AssetExecutionContext, storage: ArtifactStorage, medi
                                 "with no gap or overlap.")],
     description="Shot boundaries (shots.parquet): hard cuts frame-exact, fades and dissolves as "
     "'gradual'. Detector by configuration (PRISM_SHOT_DETECTOR): cpu (default) | transnetv2.",
-    **GPU_STEP,
+    **gpu_step_if(shot_detector_needs_gpu(get_settings().shot_detector)),
 )
 def shots(context: AssetExecutionContext, storage: ArtifactStorage,
           visual: VisualAnalysis) -> MaterializeResult:
