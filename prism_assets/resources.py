@@ -36,6 +36,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
             uri=settings.inbox,
             media_roots=settings.media_roots,
             max_manifest_bytes=settings.manifest_max_bytes,
+            lookback_hours=settings.sensor_lookback_hours,
             **s3,
         ),
         "media": MediaReader(**s3),

@@ -82,7 +82,7 @@ def days_to_list(days: list[date], newest_seen: str | None, lookback_s: float) -
     description="Turns each new delivery manifest in the inbox into a title partition and a run.",
 )
 def delivery_sensor(context: SensorEvaluationContext, inbox: DeliveryInbox) -> SensorResult:
-    lookback_s = get_settings().sensor_lookback_hours * 3600
+    lookback_s = inbox.lookback_hours * 3600
     cursor = InboxCursor.parse(context.cursor)
     box = inbox.inbox()
     window_start = cursor.high_water - lookback_s

@@ -12,6 +12,8 @@ class DeliveryInbox(S3Connected):
     uri: str
     media_roots: list[str] = Field(default_factory=list)
     max_manifest_bytes: int = 64 * 1024
+    # How far back (before the newest day prefix, in hours) the delivery sensor still looks.
+    lookback_hours: float = 24.0
 
     def inbox(self) -> Inbox:
         return Inbox(self.uri, self.storage_options_for(self.uri),
