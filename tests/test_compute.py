@@ -121,3 +121,22 @@ def test_cpu_step_keeps_the_workers_fargate_settings():
     resolved = resolve_launch_target(spot)
     assert "launchType" not in resolved
     assert resolved["networkConfiguration"] == FARGATE_WORKER["networkConfiguration"]
+
+
+def test_the_executor_hook_prism_overrides_is_still_the_one_dagster_aws_launches_with():
+    """CapacityProviderStepHandler overrides a private method of dagster-aws's EcsStepHandler. If
+    a dagster-aws release renames it, or stops building RunTask arguments through it, the override
+    would silently do nothing and every GPU step would be rejected by ECS: fail here instead."""
+    import inspect
+
+    from dagster_aws.ecs.executor import EcsStepHandler
+
+    from prism_assets.ecs import CapacityProviderStepHandler
+
+    hook = "_get_run_task_kwargs"
+    assert hook in vars(EcsStepHandler), f"dagster-aws's EcsStepHandler no longer has {hook}"
+    assert hook in vars(CapacityProviderStepHandler)
+    assert list(inspect.signature(getattr(EcsStepHandler, hook)).parameters) == [
+        "self", "run", "args", "step_key", "step_tags", "step_handler_context", "container_context"]
+    # launch_step builds the RunTask call from the hook's result.
+    assert f"self.{hook}(" in inspect.getsource(EcsStepHandler.launch_step)
