@@ -205,9 +205,44 @@ class ArtifactStore:
         target = self.path(title_id, relpath)
         return with_retries(target.read_bytes, what=str(target))
 
-    def read_table(self, title_id: str, relpath: str) -> pa.Table:
-        """A Parquet artifact as an Arrow table."""
-        return pq.read_table(pa.BufferReader(self.read_bytes(title_id, relpath)))
+    def read_table(self, title_id: str, relpath: str, columns: list[str] | None = None) -> pa.Table:
+        """A Parquet artifact as an Arrow table; with ``columns``, only those columns are read.
+
+        On S3 a column selection reads just the footer and those column chunks (ranged GETs),
+        not the object: a few scalars per frame instead of the frame signals' RGB proxies.
+        """
+        if columns is None:
+            return pq.read_table(pa.BufferReader(self.read_bytes(title_id, relpath)))
+        target = self.path(title_id, relpath)
+        if self.is_local:
+            return pq.read_table(str(target.path), columns=columns)
+
+        def _read() -> pa.Table:
+            # No read-ahead cache: each read Parquet asks for is one ranged GET of exactly that
+            # range (s3fs's default read-ahead turned the column chunks into the whole object).
+            with target.fs.open(target.path, "rb", cache_type="none") as fh:
+                return pq.read_table(fh, columns=columns)
+
+        return with_retries(_read, what=str(target))
+
+    @contextmanager
+    def local_copy(self, title_id: str, relpath: str) -> Iterator[Path]:
+        """A local path to an artifact, for readers that need a file (decoders, PyAV).
+
+        The file itself on local disk; from S3 a temp copy streamed to disk (never whole in
+        memory), removed afterwards.
+        """
+        target = self.path(title_id, relpath)
+        if self.is_local:
+            yield Path(str(target.path))
+            return
+        tmp = Path(tempfile.mkdtemp(prefix="prism-local-"))
+        try:
+            local = tmp / PurePosixPath(relpath).name
+            with_retries(lambda: target.fs.get_file(target.path, str(local)), what=str(target))
+            yield local
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
     def read_json(self, title_id: str, relpath: str) -> Any:
         return json.loads(self.read_bytes(title_id, relpath))

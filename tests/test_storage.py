@@ -106,3 +106,31 @@ def test_s3_outage_surfaces_after_retries(tmp_path):
     with pytest.raises(Exception) as info:
         store.write_json("t1", "probe.json", {})
     assert "connect" in f"{type(info.value).__name__} {info.value}".lower()
+
+
+def test_a_column_selection_reads_only_those_columns_and_local_copy_streams(store, tmp_path):
+    import os
+
+    import pyarrow as pa
+
+    rows = 3000
+    table = pa.table({"time_s": pa.array([i / 25 for i in range(rows)]),
+                      "proxy": pa.array([os.urandom(3888) for _ in range(rows)])})  # like 36x36 RGB
+    store.write_table("t1", "frame_signals.parquet", table)
+    size = len(store.read_bytes("t1", "frame_signals.parquet"))
+
+    fetched = []
+    if not store.is_local:  # count the bytes the S3 server actually sends back
+        fs = store.path("t1", "frame_signals.parquet").fs
+        fs.connect()
+        fs.s3.meta.events.register("after-call.s3.GetObject",
+                                   lambda http_response, **_: fetched.append(
+                                       int(http_response.headers.get("content-length", 0))))
+    got = store.read_table("t1", "frame_signals.parquet", columns=["time_s"])
+    assert got.column_names == ["time_s"] and got.column("time_s").to_pylist() == table["time_s"].to_pylist()
+    if not store.is_local:
+        assert 0 < sum(fetched) < size / 10, (sum(fetched), size)
+
+    with store.local_copy("t1", "frame_signals.parquet") as local:
+        assert local.stat().st_size == size
+    assert local.exists() == store.is_local  # a temp copy from S3 is gone afterwards

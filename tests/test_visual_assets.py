@@ -48,8 +48,9 @@ def test_visual_graph_shape(instance, prism_home):
     assert graph.get(AssetKey("visual_qc")).parent_keys == {AssetKey("frame_signals")}
     defs = build_definitions(prism_home)
     gpu = {name for name in VISUAL if is_gpu_step(defs.resolve_assets_def(name).node_def.tags)}
-    assert gpu == {"shots"}  # only the TransNetV2-capable step asks for a GPU worker
-    assert defs.resolve_assets_def("shots").node_def.pool == "gpu"
+    # The default CPU detector holds no GPU worker (test_compute checks transnetv2 moves it).
+    assert gpu == set()
+    assert defs.resolve_assets_def("shots").node_def.pool is None
 
 
 def test_title_gets_shots_keyframes_sprites_and_qc(instance, prism_home, episode):

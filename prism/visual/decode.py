@@ -184,5 +184,9 @@ def iter_signal_batches(path_or_file, columns: list[str] | None = None, batch_fr
 
 def read_scalars(path_or_file, columns: list[str]) -> dict[str, np.ndarray]:
     """Selected scalar columns of every frame (small: a few floats per frame)."""
-    table = pq.read_table(path_or_file, columns=columns)
-    return {c: table.column(c).to_numpy(zero_copy_only=False) for c in columns}
+    return scalar_arrays(pq.read_table(path_or_file, columns=columns))
+
+
+def scalar_arrays(table: pa.Table) -> dict[str, np.ndarray]:
+    """The columns of a frame-signals selection as numpy arrays."""
+    return {c: table.column(c).to_numpy(zero_copy_only=False) for c in table.column_names}

@@ -15,8 +15,6 @@ import hashlib
 import json
 import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from dagster import AssetExecutionContext, DataVersion, Failure, MaterializeResult, MetadataValue, asset
@@ -61,21 +59,6 @@ AUDIO_DIR = "audio"
 
 def meter_file(track: int) -> str:
     return f"track{track}.meter.parquet"
-
-
-@contextmanager
-def local_artifact(store: ArtifactStore, title_id: str, relpath: str) -> Iterator[Path]:
-    """A local path to an artifact: the file itself locally, a temp copy from S3."""
-    if store.is_local:
-        yield Path(str(store.path(title_id, relpath).path))
-        return
-    tmp = Path(tempfile.mkdtemp(prefix="prism-audio-"))
-    try:
-        local = tmp / Path(relpath).name
-        local.write_bytes(store.read_bytes(title_id, relpath))
-        yield local
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _publish(store: ArtifactStore, title_id: str, relpath: str, local: Path) -> None:
@@ -174,7 +157,7 @@ def speech_segments(context: AssetExecutionContext, storage: ArtifactStorage,
     info = _audio_info(store, title_id)
     rows, per_track = [], {}
     for t in info["tracks"]:
-        with local_artifact(store, title_id, t["speech_audio"]) as flac:
+        with store.local_copy(title_id, t["speech_audio"]) as flac:
             segments = detect_speech(read_speech_audio(flac), t["duration_s"], vad.options(), vad.model())
         rows += [{"track": t["track"], "start_s": s.start_s, "end_s": s.end_s, "kind": "speech",
                   "confidence": s.confidence} for s in segments]
@@ -272,7 +255,7 @@ def transcript(context: AssetExecutionContext, storage: ArtifactStorage, asr: As
         detected = None
         declared = normalize_language(t["declared_language"])
         if windows:
-            with local_artifact(store, title_id, t["speech_audio"]) as flac:
+            with store.local_copy(title_id, t["speech_audio"]) as flac:
                 def chunks(flac=flac, windows=windows):
                     return speech_chunks(flac, windows)
 

@@ -8,7 +8,6 @@ import math
 import shutil
 import tempfile
 import time
-from contextlib import contextmanager
 from io import BytesIO
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from PIL import Image
 from prism.qc.events import events_table
 from prism.settings import get_settings
 from prism.storage import ArtifactStore
-from prism.visual.decode import PASS_VERSION, VisualDecodeError, read_scalars, run_pass
+from prism.visual.decode import PASS_VERSION, VisualDecodeError, read_scalars, run_pass, scalar_arrays
 from prism.visual.keyframes import (
     KEYFRAMES_SCHEMA,
     KeyframeError,
@@ -73,22 +72,6 @@ def _video_title(store: ArtifactStore, title_id: str) -> tuple[str, dict]:
         reason = (video or {}).get("decode_error") or "no video stream (audio-only delivery)"
         raise Failure(f"title {title_id}: no decodable video: {reason}")
     return store.read_json(title_id, "delivery.json")["media_location"], probe
-
-
-@contextmanager
-def _local_copy(store: ArtifactStore, title_id: str, relpath: str):
-    """A local path for an artifact (the file itself locally, a temp download on S3)."""
-    if store.is_local:
-        yield str(store.path(title_id, relpath).path)
-        return
-    tmp = Path(tempfile.mkdtemp(prefix="prism-art-"))
-    try:
-        local = tmp / Path(relpath).name
-        target = store.path(title_id, relpath)
-        target.fs.get_file(target.path, str(local))
-        yield str(local)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _publish_dir(store: ArtifactStore, title_id: str, directory: str, files: dict[str, Path]) -> None:
@@ -186,7 +169,7 @@ def shots(context: AssetExecutionContext, storage: ArtifactStorage,
     require_artifacts(store, title_id, (SIGNALS, "frame_signals"))
     summary = store.read_json(title_id, PASS_SUMMARY)
     detector = visual.detector()
-    with _local_copy(store, title_id, SIGNALS) as signals_path:
+    with store.local_copy(title_id, SIGNALS) as signals_path:
         boundaries = detector.detect(batches_from_parquet(signals_path), summary["mean_fps"])
         times = read_scalars(signals_path, ["time_s"])["time_s"]
     table = shots_table(boundaries, times, summary["duration_s"])
@@ -243,8 +226,9 @@ def keyframes(context: AssetExecutionContext, storage: ArtifactStorage, media: M
     summary = store.read_json(title_id, PASS_SUMMARY)
     rotation = int(summary.get("rotation") or 0)
     shot_rows = store.read_table(title_id, SHOTS).to_pylist()
-    with _local_copy(store, title_id, SIGNALS) as signals_path:
-        sig = read_scalars(signals_path, ["time_s", "sharpness", "motion", "black_ratio"])
+    # Only the scalar columns: on S3 a few ranged reads, not the frames' RGB proxies.
+    sig = scalar_arrays(store.read_table(title_id, SIGNALS, columns=["time_s", "sharpness", "motion",
+                                                                     "black_ratio"]))
     scores = frame_scores(sig["sharpness"], sig["motion"], sig["black_ratio"])
     choices = select_keyframes(shot_rows, sig["time_s"], scores, every_s=visual.keyframe_every_s)
 
@@ -338,8 +322,7 @@ def visual_qc(context: AssetExecutionContext, storage: ArtifactStorage) -> Mater
     store = storage.store()
     require_artifacts(store, title_id, (SIGNALS, "frame_signals"))
     summary = store.read_json(title_id, PASS_SUMMARY)
-    with _local_copy(store, title_id, SIGNALS) as signals_path:
-        sig = read_scalars(signals_path, QC_SIGNAL_COLUMNS)
+    sig = scalar_arrays(store.read_table(title_id, SIGNALS, columns=QC_SIGNAL_COLUMNS))
     events = visual_qc_events(sig, summary["duration_s"], summary["width"], summary["height"],
                               rotation=int(summary.get("rotation") or 0))
     table = events_table(events)
