@@ -36,10 +36,10 @@ def manifest(title_id: str, day: date) -> bytes:
 
 
 def layout(n: int, days: int, start: date) -> list[tuple[str, bytes]]:
-    per_day = max(1, n // days)
+    """``n`` manifests spread evenly over ``days`` day prefixes, oldest first."""
     out = []
     for i in range(n):
-        day = start + timedelta(days=min(i // per_day, days - 1))
+        day = start + timedelta(days=i * days // n)
         title = f"t{i:06d}"
         out.append((f"{day.isoformat()}/{title}.json", manifest(title, day)))
     return out
@@ -111,13 +111,13 @@ def fill(inbox: Inbox, items: list[tuple[str, bytes]]) -> None:
 def run(inbox: Inbox, counter_cls, n: int, days: int) -> None:
     start = date(2025, 11, 24)
     items = layout(n, days, start)
-    per_day = max(1, n // days)
     print(f"{'history':>14} {'manifests':>10} {'sensor tick':>12} {'batch tick':>11} {'latest_for_title':>17}"
           f" {'old way (list+parse all)':>25}")
     done = 0
     for share in (0.25, 0.5, 1.0):
         upto = int(days * share)
-        todo = items[done: upto * per_day if share < 1 else n]
+        last = start + timedelta(days=upto - 1)
+        todo = [item for item in items[done:] if item[0][:10] <= last.isoformat()]
         t0 = time.monotonic()
         fill(inbox, todo)
         done += len(todo)

@@ -138,3 +138,18 @@ def s3_bucket(s3_server, monkeypatch) -> str:
     name = f"prism-{uuid.uuid4().hex[:12]}"
     s3_server.client().create_bucket(Bucket=name)
     return name
+
+
+# Fixtures that start a real external service: a test using one is a `services` test, so
+# `-m "not services"` is a real quick run without anyone having to remember the marker.
+SERVICE_FIXTURES = {"s3_server", "s3_bucket", "postgres_server", "postgres_db", "dagster_dev",
+                    "daemon_with_held_queue", "model_store"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        # (a fixture parametrized over "s3" reaches the server through getfixturevalue)
+        if SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())) or (
+                callspec is not None and "s3" in callspec.id.split("-")):
+            item.add_marker(pytest.mark.services)
