@@ -201,3 +201,16 @@ def standard_title(path: Path) -> TruthTitle:
             leaves = ln.start_frame + int((ln.xy[1] + 30) / ln.roll_px_per_frame)
             ln.end_frame = min(ln.end_frame, leaves)
     return title
+
+
+def short_title(path: Path) -> TruthTitle:
+    """8 s at 640x360: a sign appearing mid-shot, then a cut to a shot with two subtitles."""
+    shots = [TruthShot(0, 100, "coffee"), TruthShot(100, 200, "chelsea")]
+    sub = dict(category="subtitle", xy=(320, 322), style="outline", size=26, anchor="mm", font_path=NANUM_BOLD,
+               script="Hang")
+    lines = [
+        TruthLine("부산 해운대 시장", 31, 100, "clean", "Hang", xy=(40, 60), font_path=NANUM, size=28),
+        TruthLine("어디 가는 거야?", 110, 160, **sub),
+        TruthLine("집에 가고 싶어", 160, 200, **sub),
+    ]
+    return render_title(path, shots, lines)
