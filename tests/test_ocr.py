@@ -184,3 +184,35 @@ def test_table_follows_the_contract(read_title):
     busan = next(r for r in rows if "부산" in r["text"])
     assert busan["script"] == "Hang" and busan["shot_index"] == 0
     assert busan["start_s"] == pytest.approx(87 / 25)
+
+
+# -- QC ---------------------------------------------------------------------------
+def _text_row(start, end, kind="subtitle", x=0.3, y=0.8, w=0.4, h=0.08, text="어디 가?"):
+    return {"start_s": start, "end_s": end, "kind": kind, "x": x, "y": y, "w": w, "h": h, "text": text}
+
+
+def test_burned_in_subtitles_against_speech_time():
+    from prism.ocr.qc import onscreen_text_findings
+    from prism.qc.profile import get_profile, summarize
+
+    speech = [{"start_s": 0.0, "end_s": 10.0, "kind": "speech"},
+              {"start_s": 20.0, "end_s": 30.0, "kind": "speech"}]
+    subs = [_text_row(1, 4), _text_row(21, 25)]  # 7 of 20 s of speech
+    events = onscreen_text_findings(subs, speech, 60.0)
+    burned = [e for e in events if e.check == "burned_in_subtitles"]
+    assert len(burned) == 1 and burned[0].value == pytest.approx(0.35) and burned[0].severity == "warning"
+    assert (burned[0].start_s, burned[0].end_s) == (1, 25)
+    _, strict = summarize(events, get_profile("strict"), 60.0)
+    assert strict.checks["burned_in_subtitles"] == {"error": 1}
+    assert not [e for e in onscreen_text_findings(subs[:1], speech, 60.0) if e.check == "burned_in_subtitles"]
+    signs = [_text_row(1, 20, kind="sign")]
+    assert onscreen_text_findings(signs, speech, 60.0) == []
+
+
+def test_text_outside_title_safe_is_info():
+    from prism.ocr.qc import onscreen_text_findings
+
+    rows = [_text_row(0, 5, kind="sign", x=0.01, y=0.4), _text_row(5, 9, kind="sign", x=0.4, y=0.4)]
+    events = onscreen_text_findings(rows, [], 60.0)
+    assert [(e.check, e.severity, e.start_s) for e in events] == [("text_outside_title_safe", "info", 0)]
+    assert events[0].value == pytest.approx(0.04)

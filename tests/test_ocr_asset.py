@@ -7,6 +7,7 @@ from ocr_truth import short_title
 
 from prism.ocr.base import similarity
 from prism.ocr.tesseract import tesseract_available
+from prism.qc.events import read_events
 from prism_assets.definitions import build_definitions
 from prism_assets.resources import build_resources
 from prism_assets.runner import run_title
@@ -36,7 +37,8 @@ def test_title_gets_timed_onscreen_text(instance, prism_home, ocr_title):
     rows = store.read_table("signs-1", "onscreen_text.parquet").to_pylist()
     # Small text at 180p: reading accuracy is measured in test_ocr.py; here, what was found and when.
     truth = ["부산 해운대 시장", "어디 가는 거야?", "집에 가고 싶어"]
-    assert len(rows) == 3 and all(similarity(r["text"], t) >= 0.7 for r, t in zip(rows, truth, strict=True)), rows
+    assert len(rows) == 3, rows
+    assert all(similarity(r["text"], t) >= 0.7 for r, t in zip(rows, truth, strict=True)), rows
     sign, first, second = rows
     assert sign["start_s"] == pytest.approx(31 / 25) and sign["end_s"] == pytest.approx(4.0)
     assert sign["shot_index"] == 0 and sign["kind"] == "sign" and sign["script"] == "Hang"
@@ -46,3 +48,7 @@ def test_title_gets_timed_onscreen_text(instance, prism_home, ocr_title):
         AssetRecordsFilter(asset_key=AssetKey("onscreen_text"), asset_partitions=["signs-1"]), limit=1
     ).records[0].asset_materialization.metadata
     assert meta["events"].value == 3 and meta["subtitle_events"].value == 2
+    # No audio, so no speech: subtitles on screen for 3.6 of the 8 s are a burned-in finding.
+    qc = {e.check: e for e in read_events(store.read_bytes("signs-1", "qc.parquet"))}
+    assert qc["burned_in_subtitles"].severity == "warning"
+    assert qc["burned_in_subtitles"].value == pytest.approx(3.6 / 8, abs=0.01)
