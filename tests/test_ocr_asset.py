@@ -8,6 +8,7 @@ from ocr_truth import short_title
 from prism.ocr.base import similarity
 from prism.ocr.tesseract import tesseract_available
 from prism.qc.events import read_events
+from prism.search import search
 from prism_assets.definitions import build_definitions
 from prism_assets.resources import build_resources
 from prism_assets.runner import run_title
@@ -52,3 +53,7 @@ def test_title_gets_timed_onscreen_text(instance, prism_home, ocr_title):
     qc = {e.check: e for e in read_events(store.read_bytes("signs-1", "qc.parquet"))}
     assert qc["burned_in_subtitles"].severity == "warning"
     assert qc["burned_in_subtitles"].value == pytest.approx(3.6 / 8, abs=0.01)
+    # The sign is in the catalogue: `prism search 부산` finds it with its title and time.
+    hits = search("부산", scope="onscreen", settings=prism_home).onscreen
+    assert (hits[0].title_id, hits[0].kind) == ("signs-1", "sign")
+    assert hits[0].start_s == pytest.approx(31 / 25)

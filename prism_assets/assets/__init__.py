@@ -1,7 +1,13 @@
 """Per-title assets, one module per domain."""
 
 from prism_assets.assets.audio import AUDIO_ASSETS, audio, audio_qc, loudness, speech_segments, transcript
-from prism_assets.assets.embeddings import EMBEDDING_ASSETS, text_embeddings, vectors, visual_embeddings
+from prism_assets.assets.embeddings import (
+    EMBEDDING_ASSETS,
+    onscreen_text_embeddings,
+    text_embeddings,
+    vectors,
+    visual_embeddings,
+)
 from prism_assets.assets.intake import delivery
 from prism_assets.assets.qc import qc, report, title_bundle
 from prism_assets.assets.source import source_probe
@@ -13,7 +19,7 @@ PER_TITLE_ASSETS = [delivery, source_probe, *VISUAL_ASSETS, *AUDIO_ASSETS, *EMBE
 
 __all__ = [
     "PER_TITLE_ASSETS", "audio", "audio_qc", "delivery", "frame_signals", "keyframes", "loudness",
-    "onscreen_text", "qc", "report",
+    "onscreen_text", "onscreen_text_embeddings", "qc", "report",
     "shots", "source_probe", "speech_segments", "text_embeddings", "title_bundle", "transcript", "vectors",
     "visual_embeddings", "visual_qc",
 ]
