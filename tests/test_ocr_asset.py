@@ -53,6 +53,8 @@ def test_title_gets_timed_onscreen_text(instance, prism_home, ocr_title):
     qc = {e.check: e for e in read_events(store.read_bytes("signs-1", "qc.parquet"))}
     assert qc["burned_in_subtitles"].severity == "warning"
     assert qc["burned_in_subtitles"].value == pytest.approx(3.6 / 8, abs=0.01)
+    export = build_resources(prism_home)["export"].target()
+    assert (export.dir("signs-1") / "onscreen_text.parquet").exists()
     # The sign is in the catalogue: `prism search 부산` finds it with its title and time.
     hits = search("부산", scope="onscreen", settings=prism_home).onscreen
     assert (hits[0].title_id, hits[0].kind) == ("signs-1", "sign")

@@ -172,8 +172,7 @@ def text_embeddings(context: AssetExecutionContext, storage: ArtifactStorage,
     code_version="onscreen-text-embeddings-1",
     kinds={"pytorch", "parquet"},
     description="One L2-normalised vector per on-screen text event (onscreen_text_embeddings.parquet) "
-    "from the sentence embedder that embeds the transcript.",
-    **GPU_STEP,
+    "from the sentence embedder that embeds the transcript (a CPU step: a title has few such lines).",
 )
 def onscreen_text_embeddings(context: AssetExecutionContext, storage: ArtifactStorage,
                              text_embedding: TextEmbeddingModel) -> MaterializeResult:

@@ -104,11 +104,12 @@ def qc(context: AssetExecutionContext, storage: ArtifactStorage) -> MaterializeR
 
 @asset(
     partitions_def=titles,
-    deps=[qc, "shots", "keyframes", "loudness", "transcript"],
+    deps=[qc, "shots", "keyframes", "loudness", "transcript", "onscreen_text"],
     group_name="qc",
-    code_version="report-1",
+    code_version="report-2",
     kinds={"html", "png"},
-    description="report.html: QC verdict and timeline picture, shots and keyframes, loudness, transcript.",
+    description="report.html: QC verdict and timeline picture (with an on-screen text lane), shots and "
+    "keyframes, loudness, transcript, on-screen text.",
 )
 def report(context: AssetExecutionContext, storage: ArtifactStorage, audio_qc_policy: AudioQcPolicy
            ) -> MaterializeResult:
@@ -118,6 +119,7 @@ def report(context: AssetExecutionContext, storage: ArtifactStorage, audio_qc_po
     events = read_events(store.read_bytes(title_id, "qc.parquet"))
     probe = _json(store, title_id, "probe.json")
     shots = _table(store, title_id, "shots.parquet")
+    onscreen = _table(store, title_id, ONSCREEN_TEXT) if store.exists(title_id, ONSCREEN_TEXT) else None
     loudness = _json(store, title_id, "loudness.json")
     tracks = loudness_tracks(loudness)
     curves = [curve for t in tracks if (curve := short_term_curve(t)) is not None]
@@ -127,6 +129,7 @@ def report(context: AssetExecutionContext, storage: ArtifactStorage, audio_qc_po
         loudness=curves,
         # The delivery spec audio QC checked against, so the curve reads against the same line.
         loudness_target_lufs=LOUDNESS_SPECS[audio_qc_policy.loudness_spec].target_lufs if curves else None,
+        onscreen_text=None if onscreen is None else [(r["start_s"], r["end_s"], r["kind"]) for r in onscreen],
     )
     store.write_bytes(title_id, "qc_timeline.png", timeline)
     files = store.list_files(title_id)
@@ -139,6 +142,7 @@ def report(context: AssetExecutionContext, storage: ArtifactStorage, audio_qc_po
         delivery=_json(store, title_id, "delivery.json"), probe=probe, shots=shots,
         keyframes=_table(store, title_id, "keyframes.parquet"),
         loudness=tracks, transcript=_table(store, title_id, "transcript.parquet"), images=images,
+        onscreen_text=onscreen or [],
         # Only what the bundle carries, so every link also works in the export.
         artifacts=[(f, store.path(title_id, f).stat().st_size) for f in select_exportable(files)
                    if not f.startswith("keyframes/") and f != "report.html"],
