@@ -9,7 +9,7 @@ import math
 import shutil
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from io import BytesIO
 from pathlib import Path
 
@@ -356,11 +356,11 @@ def onscreen_text(context: AssetExecutionContext, storage: ArtifactStorage, medi
         raise Failure(f"title {title_id}: on-screen text cannot be read: {exc}") from None
     started = time.perf_counter()
     try:
-        with media.open(location) as source:
+        # Every decode gets its own handle (a local path, or a fresh S3 file object: two
+        # containers must never share one file position); all are closed at the end.
+        with ExitStack() as handles:
             def open_source():
-                if hasattr(source, "seek"):  # an S3 file object is reopened from its start
-                    source.seek(0)
-                return source
+                return handles.enter_context(media.open(location))
 
             result = read_onscreen_text(open_source, times, shot_rows, detector=detector, reader=reader,
                                         keyframes=keyframe_frames, rotation=int(summary.get("rotation") or 0),
