@@ -118,7 +118,8 @@ def main() -> None:
     print(f"bare PyAV decode: {decoded} frames in {bare:.1f} s")
     print(f"OCR at interval {args.interval:g} s: {ocr:.1f} s for {title.duration_s:.0f} s of video "
           f"= {ocr / minutes:.1f} s of OCR per minute of video ({ocr / bare:.1f}x a bare decode)")
-    print(f"  samples {result.samples}, refinement probes {result.probes}, gap decodes {result.gap_decodes}")
+    print(f"  samples {result.samples}, refinement probes {result.probes} ({result.detector_probes} by the "
+          f"detector), gap decodes {result.gap_decodes}")
     print(f"  detection {timings['detect']:.1f} s ({timings['detect_calls']} calls, incl. probes), "
           f"PP-OCR reading {timings['ppocr_read']:.1f} s, Tesseract reading {timings['tesseract_read']:.1f} s "
           f"({timings['tesseract_read_calls']} lines)")

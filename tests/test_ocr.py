@@ -121,7 +121,7 @@ def test_every_line_is_found_read_and_timed(read_title):
     matched = {id(t): _match(t, result.events) for t in title.lines}
     recall = sum(m is not None for m in matched.values()) / len(title.lines)
     report = {"recall": round(recall, 3), "events": len(result.events), "samples": result.samples,
-              "probes": result.probes}
+              "probes": result.probes, "detector_probes": result.detector_probes}
     for group, cats in (("clean", CLEAN), ("busy", BUSY)):
         for script in ("Hang", "Latn"):
             pairs = [(t, matched[id(t)]) for t in title.lines

@@ -62,6 +62,7 @@ class OcrResult:
     width: int
     height: int
     probes: int  # frames examined by the boundary refinement
+    detector_probes: int  # of which the detector had to decide (the rest matched a sample's pixels)
     gap_decodes: int  # gaps decoded on their own for a refinement
 
 
@@ -242,19 +243,43 @@ def plain_background(image: np.ndarray, box: Box) -> bool:
 
 
 class Refiner:
-    """Finds the frame where a line appears or vanishes between two samples by bisection."""
+    """Finds the frame where a line appears or vanishes between two samples by bisection.
+
+    A probe first compares the line's region with the same region on the two samples either
+    side: a picture that matches one of them and clearly not the other (static text on a still
+    background) is decided by that; only the rest (a moving background) runs the detector on the
+    region, and reads the line when another line occupies the same place on the other sample."""
+
+    same_mad = 2.0  # mean absolute difference (0-255) under which two crops are the same picture
+    other_mad = 6.0  # ... and over which they are not
 
     def __init__(self, detector: TextDetector, reader: TextReader, rgb: Callable[[av.VideoFrame], np.ndarray]):
         self.detector = detector
         self.reader = reader
         self.rgb = rgb
         self.probes = 0
+        self.detector_probes = 0
 
-    def present(self, image: np.ndarray, line: TextLine, rivals: Sequence[TextLine]) -> bool:
+    @staticmethod
+    def region(line: TextLine, width: int, height: int) -> Box:
+        return line.box.padded(max(line.box.h, 8), max(line.box.h // 2, 4), width, height)
+
+    def present(self, image: np.ndarray, line: TextLine, rivals: Sequence[TextLine],
+                shown: np.ndarray | None = None, hidden: np.ndarray | None = None) -> bool:
+        """Is ``line`` on ``image``? ``shown``/``hidden``: the region's pixels on the sample with
+        and without the line."""
         self.probes += 1
         h, w = image.shape[:2]
-        region = line.box.padded(max(line.box.h, 8), max(line.box.h // 2, 4), w, h)
+        region = self.region(line, w, h)
         crop = np.ascontiguousarray(region.crop(image))
+        if shown is not None and hidden is not None and shown.shape == crop.shape == hidden.shape:
+            to_shown = float(np.abs(crop.astype(np.int16) - shown).mean())
+            to_hidden = float(np.abs(crop.astype(np.int16) - hidden).mean())
+            if to_shown < self.same_mad and to_hidden > self.other_mad:
+                return True
+            if to_hidden < self.same_mad and to_shown > self.other_mad:
+                return False
+        self.detector_probes += 1
         hits = [d.box.shifted(region.x, region.y) for d in self.detector.detect(crop)]
         hits = [b for b in hits if b.overlap(line.box) >= 0.5 and b.h >= 0.5 * line.box.h]
         if not hits:
@@ -267,14 +292,21 @@ class Refiner:
         return own >= 0.5 and own > max(similarity(text, r.text) for r in rivals)
 
     def boundary(self, frames: dict[int, av.VideoFrame], lo: int, hi: int, line: TextLine,
-                 rivals: Sequence[TextLine], appearing: bool) -> int:
+                 rivals: Sequence[TextLine], appearing: bool, lo_image: np.ndarray | None = None,
+                 hi_image: np.ndarray | None = None) -> int:
         """The first frame in (lo, hi] where the line is present (appearing) or absent (vanishing);
-        ``lo`` and ``hi`` are the samples either side."""
+        ``lo`` and ``hi`` are the samples either side (``lo_image``/``hi_image`` their pictures)."""
         cache: dict[int, bool] = {}
+        shown = hidden = None
+        if lo_image is not None and hi_image is not None:
+            h, w = hi_image.shape[:2]
+            region = self.region(line, w, h)
+            with_line, without = (hi_image, lo_image) if appearing else (lo_image, hi_image)
+            shown, hidden = region.crop(with_line).astype(np.int16), region.crop(without).astype(np.int16)
 
         def visible(i: int) -> bool:
             if i not in cache:
-                cache[i] = self.present(self.rgb(frames[i]), line, rivals)
+                cache[i] = self.present(self.rgb(frames[i]), line, rivals, shown, hidden)
             return cache[i]
 
         while hi - lo > 1:
@@ -311,6 +343,7 @@ def read_onscreen_text(open_source: Callable[[], str | IO[bytes]], times: np.nda
         boxes = [d.box for d in detector.detect(image)
                  if d.box.h >= options.min_box_h and d.box.y > 1 and d.box.y + d.box.h < image.shape[0] - 1]
         lines = [line for line in read_lines(reader, image, boxes, previous) if line.text]
+        before_image = previous[0] if previous is not None else None
         previous = (image, lines)
         sample = Sample(frame_index, shot_of[frame_index],
                         [Observation(line, plain_background(image, line.box)) for line in lines])
@@ -334,13 +367,16 @@ def read_onscreen_text(open_source: Callable[[], str | IO[bytes]], times: np.nda
         frames = gap if gap is not None else walker.decode_range(lo + 1, hi)
         for i, line in appearing:
             rivals = [p for p in was if p.box.overlap(line.box) >= 0.3 and not same_line(p, line)]
-            starts[(pos, i)] = refiner.boundary(frames, lo, hi, line, rivals, appearing=True)
+            starts[(pos, i)] = refiner.boundary(frames, lo, hi, line, rivals, appearing=True,
+                                                lo_image=before_image, hi_image=image)
         for i, line in vanishing:
             rivals = [q for q in now if q.box.overlap(line.box) >= 0.3 and not same_line(line, q)]
-            ends[(pos - 1, i)] = refiner.boundary(frames, lo, hi, line, rivals, appearing=False)
+            ends[(pos - 1, i)] = refiner.boundary(frames, lo, hi, line, rivals, appearing=False,
+                                                  lo_image=before_image, hi_image=image)
 
     events = build_events(samples, starts, ends, times, n_frames, width, height, options.events)
-    return OcrResult(events, len(samples), width, height, refiner.probes, walker.gap_decodes)
+    return OcrResult(events, len(samples), width, height, refiner.probes, refiner.detector_probes,
+                     walker.gap_decodes)
 
 
 def build_events(samples: list[Sample], starts: dict, ends: dict, times: np.ndarray, n_frames: int,

@@ -379,6 +379,7 @@ def onscreen_text(context: AssetExecutionContext, storage: ArtifactStorage, medi
         "scripts": ", ".join(sorted({r["script"] for r in rows})) or "none",
         "samples": result.samples,
         "refinement_probes": result.probes,
+        "refinement_detector_probes": result.detector_probes,
         "ocr_seconds": round(elapsed, 2),
         "seconds_per_minute": round(60 * elapsed / max(summary["duration_s"], 1e-9), 2),
         "reader": reader.name,
