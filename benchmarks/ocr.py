@@ -123,7 +123,11 @@ def main() -> None:
     print(f"  detection {timings['detect']:.1f} s ({timings['detect_calls']} calls, incl. probes), "
           f"PP-OCR reading {timings['ppocr_read']:.1f} s, Tesseract reading {timings['tesseract_read']:.1f} s "
           f"({timings['tesseract_read_calls']} lines)")
-    print(f"  events {len(result.events)}; drawn lines found {found}/{len(title.lines)}")
+    false = [e for e in result.events
+             if not any(similarity(e.line.text, t.text) >= 0.5 and e.start_frame < t.end_frame
+                        and t.start_frame < e.end_frame for t in title.lines)]
+    print(f"  events {len(result.events)}; drawn lines found {found}/{len(title.lines)}; events matching no "
+          f"drawn line {len(false)} {[e.line.text for e in false][:5]}")
 
 
 if __name__ == "__main__":
