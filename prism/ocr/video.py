@@ -400,9 +400,9 @@ def build_events(samples: list[Sample], starts: dict, ends: dict, times: np.ndar
             start, start_exact = starts[start_key], True
         elif samples[first_pos - 1].shot_index != samples[first_pos].shot_index:
             start, start_exact = samples[first_pos].frame_index, False
-        else:
+        else:  # (adjacent samples: the midpoint is the sample itself, and exact)
             start = (samples[first_pos - 1].frame_index + samples[first_pos].frame_index + 1) // 2
-            start_exact = False
+            start_exact = samples[first_pos].frame_index - samples[first_pos - 1].frame_index <= 1
         if last_pos == len(samples) - 1:
             end, end_exact = n_frames, True
         elif end_key in ends and not rolling:
@@ -411,7 +411,7 @@ def build_events(samples: list[Sample], starts: dict, ends: dict, times: np.ndar
             end, end_exact = samples[last_pos + 1].frame_index, False
         else:
             end = (samples[last_pos].frame_index + samples[last_pos + 1].frame_index + 1) // 2
-            end_exact = False
+            end_exact = samples[last_pos + 1].frame_index - samples[last_pos].frame_index <= 1
         end = max(end, start + 1)
         plain = sum(obs.plain_background for _, obs in track.observations) * 2 >= len(track.observations)
         shot_index = _shot_at(samples, start, samples[first_pos].shot_index)
