@@ -4,7 +4,9 @@ import pytest
 from dagster import AssetKey, AssetRecordsFilter
 from helpers import deliver
 from ocr_truth import short_title
+from typer.testing import CliRunner
 
+from prism.cli import app
 from prism.ocr.base import similarity
 from prism.ocr.tesseract import tesseract_available
 from prism.qc.events import read_events
@@ -59,3 +61,5 @@ def test_title_gets_timed_onscreen_text(instance, prism_home, ocr_title):
     hits = search("부산", scope="onscreen", settings=prism_home).onscreen
     assert (hits[0].title_id, hits[0].kind) == ("signs-1", "sign")
     assert hits[0].start_s == pytest.approx(31 / 25)
+    shown = CliRunner().invoke(app, ["search", "부산", "--in", "onscreen"], catch_exceptions=False)
+    assert shown.exit_code == 0 and "signs-1" in shown.output and "0:01.24" in shown.output, shown.output
