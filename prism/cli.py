@@ -227,10 +227,11 @@ def search(
                                              help="Shots that look like this one.")] = None,
     title: Annotated[str | None, typer.Option("--title", help="Only this title.")] = None,
     k: Annotated[int, typer.Option("--k", min=1, max=200, help="Results per kind.")] = 10,
-    scope: Annotated[str, typer.Option("--in", help="all | shots | transcripts")] = "all",
+    scope: Annotated[str, typer.Option("--in", help="all | shots | transcripts | onscreen")] = "all",
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Search the catalogue: shots by description or likeness, lines of dialogue by meaning and words."""
+    """Search the catalogue: shots by description or likeness, lines of dialogue and on-screen text (signs,
+    credits, burned-in subtitles) by meaning and words."""
     import json
 
     from prism.embeddings.base import EmbeddingError
@@ -238,8 +239,8 @@ def search(
     from prism.vectors.search import SearchError
     from prism.vectors.store import VectorStoreError
 
-    if scope not in ("all", "shots", "transcripts"):
-        raise typer.BadParameter("--in must be all, shots or transcripts")
+    if scope not in ("all", "shots", "transcripts", "onscreen"):
+        raise typer.BadParameter("--in must be all, shots, transcripts or onscreen")
     settings = get_settings()
     try:
         with err.status("searching …") if not as_json else _nullcontext():
@@ -272,6 +273,17 @@ def search(
             for line in results.lines:
                 table.add_row(f"{line.similarity:.3f}", line.title_id, f"{line.track} {line.language or ''}",
                               f"{_clock(line.start_s)}–{_clock(line.end_s)}", line.text)
+            console.print(table)
+        else:
+            console.print(f"{heading}: no results")
+    if like is None and scope in ("all", "onscreen"):
+        heading = f"on-screen text for “{results.query}”"
+        if results.onscreen:
+            table = Table("score", "title", "kind", "time", "shot", title=heading, title_justify="left")
+            table.add_column("text", overflow="fold")
+            for hit in results.onscreen:
+                table.add_row(f"{hit.score:.3f}", hit.title_id, hit.kind,
+                              f"{_clock(hit.start_s)}–{_clock(hit.end_s)}", str(hit.shot_index), hit.text)
             console.print(table)
         else:
             console.print(f"{heading}: no results")

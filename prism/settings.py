@@ -65,6 +65,9 @@ class Settings(BaseSettings):
         default=None, description="IAM role assumed to write bundles to the export bucket (production)."
     )
     qc_profile: str = Field(default="streaming", description="QC profile: streaming | broadcast | strict.")
+    qc_burned_in_share: float = Field(
+        default=0.3, gt=0, le=1, description="Subtitle-like on-screen text covering more than this share of "
+        "the speech time is a burned_in_subtitles finding.")
     # Model sources (local dir, s3:// prefix or hub id) used by the model resources.
     asr_model_source: str | None = None
     visual_model_source: str | None = Field(
@@ -85,6 +88,17 @@ class Settings(BaseSettings):
     visual_skip_loop_filter: bool = Field(
         default=True, description="The visual pass skips H.264/HEVC deblocking (~20% less decode work)."
     )
+    # On-screen text (OCR).
+    ocr_interval_s: float = Field(
+        default=1.0, gt=0, le=60, description="Seconds between frames sampled for on-screen text within a "
+        "shot (each shot's first frame and keyframes are sampled too).")
+    ocr_detector_side: int = Field(
+        default=960, ge=320, le=4096, description="Longer side (px) frames are scaled to for text detection.")
+    ocr_languages: str = Field(
+        default="kor+eng", description="Tesseract languages that read non-Latin lines (Debian "
+        "tesseract-ocr-*).")
+    ocr_min_confidence: float = Field(default=0.5, ge=0, le=1, description="On-screen text read less surely "
+                                      "than this is dropped.")
     # Audio. ASR backend and model: PRISM_ASR_MODEL_SOURCE above; with no source
     # the faster-whisper backend uses the small Whisper models of the `demo` extra.
     asr_backend: Literal["faster-whisper", "transformers"] = "faster-whisper"

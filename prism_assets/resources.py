@@ -15,6 +15,7 @@ from resources import (
     BundleExport,
     DeliveryInbox,
     MediaReader,
+    OnscreenTextModel,
     TextEmbeddingModel,
     VadModel,
     VectorIndex,
@@ -47,6 +48,10 @@ def build_resources(settings: Settings) -> dict[str, object]:
             thumbnail_interval_s=settings.thumbnail_interval_s,
             keyframe_every_s=settings.keyframe_every_s,
             skip_loop_filter=settings.visual_skip_loop_filter,
+        ),
+        "onscreen_text_model": OnscreenTextModel(
+            interval_s=settings.ocr_interval_s, detector_side=settings.ocr_detector_side,
+            languages=settings.ocr_languages, min_confidence=settings.ocr_min_confidence,
         ),
         "asr": AsrModel(
             backend=settings.asr_backend, source=settings.asr_model_source, device=settings.asr_device,

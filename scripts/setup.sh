@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything Prism needs on a fresh machine (idempotent; fast when nothing changed):
-# system tools (ffmpeg, espeak-ng; PostgreSQL and Node.js for the tests), a Python 3.11 virtualenv in .venv with torch
-# installed first and pinned (a looser spec pulls a multi-GB CUDA build), then Prism.
+# system tools (ffmpeg, espeak-ng, Tesseract with Korean and English; PostgreSQL, Node.js and fonts for the
+# tests), a Python 3.11 virtualenv in .venv with torch installed first and pinned (a looser spec pulls a
+# multi-GB CUDA build), then Prism.
 #   scripts/setup.sh            # runtime
 #   scripts/setup.sh test       # runtime + test tools
 #   scripts/setup.sh test,demo  # several extras (demo = bundled small model weights)
@@ -16,6 +17,12 @@ command -v espeak-ng >/dev/null || need_apt+=(espeak-ng)
 compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || need_apt+=(postgresql)
 # Node.js runs the AWS CDK's jsii kernel (the infra/ tests synthesize the CDK app offline).
 command -v node >/dev/null || need_apt+=(nodejs)
+# On-screen text: Tesseract reads Korean and English lines; NanumGothic and DejaVu draw the test titles.
+command -v tesseract >/dev/null || need_apt+=(tesseract-ocr)
+compgen -G "/usr/share/tesseract-ocr/*/tessdata/kor.traineddata" >/dev/null || need_apt+=(tesseract-ocr-kor)
+compgen -G "/usr/share/tesseract-ocr/*/tessdata/eng.traineddata" >/dev/null || need_apt+=(tesseract-ocr-eng)
+[ -f /usr/share/fonts/truetype/nanum/NanumGothic.ttf ] || need_apt+=(fonts-nanum)
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_apt+=(fonts-dejavu-core)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   echo "==> installing system packages: ${need_apt[*]}"

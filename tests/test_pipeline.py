@@ -16,10 +16,10 @@ from prism_assets.runner import NoDelivery, run_title
 from prism_assets.status import title_status
 
 REPO = Path(__file__).resolve().parent.parent
-VISUAL_ASSETS = ("frame_signals", "shots", "keyframes", "visual_qc")
+VISUAL_ASSETS = ("frame_signals", "shots", "keyframes", "onscreen_text", "visual_qc")
 AUDIO_ASSETS = ("audio", "speech_segments", "loudness", "transcript", "audio_qc")
 QC_ASSETS = ("qc", "report", "title_bundle")
-EMBEDDING_ASSETS = ("visual_embeddings", "text_embeddings", "vectors")
+EMBEDDING_ASSETS = ("visual_embeddings", "text_embeddings", "onscreen_text_embeddings", "vectors")
 ALL_ASSETS = {"delivery", "source_probe", *VISUAL_ASSETS, *AUDIO_ASSETS, *EMBEDDING_ASSETS, *QC_ASSETS}
 VISUAL_CHECKS = ("shots_tile_duration", "every_shot_has_keyframe", "keyframes_inside_shots",
                  "keyframe_images_decode")

@@ -46,6 +46,8 @@ EXPORTABLE = (
     "transcript.*.srt",
     "keyframe_embeddings.parquet",
     "transcript_embeddings.parquet",
+    "onscreen_text.parquet",
+    "onscreen_text_embeddings.parquet",
     "qc.parquet",
     "qc_summary.json",
     "qc_timeline.png",

@@ -48,7 +48,8 @@ PROFILES: dict[str, QcProfile] = {
                 "flash": Severity.error,
             },
         ),
-        QcProfile(name="strict", description="Any warning fails the title.", fail_on=Severity.warning),
+        QcProfile(name="strict", description="Any warning fails the title; burned-in subtitles are an error.",
+                  fail_on=Severity.warning, overrides={"burned_in_subtitles": Severity.error}),
     )
 }
 

@@ -23,6 +23,8 @@ SEVERITY_COLOURS = {
 }
 BACKGROUND = (255, 255, 255)
 INK = (40, 40, 40)
+TEXT_KIND_COLOURS = {"subtitle": (60, 110, 200), "credit": (130, 90, 170), "title": (40, 150, 140),
+                     "sign": (200, 140, 40)}
 GRID = (225, 225, 225)
 LANE_H = 22
 LABEL_W = 230
@@ -62,16 +64,20 @@ def render_timeline(
     shot_starts_s: Sequence[float] = (),
     loudness: Sequence[LoudnessCurve] = (),
     loudness_target_lufs: float | None = None,
+    onscreen_text: Sequence[tuple[float, float, str]] | None = None,
     width: int = 1600,
 ) -> bytes:
-    """Render the timeline as PNG bytes."""
+    """Render the timeline as PNG bytes. ``onscreen_text``: (start_s, end_s, kind) of the on-screen
+    text events, drawn in a lane of their own under the shots (None: no such lane)."""
     duration_s = max(duration_s, 1e-3)
     lanes: list[tuple[str, int | None]] = sorted(
         {(e.check, e.track) for e in events}, key=lambda k: (k[0], -1 if k[1] is None else k[1])
     )
+    text_lane = 1 if onscreen_text is not None else 0
     plot_w = width - LABEL_W - 2 * MARGIN
     loud_h = 160 if loudness else 0
-    height = MARGIN * 2 + 24 + LANE_H * (1 + max(len(lanes), 1)) + (loud_h + 30 if loudness else 0) + 22
+    height = (MARGIN * 2 + 24 + LANE_H * (1 + text_lane + max(len(lanes), 1)) + (loud_h + 30 if loudness else 0)
+              + 22)
     img = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(img)
     font, small = _font(13), _font(11)
@@ -81,7 +87,7 @@ def render_timeline(
 
     top = MARGIN + 20
     draw.text((MARGIN, MARGIN), f"QC timeline - {_clock(duration_s)}", fill=INK, font=_font(15))
-    lanes_bottom = top + LANE_H * (1 + max(len(lanes), 1))
+    lanes_bottom = top + LANE_H * (1 + text_lane + max(len(lanes), 1))
     step = _tick_step(duration_s)
     t = 0.0
     while t <= duration_s + 1e-9:
@@ -101,7 +107,18 @@ def render_timeline(
     if not starts:
         draw.text((LABEL_W + MARGIN, y + 4), "no shot data", fill=(150, 150, 150), font=small)
 
-    for row, (check, track) in enumerate(lanes, start=1):
+    if onscreen_text is not None:
+        y = top + LANE_H
+        draw.text((MARGIN, y + 4), "on-screen text", fill=INK, font=font)
+        draw.line([(LABEL_W + MARGIN, y + LANE_H - 1), (width - MARGIN, y + LANE_H - 1)], fill=GRID)
+        for start, end, kind in onscreen_text:
+            x0, x1 = x_of(start), x_of(end)
+            colour = TEXT_KIND_COLOURS.get(kind, INK)
+            draw.rectangle([x0, y + 4, max(x1 - 1, x0 + 2), y + LANE_H - 5], fill=colour)  # 1 px apart
+        if not onscreen_text:
+            draw.text((LABEL_W + MARGIN, y + 4), "no on-screen text", fill=(150, 150, 150), font=small)
+
+    for row, (check, track) in enumerate(lanes, start=1 + text_lane):
         y = top + row * LANE_H
         label = check if track is None else f"{check} [track {track}]"
         draw.text((MARGIN, y + 4), label[:34], fill=INK, font=font)
@@ -150,6 +167,12 @@ def render_timeline(
         draw.rectangle([x, legend_y + 2, x + 12, legend_y + 12], fill=colour)
         draw.text((x + 16, legend_y), sev.value, fill=INK, font=small)
         x += 90
+    if onscreen_text is not None:  # the on-screen text lane's colours
+        x += 40
+        for kind, colour in TEXT_KIND_COLOURS.items():
+            draw.rectangle([x, legend_y + 2, x + 12, legend_y + 12], fill=colour)
+            draw.text((x + 16, legend_y), kind, fill=INK, font=small)
+            x += 90
     buf = io.BytesIO()
     img.save(buf, format="PNG", optimize=True)
     return buf.getvalue()

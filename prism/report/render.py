@@ -54,12 +54,13 @@ class ReportInputs:
     keyframes: list[dict[str, Any]] = field(default_factory=list)
     loudness: list[dict[str, Any]] = field(default_factory=list)
     transcript: list[dict[str, Any]] = field(default_factory=list)
+    onscreen_text: list[dict[str, Any]] = field(default_factory=list)  # onscreen_text.parquet rows
     images: dict[str, str] = field(default_factory=dict)  # label → relative path (contact sheet, sprite)
     artifacts: list[tuple[str, int]] = field(default_factory=list)  # (relative path, bytes)
 
 
 def render_report(inputs: ReportInputs, *, max_events: int = 200, max_lines: int = 40,
-                  max_keyframes: int = 48) -> str:
+                  max_keyframes: int = 48, max_text: int = 200) -> str:
     events = sorted(inputs.events, key=lambda e: (-SEVERITY_RANK[e.severity], e.start_s, e.check))
     lengths = [s["end_s"] - s["start_s"] for s in inputs.shots]
     transcript_tracks: dict[int, dict[str, Any]] = {}
@@ -88,6 +89,10 @@ def render_report(inputs: ReportInputs, *, max_events: int = 200, max_lines: int
         keyframes_hidden=max(0, len(inputs.keyframes) - max_keyframes),
         loudness=inputs.loudness,
         transcript_tracks=dict(sorted(transcript_tracks.items())),
+        onscreen_text=sorted(inputs.onscreen_text, key=lambda r: (r["start_s"], r["event_index"]))[:max_text],
+        onscreen_count=len(inputs.onscreen_text),
+        onscreen_kinds={k: sum(1 for r in inputs.onscreen_text if r["kind"] == k)
+                        for k in ("subtitle", "credit", "title", "sign")},
         images=inputs.images,
         artifacts=inputs.artifacts,
         severities=[s.value for s in Severity],

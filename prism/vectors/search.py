@@ -1,4 +1,5 @@
-"""Search over the catalogue's vector tables: text → shot, shot → similar shots, text → dialogue.
+"""Search over the catalogue's vector tables: text → shot, shot → similar shots, text → dialogue,
+text → on-screen text.
 
 - **Text → shot** places the query in the image space through the visual model's text tower
   (CLIP/SigLIP) and returns the nearest keyframes, best keyframe per shot. A visual model
@@ -7,7 +8,13 @@
 - **Shot → similar shots** (``TITLE:SHOT``) queries with the shot's own keyframe vectors.
 - **Text → dialogue** over transcript segments is hybrid: the sentence-embedding neighbours
   and LanceDB's full-text (BM25) matches, fused by reciprocal rank; without a full-text index
-  it is vector search alone.
+  it is vector search alone. Reciprocal-rank fusion gives a line that holds the query word for
+  word and a paraphrase of it near-equal scores (and the vector side then decides), so the fused
+  list is re-ranked by how literally each line matches: the exact phrase first, then lines with
+  all of the query's words, then the rest, each group in fused order (:func:`literal_tier`).
+- **Text → on-screen text** (signs, credits, burned-in subtitles) is the same hybrid search over
+  the ``onscreen_text`` table, whose full-text index is on character n-grams so that a Korean
+  stem ("부산") finds its inflected forms ("부산역에서").
 
 Queries are untrusted: control characters are dropped, whitespace collapsed, length capped
 (:data:`MAX_QUERY_CHARS`); an empty query is an error; filters are built only from validated
@@ -26,11 +33,11 @@ import numpy as np
 from prism.embeddings.base import ImageEmbedder, NoTextTower, TextEmbedder, l2_normalize
 from prism.ids import InvalidTitleId, validate_title_id
 from prism.vectors.index import vector_query
-from prism.vectors.store import SEGMENTS, SHOTS, EmbeddingModel, VectorStore, title_filter
+from prism.vectors.store import ONSCREEN, SEGMENTS, SHOTS, EmbeddingModel, VectorStore, title_filter
 
 MAX_QUERY_CHARS = 1000
 MAX_K = 200
-Scope = Literal["all", "shots", "transcripts"]
+Scope = Literal["all", "shots", "transcripts", "onscreen"]
 
 
 class SearchError(ValueError):
@@ -61,6 +68,19 @@ class LineHit:
     similarity: float  # cosine similarity of the line to the query
 
 
+@dataclass(frozen=True)
+class OnscreenHit:
+    title_id: str
+    event_index: int
+    start_s: float
+    end_s: float
+    shot_index: int
+    text: str
+    kind: str  # subtitle | credit | title | sign
+    script: str
+    score: float  # fused rank score (hybrid) or cosine similarity (vector only)
+
+
 @dataclass
 class SearchResults:
     query: str | None = None
@@ -68,6 +88,7 @@ class SearchResults:
     title_id: str | None = None
     shots: list[ShotHit] = field(default_factory=list)
     lines: list[LineHit] = field(default_factory=list)
+    onscreen: list[OnscreenHit] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # why a part of the search could not run
 
     def to_dict(self) -> dict[str, Any]:
@@ -171,15 +192,29 @@ def similar_shots(store: VectorStore, ref: str, *, k: int = 10, title_id: str | 
     return nearest_shots(store, query, k=_check_k(k), title_id=title_id, exclude=(ref_title, shot))
 
 
-def search_lines(store: VectorStore, embedder: TextEmbedder, query: str, *, k: int = 10,
-                 title_id: str | None = None) -> list[LineHit]:
-    """Text → transcript lines: hybrid vector + full-text search, fused by reciprocal rank."""
-    query = clean_query(query)
-    _check_k(k)
-    table = store.open(SEGMENTS)
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", unicodedata.normalize("NFC", text).casefold())
+
+
+def literal_tier(query: str, text: str) -> int:
+    """0: the line holds the query's words as one phrase; 1: all of them, anywhere; 2: otherwise."""
+    q, t = _words(query), _words(text)
+    if not q:
+        return 2
+    if any(t[i:i + len(q)] == q for i in range(len(t) - len(q) + 1)):
+        return 0
+    return 1 if set(q) <= set(t) else 2
+
+
+def _hybrid(store: VectorStore, name: str, embedder: TextEmbedder, query: str, k: int,
+            title_id: str | None) -> list[tuple[dict, float, float]]:
+    """(row, score, similarity) of the best ``k`` rows of a text table for the query: hybrid vector +
+    full-text search (fused by reciprocal rank, re-ranked by :func:`literal_tier`), or vector search
+    alone when the table has no full-text index."""
+    table = store.open(name)
     if table is None:
         return []
-    store.check_model(SEGMENTS, EmbeddingModel(embedder.model_id, embedder.dim))
+    store.check_model(name, EmbeddingModel(embedder.model_id, embedder.dim))
     # A model that embeds queries differently from what it indexed (a managed model's retrieval
     # purpose) offers embed_text_queries; a sentence embedder embeds both alike.
     embed_query = getattr(embedder, "embed_text_queries", None) or embedder.embed_texts
@@ -187,22 +222,45 @@ def search_lines(store: VectorStore, embedder: TextEmbedder, query: str, *, k: i
     where = _where(title_id)
     words = _fts_text(query)
     has_fts = any(ix.index_type == "FTS" for ix in table.list_indices())
+    # More candidates than asked for: the literal re-ranking may lift a line from below the k-th.
+    fetch = min(max(2 * k, k + 10), 4 * MAX_K)
     if has_fts and words:
-        q = table.search(query_type="hybrid").vector(vector).text(words).limit(k)
+        q = table.search(query_type="hybrid").vector(vector).text(words).limit(fetch)
         if where:
             q = q.where(where, prefilter=True)
         rows = q.to_list()
         score_of = "_relevance_score"
     else:
-        rows = vector_query(table, vector, k, store.index_policy, where=where).to_list()
+        rows = vector_query(table, vector, fetch, store.index_policy, where=where).to_list()
         score_of = None
-    hits = []
+    scored = []
     for r in rows:
         similarity = float(np.dot(np.asarray(r["vector"], dtype=np.float32), vector))
         score = float(r[score_of]) if score_of else similarity
-        hits.append(LineHit(r["title_id"], int(r["track"]), int(r["segment_index"]), r["start_s"], r["end_s"],
-                            r["text"], r.get("language"), round(score, 6), round(similarity, 6)))
-    return hits[:k]
+        scored.append((r, score, similarity))
+    scored.sort(key=lambda item: (literal_tier(query, item[0]["text"]), -item[1]))
+    return scored[:k]
+
+
+def search_lines(store: VectorStore, embedder: TextEmbedder, query: str, *, k: int = 10,
+                 title_id: str | None = None) -> list[LineHit]:
+    """Text → transcript lines: hybrid vector + full-text search, fused by reciprocal rank, literal
+    matches first."""
+    query = clean_query(query)
+    _check_k(k)
+    return [LineHit(r["title_id"], int(r["track"]), int(r["segment_index"]), r["start_s"], r["end_s"],
+                    r["text"], r.get("language"), round(score, 6), round(similarity, 6))
+            for r, score, similarity in _hybrid(store, SEGMENTS, embedder, query, k, title_id)]
+
+
+def search_onscreen(store: VectorStore, embedder: TextEmbedder, query: str, *, k: int = 10,
+                    title_id: str | None = None) -> list[OnscreenHit]:
+    """Text → on-screen text events (signs, credits, titles, burned-in subtitles)."""
+    query = clean_query(query)
+    _check_k(k)
+    return [OnscreenHit(r["title_id"], int(r["event_index"]), r["start_s"], r["end_s"], int(r["shot_index"]),
+                        r["text"], r["kind"], r["script"], round(score, 6))
+            for r, score, _ in _hybrid(store, ONSCREEN, embedder, query, k, title_id)]
 
 
 class Searcher:
@@ -254,4 +312,7 @@ class Searcher:
                 results.notes.append(str(exc))
         if scope in ("all", "transcripts"):
             results.lines = search_lines(self.store, self.text_embedder, results.query, k=k, title_id=title_id)
+        if scope in ("all", "onscreen"):
+            results.onscreen = search_onscreen(self.store, self.text_embedder, results.query, k=k,
+                                               title_id=title_id)
         return results

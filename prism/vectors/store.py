@@ -1,11 +1,12 @@
-"""The catalogue's vector tables in LanceDB: one row per keyframe, one per transcript line.
+"""The catalogue's vector tables in LanceDB: one row per keyframe, transcript line, on-screen text.
 
-Two tables live under ``<storage root>/lancedb`` (local disk or ``s3://`` through LanceDB's
+Three tables live under ``<storage root>/lancedb`` (local disk or ``s3://`` through LanceDB's
 own object-store client):
 
 - ``shots``: a row per keyframe (a long shot has several), with the shot's bounds, the
   keyframe's time and path and the title's delivery metadata;
-- ``transcript_segments``: a row per transcript segment, with its text and language.
+- ``transcript_segments``: a row per transcript segment, with its text and language;
+- ``onscreen_text``: a row per on-screen text event, with its text, script, kind and time.
 
 Writes are per title and idempotent: :meth:`VectorStore.replace_title` replaces exactly that
 title's rows in one commit (``merge_insert`` keyed by row id, deleting the title's rows that
@@ -34,15 +35,25 @@ import pyarrow as pa
 
 from prism.audio.artifacts import TRANSCRIPT_SCHEMA
 from prism.ids import validate_title_id
-from prism.vectors.index import IndexPolicy, ensure_fts_index, ensure_title_index, ensure_vector_index
+from prism.ocr.events import ONSCREEN_TEXT_SCHEMA
+from prism.vectors.index import (
+    IndexPolicy,
+    ensure_fts_index,
+    ensure_title_index,
+    ensure_vector_index,
+    ngram_fts,
+)
 
 log = logging.getLogger(__name__)
 
 SHOTS = "shots"
 SEGMENTS = "transcript_segments"
-TABLES = (SHOTS, SEGMENTS)
+ONSCREEN = "onscreen_text"
+TABLES = (SHOTS, SEGMENTS, ONSCREEN)
+TEXT_TABLES = (SEGMENTS, ONSCREEN)  # the tables with a full-text index on ``text``
 TABLE_SCHEMA_VERSION = "1"
 TRANSCRIPT_COLUMNS = ("track", "segment_index", "start_s", "end_s", "text", "language")
+ONSCREEN_COLUMNS = ("event_index", "start_s", "end_s", "shot_index", "text", "script", "kind", "confidence")
 
 MODEL_ID_KEY = b"prism.model_id"
 DIM_KEY = b"prism.dim"
@@ -105,7 +116,22 @@ def segments_schema(model: EmbeddingModel) -> pa.Schema:
     )
 
 
-SCHEMAS: dict[str, Callable[[EmbeddingModel], pa.Schema]] = {SHOTS: shots_schema, SEGMENTS: segments_schema}
+def onscreen_schema(model: EmbeddingModel) -> pa.Schema:
+    return pa.schema(
+        [
+            pa.field("id", pa.string(), nullable=False),  # "<title>/<event_index>"
+            pa.field("title_id", pa.string(), nullable=False),
+            # onscreen_text.parquet's own columns, exactly as it types them.
+            *(ONSCREEN_TEXT_SCHEMA.field(name) for name in ONSCREEN_COLUMNS),
+            pa.field("metadata", pa.string()),
+            _vector_field(model.dim),
+        ],
+        metadata=model_metadata(model),
+    )
+
+
+SCHEMAS: dict[str, Callable[[EmbeddingModel], pa.Schema]] = {
+    SHOTS: shots_schema, SEGMENTS: segments_schema, ONSCREEN: onscreen_schema}
 
 
 def model_metadata(model: EmbeddingModel) -> dict[bytes, bytes]:
@@ -165,7 +191,8 @@ class WriteResult:
 
 
 class VectorStore:
-    """The shots and transcript-segment tables of one LanceDB database (local dir or s3://)."""
+    """The shots, transcript-segment and on-screen text tables of one LanceDB database (local dir or
+    s3://)."""
 
     def __init__(self, uri: str, *, storage_options: dict[str, str] | None = None,
                  index_policy: IndexPolicy | None = None, on_model_change: OnModelChange = "fail"):
@@ -254,7 +281,12 @@ class VectorStore:
         # Indexes after the rows: the rows are committed whatever happens to index maintenance.
         self._maintain(name, "title index", ensure_title_index)
         vector_index = self._maintain(name, "vector index", lambda t: ensure_vector_index(t, self.index_policy))
-        text_index = self._maintain(name, "full-text index", ensure_fts_index) if name == SEGMENTS else None
+        text_index = None
+        if name == SEGMENTS:
+            text_index = self._maintain(name, "full-text index", ensure_fts_index)
+        elif name == ONSCREEN:  # n-grams: a Korean stem finds its inflected forms (부산 → 부산역에서)
+            text_index = self._maintain(name, "full-text index",
+                                        lambda t: ensure_fts_index(t, config=ngram_fts()))
         table_rows = self.db.open_table(name).count_rows()
         return WriteResult(table=name, title_rows=data.num_rows, table_rows=table_rows,
                            vector_index=vector_index, text_index=text_index, recreated=recreated)

@@ -1,12 +1,14 @@
 """Embedding assets and the catalogue's vector tables.
 
-    keyframes ── visual_embeddings ─┐
-    transcript ── text_embeddings ──┴─ vectors (LanceDB: shots, transcript_segments)
+    keyframes ── visual_embeddings ───────────────┐
+    transcript ── text_embeddings ────────────────┤
+    onscreen_text ── onscreen_text_embeddings ────┴─ vectors (LanceDB: shots, transcript_segments,
+                                                              onscreen_text)
 
 The embeddings are per-title Parquet artifacts (``keyframe_embeddings.parquet``,
-``transcript_embeddings.parquet``) so that re-indexing, a new vector store or the export
-bundle never needs a GPU again; ``vectors`` then replaces exactly this title's rows in the
-shared LanceDB tables. Analysis lives in ``prism.embeddings`` and ``prism.vectors``.
+``transcript_embeddings.parquet``, ``onscreen_text_embeddings.parquet``) so that re-indexing, a
+new vector store or the export bundle never needs a GPU again; ``vectors`` then replaces exactly
+this title's rows in the shared LanceDB tables. Analysis lives in ``prism.embeddings`` and ``prism.vectors``.
 """
 
 import io
@@ -31,6 +33,8 @@ from prism.embeddings.base import EmbeddingError
 from prism.settings import get_settings
 from prism.storage import ArtifactStore
 from prism.vectors.store import (
+    ONSCREEN,
+    ONSCREEN_COLUMNS,
     SEGMENTS,
     SHOTS,
     TRANSCRIPT_COLUMNS,
@@ -43,7 +47,7 @@ from prism.vectors.store import (
 )
 from prism_assets.assets.audio import transcript
 from prism_assets.assets.inputs import require_artifacts
-from prism_assets.assets.visual import KEYFRAMES, keyframes
+from prism_assets.assets.visual import KEYFRAMES, ONSCREEN_TEXT, keyframes, onscreen_text
 from prism_assets.assets.visual import SHOTS as SHOTS_PARQUET
 from prism_assets.compute import embedder_needs_gpu, gpu_step_if
 from prism_assets.partitions import title_of, titles
@@ -51,6 +55,7 @@ from resources import ArtifactStorage, TextEmbeddingModel, VectorIndex, VisualEm
 
 KEYFRAME_EMBEDDINGS = "keyframe_embeddings.parquet"
 TRANSCRIPT_EMBEDDINGS = "transcript_embeddings.parquet"
+ONSCREEN_EMBEDDINGS = "onscreen_text_embeddings.parquet"
 TRANSCRIPT = "transcript.parquet"
 VECTORS_MATCH = "vectors_match_artifacts"
 # Keyframes decoded and embedded per chunk: memory stays flat however many shots a title has.
@@ -191,6 +196,32 @@ def text_embeddings(context: AssetExecutionContext, storage: ArtifactStorage,
     })
 
 
+# -- onscreen_text_embeddings -------------------------------------------------
+@asset(
+    partitions_def=titles,
+    deps=[onscreen_text],
+    group_name="embeddings",
+    code_version="onscreen-text-embeddings-1",
+    kinds={"pytorch", "parquet"},
+    description="One L2-normalised vector per on-screen text event (onscreen_text_embeddings.parquet) "
+    "from the sentence embedder that embeds the transcript (a CPU step: a title has few such lines).",
+)
+def onscreen_text_embeddings(context: AssetExecutionContext, storage: ArtifactStorage,
+                             text_embedding: TextEmbeddingModel) -> MaterializeResult:
+    title_id, store, events, embedder = _embedding_inputs(context, storage, text_embedding, ONSCREEN_TEXT,
+                                                          "onscreen_text")
+    texts = events.column("text").to_pylist()
+    vectors = embedder.embed_texts(texts) if texts else np.zeros((0, embedder.dim), np.float32)
+    table = _with_vectors({name: events.column(name) for name in ONSCREEN_COLUMNS}, vectors,
+                          EmbeddingModel(embedder.model_id, embedder.dim))
+    store.write_table(title_id, ONSCREEN_EMBEDDINGS, table)
+    return MaterializeResult(metadata={
+        "model_id": embedder.model_id,
+        "events": len(texts),
+        "onscreen_text_embeddings": MetadataValue.path(store.uri_of(title_id, ONSCREEN_EMBEDDINGS)),
+    })
+
+
 # -- vectors -----------------------------------------------------------------
 def shot_rows(title_id: str, embedded: pa.Table, model: EmbeddingModel, shots_table: pa.Table,
               metadata: str | None) -> list[dict]:
@@ -217,6 +248,13 @@ def segment_rows(title_id: str, embedded: pa.Table, model: EmbeddingModel, metad
             for i, r in enumerate(embedded.drop_columns(["vector"]).to_pylist())]
 
 
+def onscreen_rows(title_id: str, embedded: pa.Table, model: EmbeddingModel, metadata: str | None) -> list[dict]:
+    vectors = vector_matrix(embedded, model.dim)
+    return [{"id": f"{title_id}/{r['event_index']}", "title_id": title_id, **r,
+             "metadata": metadata, "vector": vectors[i]}
+            for i, r in enumerate(embedded.drop_columns(["vector"]).to_pylist())]
+
+
 def _delivery_metadata(store: ArtifactStore, title_id: str) -> str | None:
     if not store.exists(title_id, "delivery.json"):
         return None
@@ -227,32 +265,37 @@ def _delivery_metadata(store: ArtifactStore, title_id: str) -> str | None:
 
 @asset(
     partitions_def=titles,
-    deps=[visual_embeddings, text_embeddings],
+    deps=[visual_embeddings, text_embeddings, onscreen_text_embeddings],
     group_name="embeddings",
-    code_version="vectors-1",
+    code_version="vectors-2",
     kinds={"lancedb"},
     check_specs=[AssetCheckSpec(VECTORS_MATCH, asset="vectors", blocking=True,
                                 description="The title's rows in LanceDB are exactly its embedding "
                                 "artifacts (same ids, no duplicates).")],
-    description="Replaces this title's rows in the LanceDB tables `shots` (one per keyframe) and "
-    "`transcript_segments` under <storage>/lancedb: idempotent per title, safe with concurrent titles; "
-    "full-text index on transcript text, ANN index past PRISM_VECTOR_INDEX_MIN_ROWS rows.",
+    description="Replaces this title's rows in the LanceDB tables `shots` (one per keyframe), "
+    "`transcript_segments` and `onscreen_text` under <storage>/lancedb: idempotent per title, safe with "
+    "concurrent titles; full-text indexes on transcript and on-screen text, ANN index past "
+    "PRISM_VECTOR_INDEX_MIN_ROWS rows.",
 )
 def vectors(context: AssetExecutionContext, storage: ArtifactStorage,
             vector_index: VectorIndex) -> MaterializeResult:
     title_id = title_of(context)
     store = storage.store()
     require_artifacts(store, title_id, (KEYFRAME_EMBEDDINGS, "visual_embeddings"),
-                      (TRANSCRIPT_EMBEDDINGS, "text_embeddings"), (SHOTS_PARQUET, "shots"))
+                      (TRANSCRIPT_EMBEDDINGS, "text_embeddings"), (SHOTS_PARQUET, "shots"),
+                      (ONSCREEN_EMBEDDINGS, "onscreen_text_embeddings"))
     keyframe_vectors = store.read_table(title_id, KEYFRAME_EMBEDDINGS)
     line_vectors = store.read_table(title_id, TRANSCRIPT_EMBEDDINGS)
     metadata = _delivery_metadata(store, title_id)
     visual_model = embedding_model_of(title_id, KEYFRAME_EMBEDDINGS, keyframe_vectors)
     text_model = embedding_model_of(title_id, TRANSCRIPT_EMBEDDINGS, line_vectors)
+    onscreen_vectors = store.read_table(title_id, ONSCREEN_EMBEDDINGS)
+    onscreen_model = embedding_model_of(title_id, ONSCREEN_EMBEDDINGS, onscreen_vectors)
     shots_table = store.read_table(title_id, SHOTS_PARQUET)
     planned = {
         SHOTS: (shot_rows(title_id, keyframe_vectors, visual_model, shots_table, metadata), visual_model),
         SEGMENTS: (segment_rows(title_id, line_vectors, text_model, metadata), text_model),
+        ONSCREEN: (onscreen_rows(title_id, onscreen_vectors, onscreen_model, metadata), onscreen_model),
     }
     db = vector_index.store()
     results = {}
@@ -274,7 +317,8 @@ def vectors(context: AssetExecutionContext, storage: ArtifactStorage,
     check = AssetCheckResult(
         check_name=VECTORS_MATCH, passed=not problems, severity=AssetCheckSeverity.ERROR,
         description="; ".join(problems) or
-        f"{results[SHOTS].title_rows} keyframe and {results[SEGMENTS].title_rows} segment rows")
+        f"{results[SHOTS].title_rows} keyframe, {results[SEGMENTS].title_rows} segment and "
+        f"{results[ONSCREEN].title_rows} on-screen text rows")
     return MaterializeResult(
         metadata={
             "lancedb_uri": db.uri,  # a database prefix, not one object
@@ -287,10 +331,12 @@ def vectors(context: AssetExecutionContext, storage: ArtifactStorage,
             "shots_vector_index": results[SHOTS].vector_index,
             "segments_vector_index": results[SEGMENTS].vector_index,
             "segments_text_index": results[SEGMENTS].text_index or "none",
+            "onscreen_rows": results[ONSCREEN].title_rows,
+            "onscreen_text_index": results[ONSCREEN].text_index or "none",
             "recreated_tables": ", ".join(n for n, r in results.items() if r.recreated) or "none",
         },
         check_results=[check],
     )
 
 
-EMBEDDING_ASSETS = [visual_embeddings, text_embeddings, vectors]
+EMBEDDING_ASSETS = [visual_embeddings, text_embeddings, onscreen_text_embeddings, vectors]

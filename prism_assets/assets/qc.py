@@ -23,6 +23,7 @@ from dagster import (
 
 from prism.audio.qc import LOUDNESS_SPECS
 from prism.export import ExportRefused, publish_bundle, select_exportable
+from prism.ocr.qc import onscreen_text_findings
 from prism.qc.events import events_table, read_events
 from prism.qc.profile import QcSummary, get_profile, summarize
 from prism.qc.timeline import LoudnessCurve, render_timeline
@@ -33,6 +34,8 @@ from prism_assets.partitions import title_of, titles
 from resources import ArtifactStorage, AudioQcPolicy, BundleExport
 
 DOMAIN_FINDINGS = ("qc_visual.parquet", "qc_audio.parquet")
+ONSCREEN_TEXT = "onscreen_text.parquet"
+SPEECH = "speech.parquet"
 CONTENT_QC = "content_qc"
 
 
@@ -48,15 +51,16 @@ def _json(store: ArtifactStore, title_id: str, relpath: str) -> dict:
 
 @asset(
     partitions_def=titles,
-    deps=["visual_qc", "audio_qc"],
+    deps=["visual_qc", "audio_qc", "onscreen_text"],
     group_name="qc",
-    code_version="qc-1",
+    code_version="qc-2",
     kinds={"parquet", "json"},
     check_specs=[
         AssetCheckSpec(CONTENT_QC, asset="qc", description="The title passes its QC profile (a content "
                        "verdict for people, not a pipeline failure: the bundle still carries it).")
     ],
-    description="All QC findings of the title graded by the QC profile: qc.parquet + qc_summary.json.",
+    description="All QC findings of the title graded by the QC profile: qc.parquet + qc_summary.json "
+    "(the domains' findings plus burned-in subtitles and text outside the title-safe area).",
 )
 def qc(context: AssetExecutionContext, storage: ArtifactStorage) -> MaterializeResult:
     title_id = title_of(context)
@@ -66,8 +70,12 @@ def qc(context: AssetExecutionContext, storage: ArtifactStorage) -> MaterializeR
         raise Failure(f"title {title_id}: QC findings missing ({', '.join(missing)}); "
                       "materialize visual_qc and audio_qc first")
     events = [e for f in DOMAIN_FINDINGS for e in read_events(store.read_bytes(title_id, f))]
-    profile = get_profile(get_settings().qc_profile)
+    settings = get_settings()
+    profile = get_profile(settings.qc_profile)
     duration = float(_json(store, title_id, "probe.json").get("duration_s") or 0.0)
+    # On-screen text against the speech (burned-in subtitles) and the title-safe area.
+    events += onscreen_text_findings(_table(store, title_id, ONSCREEN_TEXT), _table(store, title_id, SPEECH),
+                                     duration, max_speech_share=settings.qc_burned_in_share)
     graded, summary = summarize(events, profile, duration)
 
     buf = io.BytesIO()
@@ -96,11 +104,12 @@ def qc(context: AssetExecutionContext, storage: ArtifactStorage) -> MaterializeR
 
 @asset(
     partitions_def=titles,
-    deps=[qc, "shots", "keyframes", "loudness", "transcript"],
+    deps=[qc, "shots", "keyframes", "loudness", "transcript", "onscreen_text"],
     group_name="qc",
-    code_version="report-1",
+    code_version="report-2",
     kinds={"html", "png"},
-    description="report.html: QC verdict and timeline picture, shots and keyframes, loudness, transcript.",
+    description="report.html: QC verdict and timeline picture (with an on-screen text lane), shots and "
+    "keyframes, loudness, transcript, on-screen text.",
 )
 def report(context: AssetExecutionContext, storage: ArtifactStorage, audio_qc_policy: AudioQcPolicy
            ) -> MaterializeResult:
@@ -110,6 +119,7 @@ def report(context: AssetExecutionContext, storage: ArtifactStorage, audio_qc_po
     events = read_events(store.read_bytes(title_id, "qc.parquet"))
     probe = _json(store, title_id, "probe.json")
     shots = _table(store, title_id, "shots.parquet")
+    onscreen = _table(store, title_id, ONSCREEN_TEXT) if store.exists(title_id, ONSCREEN_TEXT) else None
     loudness = _json(store, title_id, "loudness.json")
     tracks = loudness_tracks(loudness)
     curves = [curve for t in tracks if (curve := short_term_curve(t)) is not None]
@@ -119,6 +129,7 @@ def report(context: AssetExecutionContext, storage: ArtifactStorage, audio_qc_po
         loudness=curves,
         # The delivery spec audio QC checked against, so the curve reads against the same line.
         loudness_target_lufs=LOUDNESS_SPECS[audio_qc_policy.loudness_spec].target_lufs if curves else None,
+        onscreen_text=None if onscreen is None else [(r["start_s"], r["end_s"], r["kind"]) for r in onscreen],
     )
     store.write_bytes(title_id, "qc_timeline.png", timeline)
     files = store.list_files(title_id)
@@ -131,6 +142,7 @@ def report(context: AssetExecutionContext, storage: ArtifactStorage, audio_qc_po
         delivery=_json(store, title_id, "delivery.json"), probe=probe, shots=shots,
         keyframes=_table(store, title_id, "keyframes.parquet"),
         loudness=tracks, transcript=_table(store, title_id, "transcript.parquet"), images=images,
+        onscreen_text=onscreen or [],
         # Only what the bundle carries, so every link also works in the export.
         artifacts=[(f, store.path(title_id, f).stat().st_size) for f in select_exportable(files)
                    if not f.startswith("keyframes/") and f != "report.html"],

@@ -1,4 +1,5 @@
-"""Visual assets: one streaming decode (``frame_signals``) → ``shots`` → ``keyframes``; ``visual_qc``.
+"""Visual assets: one streaming decode (``frame_signals``) → ``shots`` → ``keyframes`` → ``onscreen_text``;
+``visual_qc``.
 
 Analysis lives in ``prism.visual``; this module reads inputs, calls it, publishes
 artifacts atomically and reports metadata and checks.
@@ -8,6 +9,7 @@ import math
 import shutil
 import tempfile
 import time
+from contextlib import ExitStack
 from io import BytesIO
 from pathlib import Path
 
@@ -25,6 +27,9 @@ from dagster import (
 )
 from PIL import Image
 
+from prism.ocr.tesseract import TesseractUnavailable
+from prism.ocr.video import OcrVideoError, read_onscreen_text
+from prism.ocr.video import events_table as onscreen_text_table
 from prism.qc.events import events_table
 from prism.settings import get_settings
 from prism.storage import ArtifactStore
@@ -45,7 +50,7 @@ from prism_assets.assets.inputs import require_artifacts
 from prism_assets.assets.source import source_probe
 from prism_assets.compute import gpu_step_if, shot_detector_needs_gpu
 from prism_assets.partitions import title_of, titles
-from resources import ArtifactStorage, MediaReader, VisualAnalysis
+from resources import ArtifactStorage, MediaReader, OnscreenTextModel, VisualAnalysis
 
 SIGNALS = "frame_signals.parquet"
 PASS_SUMMARY = "visual_pass.json"
@@ -54,6 +59,7 @@ KEYFRAMES = "keyframes.parquet"
 KEYFRAME_DIR = "keyframes"
 CONTACT_SHEET = "contact_sheet.jpg"
 QC_VISUAL = "qc_visual.parquet"
+ONSCREEN_TEXT = "onscreen_text.parquet"
 CONTACT_SHEET_MAX_TILES = 120
 
 SHOTS_TILE = "shots_tile_duration"
@@ -305,6 +311,66 @@ def keyframes(context: AssetExecutionContext, storage: ArtifactStorage, media: M
     if tiles:
         metadata["contact_sheet"] = MetadataValue.path(store.uri_of(title_id, CONTACT_SHEET))
     return MaterializeResult(metadata=metadata, check_results=checks)
+
+
+# -- onscreen_text -------------------------------------------------------------
+@asset(
+    partitions_def=titles,
+    deps=[shots, keyframes],
+    group_name="visual",
+    code_version="onscreen-text-1",
+    kinds={"pyav", "onnx", "parquet"},
+    description="On-screen text (onscreen_text.parquet): frames sampled within each shot every "
+    "PRISM_OCR_INTERVAL_S seconds plus the keyframes (by seeking, no second full decode), text "
+    "detected (PP-OCR) and read by script (PP-OCR for Latin, Tesseract for Korean), tracked into events "
+    "with frame-exact bounds, each a subtitle, credit, title or sign.",
+)
+def onscreen_text(context: AssetExecutionContext, storage: ArtifactStorage, media: MediaReader,
+                  onscreen_text_model: OnscreenTextModel) -> MaterializeResult:
+    title_id = title_of(context)
+    store = storage.store()
+    location, _ = _video_title(store, title_id)
+    require_artifacts(store, title_id, (SIGNALS, "frame_signals"), (SHOTS, "shots"), (KEYFRAMES, "keyframes"))
+    summary = store.read_json(title_id, PASS_SUMMARY)
+    shot_rows = store.read_table(title_id, SHOTS).to_pylist()
+    keyframe_frames = store.read_table(title_id, KEYFRAMES).column("frame_index").to_pylist()
+    times = scalar_arrays(store.read_table(title_id, SIGNALS, columns=["time_s"]))["time_s"]
+    try:
+        detector, reader = onscreen_text_model.detector(), onscreen_text_model.reader()
+    except TesseractUnavailable as exc:
+        raise Failure(f"title {title_id}: on-screen text cannot be read: {exc}") from None
+    started = time.perf_counter()
+    try:
+        # Every decode gets its own handle (a local path, or a fresh S3 file object: two
+        # containers must never share one file position); all are closed at the end.
+        with ExitStack() as handles:
+            def open_source():
+                return handles.enter_context(media.open(location))
+
+            result = read_onscreen_text(open_source, times, shot_rows, detector=detector, reader=reader,
+                                        keyframes=keyframe_frames, rotation=int(summary.get("rotation") or 0),
+                                        options=onscreen_text_model.options())
+    except OcrVideoError as exc:
+        raise Failure(f"title {title_id}: {exc}", metadata={"media_location": location}) from None
+    elapsed = time.perf_counter() - started
+    table = onscreen_text_table(result.events, times, result.width or 1, result.height or 1,
+                                duration_s=summary["duration_s"])
+    store.write_table(title_id, ONSCREEN_TEXT, table)
+    rows = table.to_pylist()
+    kinds = {k: sum(r["kind"] == k for r in rows) for k in ("subtitle", "credit", "title", "sign")}
+    return MaterializeResult(metadata={
+        "events": len(rows),
+        **{f"{k}_events": v for k, v in kinds.items()},
+        "scripts": ", ".join(sorted({r["script"] for r in rows})) or "none",
+        "samples": result.samples,
+        "refinement_probes": result.probes,
+        "refinement_detector_probes": result.detector_probes,
+        "ocr_seconds": round(elapsed, 2),
+        "seconds_per_minute": round(60 * elapsed / max(summary["duration_s"], 1e-9), 2),
+        "reader": reader.name,
+        "preview": MetadataValue.md(_table_md(rows, ["start_s", "end_s", "kind", "script", "text"])),
+        "onscreen_text": MetadataValue.path(store.uri_of(title_id, ONSCREEN_TEXT)),
+    })
 
 
 # -- visual_qc ---------------------------------------------------------------
