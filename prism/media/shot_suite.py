@@ -46,7 +46,7 @@ EDIT_720P: list[TimelineItem] = [
     Photo("chelsea", 1.6),
     Photo("chelsea", 1.4, zoom=1.2, center=(0.45, 0.5)),  # punch-in 20 %
     Photo("chelsea", 1.4, zoom=1.2, center=(0.6, 0.5)),  # reframe: 18 % sideways
-    Scene(3, 1.6, pan_px_per_s=900, detail=0.5),  # a fast-moving pattern between real clips
+    Photo("gravel", 1.6, zoom=1.8, center=(0.3, 0.5), pan=(0.6, 0.0)),  # fast-moving pattern
     Photo("hubble_deep_field", 2.0, zoom=1.3, center=(0.35, 0.5), pan=(0.2, 0.0)),  # continuous pan
     Photo("grass", 1.6, zoom=1.6, center=(0.65, 0.5), pan=(-0.45, 0.0)),  # fast-moving texture
     Photo("astronaut", 2.0, zoom=1.05, zoom_rate=0.15),  # continuous zoom in

@@ -11,6 +11,7 @@ written next to the media.
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import subprocess
@@ -260,6 +261,7 @@ class _SceneRenderer:
         return img
 
 
+@functools.lru_cache(maxsize=32)
 def _photo(name: str) -> np.ndarray:
     """A photograph bundled in scikit-image's wheel (no download) as RGB uint8."""
     from skimage import data  # test extra: the real photographs behind the photo titles
@@ -274,8 +276,20 @@ def _photo(name: str) -> np.ndarray:
     return np.ascontiguousarray(img[..., :3])
 
 
+@functools.lru_cache(maxsize=4)
+def _grain(width: int, height: int, sigma: float) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """A few frames of sensor noise, as (add, subtract) uint8 pairs (saturating adds are cheap)."""
+    rng = np.random.default_rng(7)
+    out = []
+    for _ in range(3):
+        g = rng.standard_normal((height, width, 3), dtype=np.float32) * sigma
+        out.append((np.clip(g, 0, 255).astype(np.uint8), np.clip(-g, 0, 255).astype(np.uint8)))
+    return tuple(out)
+
+
 class _PhotoRenderer:
-    """A virtual camera over a photograph: an affine warp per frame (OpenCV, bilinear)."""
+    """A virtual camera over a photograph: a sub-pixel window on the photo, scaled to the frame
+    (OpenCV, bilinear). The photographs are smaller than the frame, so nothing is lost."""
 
     def __init__(self, shot: Photo, width: int, height: int, fps: float):
         import cv2
@@ -283,14 +297,9 @@ class _PhotoRenderer:
         self.cv2, self.shot, self.width, self.height, self.fps = cv2, shot, width, height, fps
         self.img = _photo(shot.image)
         ph, pw = self.img.shape[:2]
-        aspect = width / height
-        self.base_w = min(pw, ph * aspect)  # the widest window of the frame's shape
+        self.base_w = min(pw, ph * width / height)  # the widest window of the frame's shape
         self.shake = np.random.default_rng(zlib.crc32(shot.image.encode()) + int(shot.duration_s * 1000))
-        rng = np.random.default_rng(7)
-        self.grain = []
-        for _ in range(3):  # a few grain frames, cycled (saturating adds are cheap)
-            g = rng.normal(0.0, shot.grain, (height, width, 3)) if shot.grain else np.zeros((height, width, 3))
-            self.grain.append((np.clip(g, 0, 255).astype(np.uint8), np.clip(-g, 0, 255).astype(np.uint8)))
+        self.grain = _grain(width, height, shot.grain) if shot.grain else ()
         self.count = 0
 
     def _window(self, t: float, jitter: tuple[float, float]) -> tuple[float, float, float]:
@@ -305,12 +314,8 @@ class _PhotoRenderer:
         cy = float(np.clip(cy, h / 2, ph - h / 2))
         return cx, cy, w
 
-    def _warp(self, cx: float, cy: float, w: float) -> np.ndarray:
-        scale = self.width / w
-        h = w * self.height / self.width
-        m = np.array([[scale, 0, -scale * (cx - w / 2)], [0, scale, -scale * (cy - h / 2)]], np.float64)
-        return self.cv2.warpAffine(self.img, m, (self.width, self.height), flags=self.cv2.INTER_LINEAR,
-                                   borderMode=self.cv2.BORDER_REFLECT_101)
+    def _patch(self, cx: float, cy: float, size: tuple[int, int]) -> np.ndarray:
+        return self.cv2.getRectSubPix(self.img, size, (cx - 0.5, cy - 0.5))
 
     def frame(self, t: float) -> np.ndarray:
         t = max(t, 0.0)
@@ -319,12 +324,18 @@ class _PhotoRenderer:
         if s.shake:
             jx, jy = self.shake.uniform(-s.shake, s.shake, 2).tolist()
             jitter = (jx, jy * self.width / self.height)  # the same pixels each way
+        cx, cy, w = self._window(t, jitter)
+        size = (max(2, int(round(w))), max(2, int(round(w * self.height / self.width))))
         if any(w0 <= t < w0 + WHIP_S for w0 in s.whips_s):
             # A camera swung this fast smears the picture: average the sweep over a 1/50 s shutter.
-            subs = [self._warp(*self._window(t + k / (5 * 50), jitter)).astype(np.float32) for k in range(5)]
-            img = (sum(subs) / len(subs)).astype(np.uint8)
+            subs = [self._patch(*self._window(t + k / (5 * 50), jitter)[:2], size).astype(np.uint16)
+                    for k in range(5)]
+            patch = (sum(subs) // len(subs)).astype(np.uint8)
         else:
-            img = self._warp(*self._window(t, jitter))
+            patch = self._patch(cx, cy, size)
+        img = self.cv2.resize(patch, (self.width, self.height), interpolation=self.cv2.INTER_LINEAR)
+        if not self.grain:
+            return img
         plus, minus = self.grain[self.count % len(self.grain)]
         self.count += 1
         return self.cv2.subtract(self.cv2.add(img, plus), minus)

@@ -259,7 +259,8 @@ def frame_features(batches: Iterable[FrameBatch], lags: Iterable[int],
             d1 = np.nan_to_num(diffs[1][-1], nan=0.0)
             context = np.concatenate([d1_tail, d1])
             maybe = cut_steps.mask(context)[len(d1_tail):]
-            maybe[-cut_steps.half - 1:] |= d1[-cut_steps.half - 1:] >= cut_steps.min_step  # not known yet
+            # (the last steps' level and next step are not known yet: a superset)
+            maybe[-cut_steps.half - 1:] |= d1[-cut_steps.half - 1:] >= cut_steps.min_step
             wanted = set(pending)
             for i in np.flatnonzero(maybe).tolist():
                 wanted.update(range(total + i - NEIGHBOURS, total + i + NEIGHBOURS + 1))
@@ -386,7 +387,7 @@ class ContentShotDetector:
         black = f.black >= p.black_ratio
 
         cuts = self._cuts(f, d1, fps)
-        graduals = self._graduals(f, d1, cuts, black)
+        graduals = self._graduals(f, d1, cuts, black, fps, black_shots(black, f.luma, fps, p))
         boundaries = settle_black(n, cuts, graduals, black, fps, f.luma, p)
         return [b for b in boundaries if 0 < b.frame < n]
 
@@ -438,9 +439,11 @@ class ContentShotDetector:
         size = np.array([27.0, 48.0])
         return bool(np.any((jump >= p.shift_min * size) & (jump >= p.shift_jump * spread + 1.0)))
 
-    def _graduals(self, f: Features, d1: np.ndarray, cuts: list[int],
-                  black: np.ndarray) -> list[tuple[int, int]]:
-        """Spans [start, end) of gradual transitions."""
+    def _graduals(self, f: Features, d1: np.ndarray, cuts: list[int], black: np.ndarray, fps: float,
+                  black_spans: list[tuple[int, int, Boundary | None, Boundary | None]] = ()
+                  ) -> list[tuple[int, int]]:
+        """Spans [start, end) of gradual transitions, outside the black shots and the ways into
+        and out of them (settled by settle_black)."""
         p = self.params
         n = len(d1)
         csum = np.concatenate([[0.0], np.cumsum(d1)])
@@ -448,6 +451,12 @@ class ContentShotDetector:
         cut_mask = np.zeros(n + 1, np.int32)
         cut_mask[np.asarray(cuts, dtype=np.intp)] = 1
         cut_count = np.concatenate([[0], np.cumsum(cut_mask)])
+        # Windows that reach into a black shot or the fades around it are left to settle_black.
+        gap = max(1, int(round(p.merge_gap_s * fps)))
+        claimed = np.zeros(n + 1, np.int32)
+        for lo, hi, _, _ in black_spans:
+            claimed[max(0, lo - gap):max(0, hi + gap)] = 1
+        claimed_count = np.concatenate([[0], np.cumsum(claimed)])
         for lag in f.lags:
             if lag <= SHORT_LAGS or lag >= n:
                 continue
@@ -457,13 +466,36 @@ class ContentShotDetector:
             path = csum[end + 1] - csum[start + 1]
             # The largest single step inside (start, end].
             peak = sliding_window_view(d1[1:], lag).max(axis=1)[: len(end)]
-            has_cut = (cut_count[end + 1] - cut_count[start + 1]) > 0
+            has_cut = ((cut_count[end + 1] - cut_count[start + 1]) > 0) | (
+                (claimed_count[end + 1] - claimed_count[start]) > 0)
             lagged = np.nan_to_num(f.lag_diff[lag], nan=0.0)
+            # The same-length stretches right before and after, counted by their straight-line
+            # change (chord x chord/path): a pan over smooth texture changes the picture along a
+            # line as a transition does and counts in full; motion over detail (a tilt, shake,
+            # a fast pan) wanders - its chord saturates while its path keeps growing - and counts
+            # for what a transition would have to beat: its straight part.
+            padded = np.concatenate([lagged, np.zeros(lag)])
+            path_at = np.concatenate([csum[1:], np.full(lag, csum[-1])])
             before = lagged[start]  # D(start, start - lag)
-            after = np.concatenate([lagged, np.zeros(lag)])[end + lag]  # D(end + lag, end)
+            before_path = csum[start + 1] - csum[np.maximum(start - lag, 0) + 1]
+            after = padded[end + lag]  # D(end + lag, end)
+            after_path = path_at[end + lag] - csum[end + 1]
+            # (Only a steady stretch that changes the picture as much as a transition would: below
+            # that, its path is mostly coding noise, not motion. And the span must still change
+            # the picture at least as much as either stretch does outright.)
+            raw = np.maximum(before, after)
+            # The largest single step of each stretch: steady motion has none that stands out;
+            # a whip pan or a cut inside a stretch is no steady motion and counts in full.
+            steps = sliding_window_view(np.concatenate([np.zeros(lag), d1[1:], np.zeros(2 * lag)]), lag).max(axis=1)
+            peak_before, peak_after = steps[start], steps[end + lag]
+            steady_before = (before >= p.gradual_min) & (peak_before <= p.gradual_peak * before)
+            steady_after = (after >= p.gradual_min) & (peak_after <= p.gradual_peak * after)
+            before = np.where(steady_before, before * np.minimum(1.0, before / np.maximum(before_path, 1e-6)),
+                              before)
+            after = np.where(steady_after, after * np.minimum(1.0, after / np.maximum(after_path, 1e-6)), after)
             ok = ((chord >= p.gradual_min) & (chord >= p.straightness * path)
                   & (peak <= p.gradual_peak * chord)
-                  & (chord >= p.gradual_contrast * np.maximum(before, after)) & ~has_cut)
+                  & (chord >= p.gradual_contrast * np.maximum(before, after)) & (chord >= raw) & ~has_cut)
             for s, e in zip(start[ok].tolist(), end[ok].tolist(), strict=True):
                 covered[s + 1:e + 1] = True
         spans = []
@@ -501,31 +533,12 @@ def settle_black(n: int, cuts: list[int], graduals: list[tuple[int, int]], black
     boundary (a cut next to one or two black frames is still a cut)."""
     p = params or ContentParams()
     gap = max(1, int(round(p.merge_gap_s * fps)))
-    min_black = max(2, int(round(p.black_shot_min_s * fps)))
     luma = np.zeros(n, np.float32) if luma is None else luma
     out: list[Boundary] = []
     claimed: list[tuple[int, int]] = []  # frames whose boundaries the black shots decide
     runs = _runs(black)
-    for bs, be in runs:
-        # A black shot holds the black level; a fade's dark frames count as black frames too,
-        # but a dip to black (fade out, fade in) never holds it.
-        floor = float(luma[bs:be].min()) + p.black_level_tol
-        if int((luma[bs:be] <= floor).sum()) < min_black:
-            continue
-        lo, hi = bs, be
-        if bs > 0:
-            b = _edge(luma, bs, be, floor)
-            out.append(b)
-            lo = b.span_start if b.kind == "gradual" else bs
-        if be < n:
-            # The way out is the way in, read backwards.
-            r = _edge(luma[::-1].copy(), n - be, n - bs, floor)
-            if r.kind == "gradual":
-                b = Boundary(0, "gradual", n - r.span_end, n - r.span_start)
-                out.append(Boundary((b.span_start + b.span_end) // 2, "gradual", b.span_start, b.span_end))
-                hi = b.span_end
-            else:
-                out.append(Boundary(be, "cut"))
+    for lo, hi, entry, exit_ in black_shots(black, luma, fps, p):
+        out += [b for b in (entry, exit_) if b is not None]
         claimed.append((lo - gap, hi + gap))
 
     def free(s: int, e: int) -> bool:
@@ -557,6 +570,38 @@ def settle_black(n: int, cuts: list[int], graduals: list[tuple[int, int]], black
         out.append(Boundary((s + e) // 2, "gradual", s, e))
     by_frame = {b.frame: b for b in sorted(out, key=lambda b: b.kind == "cut")}  # cuts win a tie
     return sorted(by_frame.values(), key=lambda b: b.frame)
+
+
+def black_shots(black: np.ndarray, luma: np.ndarray | None, fps: float, params: ContentParams | None = None
+                ) -> list[tuple[int, int, Boundary | None, Boundary | None]]:
+    """The black stretches that are shots of their own (they hold the black level for at least
+    ``black_shot_min_s``; a fade's dark frames count as black frames too, but a dip to black -
+    fade out, fade in - never holds it), each as (first frame of the way in, end of the way
+    out, the boundary into it, the boundary out of it; None at the title's start or end)."""
+    p = params or ContentParams()
+    n = len(black)
+    min_black = max(2, int(round(p.black_shot_min_s * fps)))
+    luma = np.zeros(n, np.float32) if luma is None else luma
+    out = []
+    for bs, be in _runs(black):
+        floor = float(luma[bs:be].min()) + p.black_level_tol
+        if int((luma[bs:be] <= floor).sum()) < min_black:
+            continue
+        lo, hi, entry, exit_ = bs, be, None, None
+        if bs > 0:
+            entry = _edge(luma, bs, be, floor)
+            lo = entry.span_start if entry.kind == "gradual" else bs
+        if be < n:
+            # The way out is the way in, read backwards.
+            r = _edge(luma[::-1].copy(), n - be, n - bs, floor)
+            if r.kind == "gradual":
+                s0, s1 = n - r.span_end, n - r.span_start
+                exit_ = Boundary((s0 + s1) // 2, "gradual", s0, s1)
+                hi = s1
+            else:
+                exit_ = Boundary(be, "cut")
+        out.append((lo, hi, entry, exit_))
+    return out
 
 
 def _edge(luma: np.ndarray, bs: int, be: int, floor: float, tol: float = 0.002) -> Boundary:
