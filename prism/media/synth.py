@@ -522,6 +522,7 @@ def write_title(
     rotation: int = 0,
     codec: str = "libx264",
     faststart: bool = False,
+    preset: str = "veryfast",
 ) -> Truth:
     """Encode a synthetic title and return (and write ``<path>.truth.json``) its ground truth.
 
@@ -548,7 +549,7 @@ def write_title(
             rate = Fraction(fps).limit_denominator(1001)
             vstream = out.add_stream(codec, rate=rate)
             vstream.width, vstream.height, vstream.pix_fmt = width, height, "yuv420p"
-            vstream.options = {"preset": "veryfast", "crf": "23", "g": str(int(fps * 2))}
+            vstream.options = {"preset": preset, "crf": "23", "g": str(int(fps * 2))}
             vstream.codec_context.time_base = Fraction(1, 1000) if vfr else 1 / rate
             if rotation:
                 # Prism reports clockwise degrees (the legacy 'rotate' tag); the

@@ -272,7 +272,8 @@ def frame_features(batches: Iterable[FrameBatch], lags: Iterable[int],
                 if j >= total + n:
                     pending.add(j)
                 elif j - 1 >= first:
-                    motion[j] = pair_motion(both[j - first].astype(np.uint8), both[j - 1 - first].astype(np.uint8))
+                    motion[j] = pair_motion(both[j - first].astype(np.uint8),
+                                            both[j - 1 - first].astype(np.uint8))
             d1_tail = context[-2 * cut_steps.half - 2:]
         times.append(batch.times)
         luma.append(batch.luma_mean)
@@ -383,30 +384,26 @@ class ContentShotDetector:
         n = f.count
         if n < 2:
             return []
-        d1 = np.nan_to_num(f.lag_diff[1], nan=0.0)
         black = f.black >= p.black_ratio
-
-        cuts = self._cuts(f, d1, fps)
-        graduals = self._graduals(f, d1, cuts, black, fps, black_shots(black, f.luma, fps, p))
+        cuts, graduals = self.components(f, fps)
         boundaries = settle_black(n, cuts, graduals, black, fps, f.luma, p)
         return [b for b in boundaries if 0 < b.frame < n]
 
+    def components(self, f: Features, fps: float) -> tuple[list[int], list[tuple[int, int]]]:
+        """Cut frames and gradual spans, before the black-stretch rules (settle_black)."""
+        d1 = np.nan_to_num(f.lag_diff[1], nan=0.0)
+        black = f.black >= self.params.black_ratio
+        cuts = self._cuts(f, d1, fps)
+        graduals = self._graduals(f, d1, cuts, black, fps, black_shots(black, f.luma, fps, self.params))
+        return cuts, graduals
+
     def _cuts(self, f: Features, d1: np.ndarray, fps: float) -> list[int]:
-        p = self.params
-        n = len(d1)
         steps = self.cut_steps(fps)
         cand = np.flatnonzero(steps.mask(d1)).tolist()
         level = _local_level(d1, steps.half)
         cuts = []
         for i in cand:
-            # A flash: the picture after the spike returns to the one before it ...
-            returns = [f.lag_diff[j + 1][i + j] for j in range(1, SHORT_LAGS) if i + j < n]
-            # ... or the spike ends a flash: this picture matches one from just before.
-            matches = [f.lag_diff[j + 1][i] for j in range(1, SHORT_LAGS) if i - j - 1 >= 0]
-            recovered = min([x for x in returns + matches if not np.isnan(x)], default=np.inf)
-            if recovered < p.flash_return * d1[i]:
-                continue
-            if not self._discontinuity(f, d1, level, i):
+            if self.flash(f, d1, i) or not self._discontinuity(f, d1, level, i):
                 continue
             if cuts and i - cuts[-1] < 2 and d1[i] <= d1[cuts[-1]]:
                 continue
@@ -415,6 +412,16 @@ class ContentShotDetector:
                 continue
             cuts.append(i)
         return cuts
+
+    def flash(self, f: Features, d1: np.ndarray, i: int) -> bool:
+        """Whether the step into frame ``i`` is a flash (or a white frame): the picture after
+        the spike returns to the one before it, or the spike ends one and this picture matches
+        one from just before."""
+        n = len(d1)
+        returns = [f.lag_diff[j + 1][i + j] for j in range(1, SHORT_LAGS) if i + j < n]
+        matches = [f.lag_diff[j + 1][i] for j in range(1, SHORT_LAGS) if i - j - 1 >= 0]
+        recovered = min([x for x in returns + matches if not np.isnan(x)], default=np.inf)
+        return bool(recovered < self.params.flash_return * d1[i])
 
     def _discontinuity(self, f: Features, d1: np.ndarray, level: np.ndarray, i: int) -> bool:
         """Whether the step into frame ``i`` breaks the motion and picture of the steps around it."""
@@ -486,7 +493,8 @@ class ContentShotDetector:
             raw = np.maximum(before, after)
             # The largest single step of each stretch: steady motion has none that stands out;
             # a whip pan or a cut inside a stretch is no steady motion and counts in full.
-            steps = sliding_window_view(np.concatenate([np.zeros(lag), d1[1:], np.zeros(2 * lag)]), lag).max(axis=1)
+            padded_d1 = np.concatenate([np.zeros(lag), d1[1:], np.zeros(2 * lag)])
+            steps = sliding_window_view(padded_d1, lag).max(axis=1)
             peak_before, peak_after = steps[start], steps[end + lag]
             steady_before = (before >= p.gradual_min) & (peak_before <= p.gradual_peak * before)
             steady_after = (after >= p.gradual_min) & (peak_after <= p.gradual_peak * after)
