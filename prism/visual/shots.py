@@ -1,40 +1,25 @@
 """Shot boundaries from the decode pass's low-resolution frames.
 
-Two detectors sit behind :class:`ShotDetector` (``detect(frames) -> boundaries``):
+Three detectors sit behind :class:`ShotDetector` (``detect(frames) -> boundaries``), under one
+contract (docs/shots.md): hard cuts at the new shot's first frame, dissolves and fades as one
+gradual boundary with its span, black stretches held for ``black_shot_min_s`` as shots of their
+own, and no boundary at flashes or inside camera or scene motion.
 
-* :class:`ContentShotDetector` (CPU, default) works on a handful of per-frame
-  scalars: differences between each 48x27 frame and the frames 1..L and a few
-  longer lags before it, plus luminance. It finds
-  - hard cuts: a one-frame jump that stands out from the local motion level,
-    unless the picture returns to what it was within a few frames (a camera
-    flash or a white frame), or camera motion and light explain it: for the few
-    frames whose step is large enough to be a cut, the two 48x27 frames are
-    compared again after a change of light level/colour and the camera's
-    translation are taken out (:func:`motion_residual`) - so flashes, whip pans,
-    shake, an object crossing part of the frame and strobing light do not cut a
-    shot, while a punch-in on the same scene still does;
-  - gradual transitions (dissolves, fades), at window lengths of 0.5-4 s: spans
-    whose change accumulates along a straight line in pixel space (the distance
-    between the span's end frames is close to the sum of its frame-to-frame
-    steps) and that change the picture clearly more than the same-length
-    stretches right before and after them (a transition begins and ends; a pan
-    goes on);
-  - fades through black and black gaps: runs of black frames between two
-    shots, merged with the fades and cuts that enter and leave them, become one
-    gradual boundary.
-  Known limits: a dissolve next to fast camera motion (say, half the picture width
-  per second) is not told apart from the motion: the motion's own frame-to-frame
-  change is as large as the transition's, and the dissolve is missed rather than
-  the pan being cut (PySceneDetect misses it too). A cut between two framings that
-  differ only by a shift or by the light (the same static view re-framed or
-  re-lit) is taken for motion; a punch-in (which leaves less than a cut between
-  different scenes) is kept when its step stands alone, not in the middle of
-  fast motion.
-* ``prism.visual.transnet.TransNetShotDetector`` runs TransNetV2 on the same frames
-  (the model is loaded once per process by the ``VisualAnalysis`` resource).
+* :class:`ContentShotDetector` (CPU, default) works on per-frame scalars (differences between
+  each 48x27 frame and the frames 1..6 and 0.5-4 s before it, luminance, black share) plus, for
+  the few steps that may be cuts and their neighbours, the camera's translation and what it
+  leaves unexplained (:func:`pair_motion`). It decides on time, not on one pair of frames: a cut
+  is a one-frame discontinuity - a residual or a translation jump far outside the steps around
+  it - where camera motion and light change continuously; gradual transitions are spans whose
+  change accumulates along a straight line in pixel space and stands out from the stretches
+  before and after; :func:`settle_black` applies the black-stretch rules.
+  Known limits: a cut in the middle of a whip pan is missed (the steps around it are as
+  unexplained as the cut); a reframe smaller than ``shift_min`` is taken for camera motion.
+* ``prism.visual.transnet.TransNetShotDetector`` runs TransNetV2 on the same frames, and
+  ``HybridShotDetector`` confirms and completes its transitions with the CPU signals (the model
+  is loaded once per process by the ``VisualAnalysis`` resource).
 
-Boundaries become ``shots.parquet`` rows that tile the title from 0 to its
-duration.
+Boundaries become ``shots.parquet`` rows that tile the title from 0 to its duration.
 """
 
 from __future__ import annotations
