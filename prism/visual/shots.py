@@ -124,8 +124,9 @@ def _standardized(frame: np.ndarray) -> np.ndarray:
 def _best_shifts(a: np.ndarray, b: np.ndarray, reach: int, count: int = 2) -> list[int]:
     """The shifts s for which profile ``a[i]`` best matches ``b[i - s]`` (mean |difference|)."""
     n = len(a)
-    errors = [float(np.abs(a[max(0, s):n + min(0, s)] - b[max(0, -s):n - max(0, s)]).mean())
-              for s in range(-reach, reach + 1)]
+    padded = np.concatenate([np.full(reach, np.nan), b, np.full(reach, np.nan)])
+    rows = sliding_window_view(padded, n)[::-1]  # row k: b[i - s] for s = k - reach
+    errors = np.nanmean(np.abs(a[None, :] - rows), axis=1)
     return [int(k) - reach for k in np.argsort(errors)[:count]]
 
 
@@ -157,18 +158,28 @@ def pair_motion(cur: np.ndarray, prev: np.ndarray) -> tuple[float, int, int, flo
                          for dy0 in _best_shifts(ga.mean(axis=1), gb.mean(axis=1), MAX_SHIFT[0])
                          for dx0 in _best_shifts(ga.mean(axis=0), gb.mean(axis=0), MAX_SHIFT[1], 3)
                          for i in (-1, 0, 1) for j in (-1, 0, 1)}
-    for dy, dx in sorted(shifts, key=lambda s: (abs(s[0]) + abs(s[1]), s)):
-        if abs(dy) > h // 2 or abs(dx) > w // 2:
-            continue
-        ya, yb = slice(max(0, dy), h + min(0, dy)), slice(max(0, -dy), h - max(0, dy))
-        xa, xb = slice(max(0, dx), w + min(0, dx)), slice(max(0, -dx), w - max(0, dx))
-        keep = lit_a[ya, xa] | lit_b[yb, xb]
-        if keep.sum() < 0.25 * h * w:
-            continue
-        cells = np.abs(a[ya, xa] - b[yb, xb]).mean(axis=2)[keep]
-        err = float(np.median(cells))
-        if err < best:
-            best, best_shift = err, (dy, dx)
+    # Every candidate shift at once: prev padded with NaN (cells moved out of the frame drop out).
+    order = np.array([s for s in sorted(shifts, key=lambda s: (abs(s[0]) + abs(s[1]), s))
+                      if abs(s[0]) <= h // 2 and abs(s[1]) <= w // 2])
+    py, px = h // 2, w // 2
+    b_pad = np.full((h + 2 * py, w + 2 * px, 3), np.nan, np.float32)
+    b_pad[py:py + h, px:px + w] = b
+    lit_pad = np.zeros((h + 2 * py, w + 2 * px), bool)
+    lit_pad[py:py + h, px:px + w] = lit_b
+    ys = np.arange(h)[None, :, None] - order[:, 0, None, None] + py
+    xs = np.arange(w)[None, None, :] - order[:, 1, None, None] + px
+    moved = b_pad[ys, xs]  # (k, h, w, 3)
+    cells = np.abs(a[None] - moved).mean(axis=3)
+    keep = (lit_a[None] | lit_pad[ys, xs]) & ~np.isnan(cells)
+    enough = keep.sum(axis=(1, 2)) >= 0.25 * h * w
+    if enough.any():
+        # The median of each shift's kept cells (NaN sorts last; rows keep different counts).
+        ranked = np.sort(np.where(keep, cells, np.nan).reshape(len(order), -1)[enough], axis=1)
+        count = keep.reshape(len(order), -1)[enough].sum(axis=1)
+        rows = np.arange(len(ranked))
+        errors = (ranked[rows, (count - 1) // 2] + ranked[rows, count // 2]) / 2
+        k = int(np.argmin(errors))
+        best, best_shift = float(errors[k]), tuple(int(v) for v in order[enough][k])
     unlit = _unlit_share(cur, prev)
     return (best, *best_shift, unlit) if np.isfinite(best) else (1.0, 0, 0, unlit)
 
