@@ -77,8 +77,9 @@ class Settings(BaseSettings):
     text_model_source: str | None = Field(
         default=None, description="Transcript sentence embedder (local dir, s3:// prefix or hub id) or "
         "bedrock:<model id>; default the all-MiniLM-L6-v2 of the demo extra.")
-    shot_detector: Literal["cpu", "transnetv2"] = Field(
-        default="cpu", description="Shot detector: the CPU content detector or TransNetV2 (GPU workers)."
+    shot_detector: Literal["cpu", "transnetv2", "hybrid"] = Field(
+        default="cpu", description="Shot detector: the CPU content detector, TransNetV2, or TransNetV2 "
+        "confirmed and completed by the CPU signals (hybrid; GPU workers). See docs/shots.md."
     )
     model_device: str = Field(default="auto", description="Device for local models: auto | cpu | cuda.")
     thumbnail_interval_s: float = Field(default=5.0, gt=0, description="Seconds between sprite thumbnails.")

@@ -1,8 +1,9 @@
 """The visual-analysis resource: settings of the decode pass and keyframes, and the shot detector.
 
 The shot detector is chosen by configuration (``PRISM_SHOT_DETECTOR``): ``cpu``
-(the content detector on the decode pass's signals, the embedded default) or
-``transnetv2`` (GPU workers). The TransNetV2 model is loaded on first use and
+(the content detector on the decode pass's signals, the embedded default),
+``transnetv2`` or ``hybrid`` (TransNetV2 confirmed and completed by the CPU signals;
+GPU workers). The TransNetV2 model is loaded on first use and
 kept for the life of the process, never at import time.
 """
 
@@ -32,7 +33,7 @@ def load_transnet(device: str = "auto"):
 
 
 class VisualAnalysis(ConfigurableResource):
-    shot_detector: Literal["cpu", "transnetv2"] = "cpu"
+    shot_detector: Literal["cpu", "transnetv2", "hybrid"] = "cpu"
     device: str = "auto"  # for TransNetV2: auto | cpu | cuda
     thumbnail_interval_s: float = 5.0
     thumbnail_width: int = 160
@@ -44,4 +45,8 @@ class VisualAnalysis(ConfigurableResource):
             from prism.visual.transnet import TransNetShotDetector
 
             return TransNetShotDetector(load_transnet(self.device))
+        if self.shot_detector == "hybrid":
+            from prism.visual.transnet import HybridShotDetector
+
+            return HybridShotDetector(load_transnet(self.device))
         return ContentShotDetector()

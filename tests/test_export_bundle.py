@@ -5,7 +5,14 @@ import json
 
 import pytest
 
-from prism.export import BUNDLE_MANIFEST, ExportRefused, ExportTarget, publish_bundle, select_exportable
+from prism.export import (
+    BUNDLE_MANIFEST,
+    SCHEMA_VERSION,
+    ExportRefused,
+    ExportTarget,
+    publish_bundle,
+    select_exportable,
+)
 from prism.storage import ArtifactStore
 
 
@@ -52,7 +59,8 @@ def test_publish_writes_checksummed_files_then_manifest_and_replaces_exactly(whe
         data = (target.dir("EP1") / f.path).read_bytes()
         assert hashlib.sha256(data).hexdigest() == f.sha256 and len(data) == f.bytes
     back = target.read_manifest("EP1")
-    assert back.schema_version == 1 and back.qc["status"] == "pass" and back.title["title_name"] == "Pilot"
+    assert back.schema_version == SCHEMA_VERSION == 2
+    assert back.qc["status"] == "pass" and back.title["title_name"] == "Pilot"
     raw = json.dumps(back.model_dump(mode="json"))
     assert "/secret/media" not in raw and "media_uri" not in raw  # no storage paths leave the account
 

@@ -65,8 +65,10 @@ def test_title_gets_shots_keyframes_sprites_and_qc(instance, prism_home, episode
 
     store = _store(prism_home)
     shots = pq.read_table(io.BytesIO(store.read_bytes("ep-7", "shots.parquet"))).to_pylist()
-    assert [s["transition"] for s in shots] == ["start", "cut", "gradual", "gradual"]
-    assert shots[1]["start_frame"] == truth.cuts[0]
+    # The 2.5 s black gap is a shot of its own, entered and left by hard cuts.
+    assert [s["transition"] for s in shots] == ["start", "cut", "gradual", "cut", "cut"]
+    assert [s["black"] for s in shots] == [False, False, False, True, False]
+    assert [s["start_frame"] for s in shots if s["transition"] == "cut"] == truth.cuts
     assert shots[-1]["end_s"] == pytest.approx(truth.duration_s)
 
     keyframes = pq.read_table(io.BytesIO(store.read_bytes("ep-7", "keyframes.parquet"))).to_pylist()
@@ -85,7 +87,8 @@ def test_title_gets_shots_keyframes_sprites_and_qc(instance, prism_home, episode
     assert len(black) == 1 and black[0].severity == "warning"
 
     meta = _metadata(instance, "shots", "ep-7")
-    assert meta["shot_count"].value == 4 and meta["detector"].value == "cpu"
+    assert meta["shot_count"].value == 5 and meta["detector"].value == "cpu"
+    assert meta["black_shots"].value == 1
     assert meta["median_shot_s"].value > 0 and "| shot_index |" in meta["preview"].value
     assert _metadata(instance, "keyframes", "ep-7")["contact_sheet"].value.endswith("contact_sheet.jpg")
 

@@ -253,3 +253,23 @@ def test_transnet_windows_cover_every_frame_once():
             covered += window[25:25 + valid, 0, 0, 0].tolist()
         assert covered == list(range(total)), total
 
+
+
+def test_transnetv2_and_hybrid_report_a_dissolve_as_one_gradual_with_its_span(tmp_path, transnet_model):
+    """TransNetV2's many-hot head gives the dissolve's span; the hybrid keeps it and adds the
+    punch-in (two framings of one scene) from the CPU signals."""
+    from prism.visual.transnet import HybridShotDetector, TransNetShotDetector
+
+    path = tmp_path / "dissolve.mp4"
+    truth = write_title(path, [Scene(1, 1.2), Dissolve(1.0), Scene(5, 1.2), Scene(5, 1.0, zoom=1.25)], [],
+                        width=320, height=180, fps=FPS)
+    run_pass(str(path), tmp_path / "s.parquet", tmp_path / "sprites")
+    (g,) = truth.gradual
+    for detector in (TransNetShotDetector(transnet_model), HybridShotDetector(transnet_model)):
+        found = detector.detect(batches_from_parquet(tmp_path / "s.parquet", batch_frames=37), FPS)
+        gradual = [b for b in found if b.kind == "gradual"]
+        assert len(gradual) == 1, (detector.name, found)
+        assert abs(gradual[0].span_start - g["start_frame"]) <= FPS / 2, (detector.name, found)
+        assert abs(gradual[0].span_end - g["end_frame"]) <= FPS / 2, (detector.name, found)
+        if detector.name == "hybrid":
+            assert [b.frame for b in found if b.kind == "cut"] == truth.cuts, found

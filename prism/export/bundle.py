@@ -25,7 +25,7 @@ from prism.ids import validate_title_id
 from prism.storage import ArtifactStore, atomic_write, list_relative, open_root, safe_relpath, with_retries
 
 # The artifact contract's version (docs/schema.md). Bump when a listed column/field changes meaning.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: black stretches are shots of their own (shots.parquet `black`, cuts at their frames)
 BUNDLE_MANIFEST = "bundle.json"
 
 # Derived artifacts a consumer may read (artifact contract v1).

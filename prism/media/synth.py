@@ -11,10 +11,12 @@ written next to the media.
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import subprocess
 import tempfile
+import zlib
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -48,6 +50,28 @@ class Scene:
 
 
 @dataclass(frozen=True)
+class Photo:
+    """A shot of a real photograph (one of the images bundled in scikit-image's wheel) filmed by
+    a virtual camera: a 16:9 window on the photo that may pan, zoom, shake or whip.
+
+    Two consecutive ``Photo`` shots of the same image are two framings of one scene: a punch-in
+    or pull-out (another ``zoom``) or a reframe (another ``center``).
+    """
+
+    image: str  # a ``skimage.data`` name, e.g. "astronaut", "coffee", "rocket"
+    duration_s: float
+    zoom: float = 1.0  # 1 = the widest 16:9 window on the photo; 1.2 = 20 % tighter
+    center: tuple[float, float] = (0.5, 0.5)  # the window's centre (x, y) as shares of the photo
+    pan: tuple[float, float] = (0.0, 0.0)  # camera travel (x, y) per second, in frame widths/heights
+    zoom_rate: float = 0.0  # continuous zoom: the zoom is multiplied by exp(zoom_rate) each second
+    shake: float = 0.0  # handheld shake: jitter of up to this share of the frame width, every frame
+    whips_s: tuple[float, ...] = ()  # whip pans: start times of a 0.32 s motion-blurred sweep ...
+    whip: float = 0.0  # ... over this many frame widths to the right (eased in and out)
+    flashes_s: tuple[float, ...] = ()  # 2-frame white flashes (photographers' flashes)
+    grain: float = 2.0  # sensor noise (std of 8-bit code values), so no two frames are identical
+
+
+@dataclass(frozen=True)
 class Black:
     duration_s: float
 
@@ -73,7 +97,13 @@ class Dissolve:
     duration_s: float
 
 
-TimelineItem = Scene | Black | FadeOut | FadeIn | Dissolve
+TimelineItem = Scene | Photo | Black | FadeOut | FadeIn | Dissolve
+Shot = Scene | Photo
+
+# A black stretch at least this long is a shot of its own (``Truth.black``): a hard cut into
+# it and one out of it are cuts, a fade into or out of it a gradual transition of its own.
+# Shorter black is a dip inside the transition around it.
+BLACK_SHOT_MIN_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -109,7 +139,11 @@ class Truth:
     cuts: list[int] = field(default_factory=list)  # first frame of the new shot
     gradual: list[dict] = field(default_factory=list)  # {kind, start_frame, end_frame}
     flashes: list[int] = field(default_factory=list)
-    black: list[dict] = field(default_factory=list)  # {start_frame, end_frame}
+    black: list[dict] = field(default_factory=list)  # {start_frame, end_frame, shot}
+    # Parallel to ``cuts``: 'same_scene' (two framings of one scene: punch-in, pull-out,
+    # reframe), 'black' (into or out of a black shot) or 'plain'.
+    cut_kinds: list[str] = field(default_factory=list)
+    motion: list[dict] = field(default_factory=list)  # {start_frame, end_frame, kind}: moving-camera shots
     speech: list[dict] = field(default_factory=list)  # {track, start_s, end_s, text, voice}
     tones: list[dict] = field(default_factory=list)
     audio_tracks: int = 0
@@ -227,6 +261,86 @@ class _SceneRenderer:
         return img
 
 
+@functools.lru_cache(maxsize=32)
+def _photo(name: str) -> np.ndarray:
+    """A photograph bundled in scikit-image's wheel (no download) as RGB uint8."""
+    from skimage import data  # test extra: the real photographs behind the photo titles
+
+    img = np.asarray(getattr(data, name)())
+    if img.dtype == bool:
+        img = img.astype(np.uint8) * 255
+    elif img.dtype != np.uint8:
+        img = (img.astype(np.float32) / max(float(img.max()), 1e-9) * 255).astype(np.uint8)
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    return np.ascontiguousarray(img[..., :3])
+
+
+@functools.lru_cache(maxsize=4)
+def _grain(width: int, height: int, sigma: float) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """A few frames of sensor noise, as (add, subtract) uint8 pairs (saturating adds are cheap)."""
+    rng = np.random.default_rng(7)
+    out = []
+    for _ in range(3):
+        g = rng.standard_normal((height, width, 3), dtype=np.float32) * sigma
+        out.append((np.clip(g, 0, 255).astype(np.uint8), np.clip(-g, 0, 255).astype(np.uint8)))
+    return tuple(out)
+
+
+class _PhotoRenderer:
+    """A virtual camera over a photograph: a sub-pixel window on the photo, scaled to the frame
+    (OpenCV, bilinear). The photographs are smaller than the frame, so nothing is lost."""
+
+    def __init__(self, shot: Photo, width: int, height: int, fps: float):
+        import cv2
+
+        self.cv2, self.shot, self.width, self.height, self.fps = cv2, shot, width, height, fps
+        self.img = _photo(shot.image)
+        ph, pw = self.img.shape[:2]
+        self.base_w = min(pw, ph * width / height)  # the widest window of the frame's shape
+        self.shake = np.random.default_rng(zlib.crc32(shot.image.encode()) + int(shot.duration_s * 1000))
+        self.grain = _grain(width, height, shot.grain) if shot.grain else ()
+        self.count = 0
+
+    def _window(self, t: float, jitter: tuple[float, float]) -> tuple[float, float, float]:
+        s = self.shot
+        ph, pw = self.img.shape[:2]
+        w = self.base_w / (s.zoom * np.exp(s.zoom_rate * t))
+        h = w * self.height / self.width
+        whips = sum(s.whip * float(_whip_progress((t - w0) / WHIP_S)) for w0 in s.whips_s)
+        cx = s.center[0] * pw + (s.pan[0] * t + whips + jitter[0]) * w
+        cy = s.center[1] * ph + (s.pan[1] * t + jitter[1]) * h
+        cx = float(np.clip(cx, w / 2, pw - w / 2))
+        cy = float(np.clip(cy, h / 2, ph - h / 2))
+        return cx, cy, w
+
+    def _patch(self, cx: float, cy: float, size: tuple[int, int]) -> np.ndarray:
+        return self.cv2.getRectSubPix(self.img, size, (cx - 0.5, cy - 0.5))
+
+    def frame(self, t: float) -> np.ndarray:
+        t = max(t, 0.0)
+        s = self.shot
+        jitter = (0.0, 0.0)
+        if s.shake:
+            jx, jy = self.shake.uniform(-s.shake, s.shake, 2).tolist()
+            jitter = (jx, jy * self.width / self.height)  # the same pixels each way
+        cx, cy, w = self._window(t, jitter)
+        size = (max(2, int(round(w))), max(2, int(round(w * self.height / self.width))))
+        if any(w0 <= t < w0 + WHIP_S for w0 in s.whips_s):
+            # A camera swung this fast smears the picture: average the sweep over a 1/50 s shutter.
+            subs = [self._patch(*self._window(t + k / (5 * 50), jitter)[:2], size).astype(np.uint16)
+                    for k in range(5)]
+            patch = (sum(subs) // len(subs)).astype(np.uint8)
+        else:
+            patch = self._patch(cx, cy, size)
+        img = self.cv2.resize(patch, (self.width, self.height), interpolation=self.cv2.INTER_LINEAR)
+        if not self.grain:
+            return img
+        plus, minus = self.grain[self.count % len(self.grain)]
+        self.count += 1
+        return self.cv2.subtract(self.cv2.add(img, plus), minus)
+
+
 def _plan(timeline: list[TimelineItem], fps: float) -> tuple[list[tuple], int]:
     """Place every item on the frame grid: (item, start_frame, end_frame)."""
     placed, frame = [], 0
@@ -237,43 +351,72 @@ def _plan(timeline: list[TimelineItem], fps: float) -> tuple[list[tuple], int]:
     return placed, frame
 
 
+def _is_shot(item: TimelineItem) -> bool:
+    return isinstance(item, (Scene, Photo)) or (isinstance(item, Black)
+                                                 and item.duration_s >= BLACK_SHOT_MIN_S - 1e-9)
+
+
+def _same_scene(a: TimelineItem, b: TimelineItem) -> bool:
+    """Two framings of one scene: the same photograph, or the same synthetic texture."""
+    return ((isinstance(a, Photo) and isinstance(b, Photo) and a.image == b.image)
+            or (isinstance(a, Scene) and isinstance(b, Scene) and a.seed == b.seed))
+
+
+def _moving(item: TimelineItem) -> bool:
+    """A shot whose camera moves all along (a boundary inside it is a false one)."""
+    if isinstance(item, Photo):
+        return bool(item.pan != (0.0, 0.0) or item.zoom_rate or item.shake or item.whips_s)
+    if isinstance(item, Scene):
+        return bool(item.pan_px_per_s >= 250 or item.whips_s or item.shake_px or item.objects_s
+                    or item.strobe_hold)
+    return False
+
+
 def render_truth(timeline: list[TimelineItem], fps: float) -> tuple[list[tuple], Truth]:
+    """Place the timeline and derive its ground truth. Scenes, photographs and black stretches of
+    at least ``BLACK_SHOT_MIN_S`` are shots; fades, dissolves and shorter black between two shots
+    make one gradual transition; two shots that touch meet at a hard cut (the new shot's first
+    frame). Transitions before the first shot or after the last belong to that shot."""
     placed, total = _plan(timeline, fps)
     truth = Truth(fps=fps, frame_count=total, duration_s=total / fps, width=0, height=0)
-    prev_kind = None
-    gradual_start = None
+    prev_shot = None
+    pending: list[tuple] = []  # transitions since the previous shot
     for item, start, end in placed:
-        if isinstance(item, Scene):
-            if prev_kind == "scene":
-                truth.cuts.append(start)
+        if isinstance(item, Black):
+            truth.black.append({"start_frame": start, "end_frame": end, "shot": _is_shot(item)})
+        if not _is_shot(item):
+            pending.append((item, start, end))
+            continue
+        if isinstance(item, (Scene, Photo)):
             for fs in item.flashes_s:
                 truth.flashes.append(start + int(round(fs * fps)))
-            if gradual_start is not None:
-                truth.gradual[-1]["end_frame"] = start
-                gradual_start = None
-        else:
-            kind = {FadeOut: "fade", FadeIn: "fade", Black: "fade", Dissolve: "dissolve"}[type(item)]
-            if isinstance(item, Black):
-                truth.black.append({"start_frame": start, "end_frame": end})
-            if gradual_start is None:
-                gradual_start = start
-                truth.gradual.append({"kind": kind, "start_frame": start, "end_frame": end})
+            if _moving(item):
+                truth.motion.append({"start_frame": start, "end_frame": end,
+                                     "kind": type(item).__name__.lower()})
+        if prev_shot is not None:
+            if pending:
+                kind = "dissolve" if any(isinstance(t, Dissolve) for t, _, _ in pending) else "fade"
+                truth.gradual.append({"kind": kind, "start_frame": pending[0][1], "end_frame": pending[-1][2]})
             else:
-                truth.gradual[-1]["end_frame"] = end
-        prev_kind = "scene" if isinstance(item, Scene) else "transition"
+                truth.cuts.append(start)
+                truth.cut_kinds.append("black" if isinstance(item, Black) or isinstance(prev_shot, Black)
+                                       else "same_scene" if _same_scene(prev_shot, item) else "plain")
+        prev_shot = item
+        pending = []
     return placed, truth
 
 
 def _frames(placed: list[tuple], width: int, height: int, fps: float):
     """Yield RGB frames of the whole timeline, one at a time."""
-    scenes = [i for i, (item, _, _) in enumerate(placed) if isinstance(item, Scene)]
-    renderers = {i: _SceneRenderer(placed[i][0], width, height, fps) for i in scenes}
+    scenes = [i for i, (item, _, _) in enumerate(placed) if isinstance(item, (Scene, Photo))]
+    renderers = {i: (_PhotoRenderer if isinstance(placed[i][0], Photo) else _SceneRenderer)(
+        placed[i][0], width, height, fps) for i in scenes}
     black = np.zeros((height, width, 3), np.uint8)
 
     def neighbour(i: int, step: int) -> int | None:
         j = i + step
         while 0 <= j < len(placed):
-            if isinstance(placed[j][0], Scene):
+            if isinstance(placed[j][0], (Scene, Photo)):
                 return j
             j += step
         return None
@@ -282,9 +425,9 @@ def _frames(placed: list[tuple], width: int, height: int, fps: float):
         n = max(1, end - start)
         for f in range(start, end):
             k = f - start
-            if isinstance(item, Scene):
+            if isinstance(item, (Scene, Photo)):
                 img = renderers[i].frame(k / fps)
-                if item.letterbox or item.pillarbox:
+                if isinstance(item, Scene) and (item.letterbox or item.pillarbox):
                     img = img.copy()
                     bar_h, bar_w = int(round(height * item.letterbox)), int(round(width * item.pillarbox))
                     if bar_h:
@@ -379,6 +522,7 @@ def write_title(
     rotation: int = 0,
     codec: str = "libx264",
     faststart: bool = False,
+    preset: str = "veryfast",
 ) -> Truth:
     """Encode a synthetic title and return (and write ``<path>.truth.json``) its ground truth.
 
@@ -405,7 +549,7 @@ def write_title(
             rate = Fraction(fps).limit_denominator(1001)
             vstream = out.add_stream(codec, rate=rate)
             vstream.width, vstream.height, vstream.pix_fmt = width, height, "yuv420p"
-            vstream.options = {"preset": "veryfast", "crf": "23", "g": str(int(fps * 2))}
+            vstream.options = {"preset": preset, "crf": "23", "g": str(int(fps * 2))}
             vstream.codec_context.time_base = Fraction(1, 1000) if vfr else 1 / rate
             if rotation:
                 # Prism reports clockwise degrees (the legacy 'rotate' tag); the

@@ -1,40 +1,25 @@
 """Shot boundaries from the decode pass's low-resolution frames.
 
-Two detectors sit behind :class:`ShotDetector` (``detect(frames) -> boundaries``):
+Three detectors sit behind :class:`ShotDetector` (``detect(frames) -> boundaries``), under one
+contract (docs/shots.md): hard cuts at the new shot's first frame, dissolves and fades as one
+gradual boundary with its span, black stretches held for ``black_shot_min_s`` as shots of their
+own, and no boundary at flashes or inside camera or scene motion.
 
-* :class:`ContentShotDetector` (CPU, default) works on a handful of per-frame
-  scalars: differences between each 48x27 frame and the frames 1..L and a few
-  longer lags before it, plus luminance. It finds
-  - hard cuts: a one-frame jump that stands out from the local motion level,
-    unless the picture returns to what it was within a few frames (a camera
-    flash or a white frame), or camera motion and light explain it: for the few
-    frames whose step is large enough to be a cut, the two 48x27 frames are
-    compared again after a change of light level/colour and the camera's
-    translation are taken out (:func:`motion_residual`) - so flashes, whip pans,
-    shake, an object crossing part of the frame and strobing light do not cut a
-    shot, while a punch-in on the same scene still does;
-  - gradual transitions (dissolves, fades), at window lengths of 0.5-4 s: spans
-    whose change accumulates along a straight line in pixel space (the distance
-    between the span's end frames is close to the sum of its frame-to-frame
-    steps) and that change the picture clearly more than the same-length
-    stretches right before and after them (a transition begins and ends; a pan
-    goes on);
-  - fades through black and black gaps: runs of black frames between two
-    shots, merged with the fades and cuts that enter and leave them, become one
-    gradual boundary.
-  Known limits: a dissolve next to fast camera motion (say, half the picture width
-  per second) is not told apart from the motion: the motion's own frame-to-frame
-  change is as large as the transition's, and the dissolve is missed rather than
-  the pan being cut (PySceneDetect misses it too). A cut between two framings that
-  differ only by a shift or by the light (the same static view re-framed or
-  re-lit) is taken for motion; a punch-in (which leaves less than a cut between
-  different scenes) is kept when its step stands alone, not in the middle of
-  fast motion.
-* ``prism.visual.transnet.TransNetShotDetector`` runs TransNetV2 on the same frames
-  (the model is loaded once per process by the ``VisualAnalysis`` resource).
+* :class:`ContentShotDetector` (CPU, default) works on per-frame scalars (differences between
+  each 48x27 frame and the frames 1..6 and 0.5-4 s before it, luminance, black share) plus, for
+  the few steps that may be cuts and their neighbours, the camera's translation and what it
+  leaves unexplained (:func:`pair_motion`). It decides on time, not on one pair of frames: a cut
+  is a one-frame discontinuity - a residual or a translation jump far outside the steps around
+  it - where camera motion and light change continuously; gradual transitions are spans whose
+  change accumulates along a straight line in pixel space and stands out from the stretches
+  before and after; :func:`settle_black` applies the black-stretch rules.
+  Known limits: a cut in the middle of a whip pan is missed (the steps around it are as
+  unexplained as the cut); a reframe smaller than ``shift_min`` is taken for camera motion.
+* ``prism.visual.transnet.TransNetShotDetector`` runs TransNetV2 on the same frames, and
+  ``HybridShotDetector`` confirms and completes its transitions with the CPU signals (the model
+  is loaded once per process by the ``VisualAnalysis`` resource).
 
-Boundaries become ``shots.parquet`` rows that tile the title from 0 to its
-duration.
+Boundaries become ``shots.parquet`` rows that tile the title from 0 to its duration.
 """
 
 from __future__ import annotations
@@ -62,6 +47,9 @@ SHOTS_SCHEMA = pa.schema(
         # The gradual transition that leads into this shot (frames, end exclusive); null for cuts.
         pa.field("transition_start_frame", pa.int32()),
         pa.field("transition_end_frame", pa.int32()),
+        # A black stretch (most of its frames black, see ContentParams.black_shot_min_s): cuts
+        # and fades into and out of black start and end it.
+        pa.field("black", pa.bool_(), nullable=False),
     ]
 )
 
@@ -111,9 +99,12 @@ class Features:
     black: np.ndarray
     lags: tuple[int, ...]
     lag_diff: dict[int, np.ndarray]  # lag -> D(i, i-lag); NaN where i < lag
-    # What is left of the step into frame i once camera motion and a lighting change are taken out
-    # (see motion_residual); NaN where the step is too small to be a cut and it was not computed.
+    # What is left of the step into frame i once camera motion and a lighting change are taken out,
+    # and the camera's translation (dy, dx cells) over that step (see pair_motion); NaN where the
+    # step is neither a possible cut nor next to one, and it was not computed.
     residual: np.ndarray | None = None
+    shift: np.ndarray | None = None  # (n, 2)
+    unlit: np.ndarray | None = None  # the share of the step that a change of light does not explain
 
     @property
     def count(self) -> int:
@@ -133,8 +124,9 @@ def _standardized(frame: np.ndarray) -> np.ndarray:
 def _best_shifts(a: np.ndarray, b: np.ndarray, reach: int, count: int = 2) -> list[int]:
     """The shifts s for which profile ``a[i]`` best matches ``b[i - s]`` (mean |difference|)."""
     n = len(a)
-    errors = [float(np.abs(a[max(0, s):n + min(0, s)] - b[max(0, -s):n - max(0, s)]).mean())
-              for s in range(-reach, reach + 1)]
+    padded = np.concatenate([np.full(reach, np.nan), b, np.full(reach, np.nan)])
+    rows = sliding_window_view(padded, n)[::-1]  # row k: b[i - s] for s = k - reach
+    errors = np.nanmean(np.abs(a[None, :] - rows), axis=1)
     return [int(k) - reach for k in np.argsort(errors)[:count]]
 
 
@@ -145,62 +137,105 @@ def _box3(x: np.ndarray) -> np.ndarray:
     return sum(p[i:i + h, j:j + w] for i in range(3) for j in range(3)) / 9.0
 
 
-def motion_residual(cur: np.ndarray, prev: np.ndarray) -> float:
-    """How much of the step from ``prev`` to ``cur`` (48x27 RGB) camera motion and lighting do not explain.
+def pair_motion(cur: np.ndarray, prev: np.ndarray) -> tuple[float, int, int, float]:
+    """The camera's translation from ``prev`` to ``cur`` (48x27 RGB) and what it leaves unexplained.
 
     Both frames are standardized per channel (a light going up or down, a strobe, changes
-    nothing) and blurred over 3x3 cells, the camera's translation is found from row and column
-    profiles (the best few candidates, each refined by one cell), and the result is the median
-    over cells of what differs after that shift (cells dark in both frames, bars, left out): a
-    cut changes most of the picture (~0.8-1.0), a pan, a whip pan or shake leaves little once
-    the picture is moved back, and an object crossing part of the frame leaves the median on
-    the unchanged background (< 0.3).
+    nothing) and blurred over 3x3 cells, the translation is found from row and column profiles
+    (the best few candidates, each refined by one cell), and the residual is the median over
+    cells of what differs after that shift (cells dark in both frames, bars, left out): a cut
+    changes most of the picture (~0.8-1.0), a pan or shake leaves little once the picture is
+    moved back, and an object crossing part of the frame leaves the median on the unchanged
+    background (< 0.3). Returns ``(residual, dy, dx, unlit)`` (cells; ``cur[y, x] ~
+    prev[y - dy, x - dx]``; unlit: the share of the step a change of light does not explain).
     """
     a, b = _box3(_standardized(cur)), _box3(_standardized(prev))
     ga, gb = a.mean(axis=2), b.mean(axis=2)
     h, w = ga.shape
     lit_a, lit_b = cur.max(axis=2) >= _DARK, prev.max(axis=2) >= _DARK
-    best = np.inf
+    best, best_shift = np.inf, (0, 0)
     shifts = {(0, 0)} | {(dy0 + i, dx0 + j)
                          for dy0 in _best_shifts(ga.mean(axis=1), gb.mean(axis=1), MAX_SHIFT[0])
                          for dx0 in _best_shifts(ga.mean(axis=0), gb.mean(axis=0), MAX_SHIFT[1], 3)
                          for i in (-1, 0, 1) for j in (-1, 0, 1)}
-    for dy, dx in shifts:
-        if abs(dy) > h // 2 or abs(dx) > w // 2:
-            continue
-        ya, yb = slice(max(0, dy), h + min(0, dy)), slice(max(0, -dy), h - max(0, dy))
-        xa, xb = slice(max(0, dx), w + min(0, dx)), slice(max(0, -dx), w - max(0, dx))
-        keep = lit_a[ya, xa] | lit_b[yb, xb]
-        if keep.sum() < 0.25 * h * w:
-            continue
-        cells = np.abs(a[ya, xa] - b[yb, xb]).mean(axis=2)[keep]
-        best = min(best, float(np.median(cells)))
-    return best if np.isfinite(best) else 1.0
+    # Every candidate shift at once: prev padded with NaN (cells moved out of the frame drop out).
+    order = np.array([s for s in sorted(shifts, key=lambda s: (abs(s[0]) + abs(s[1]), s))
+                      if abs(s[0]) <= h // 2 and abs(s[1]) <= w // 2])
+    py, px = h // 2, w // 2
+    b_pad = np.full((h + 2 * py, w + 2 * px, 3), np.nan, np.float32)
+    b_pad[py:py + h, px:px + w] = b
+    lit_pad = np.zeros((h + 2 * py, w + 2 * px), bool)
+    lit_pad[py:py + h, px:px + w] = lit_b
+    ys = np.arange(h)[None, :, None] - order[:, 0, None, None] + py
+    xs = np.arange(w)[None, None, :] - order[:, 1, None, None] + px
+    moved = b_pad[ys, xs]  # (k, h, w, 3)
+    cells = np.abs(a[None] - moved).mean(axis=3)
+    keep = (lit_a[None] | lit_pad[ys, xs]) & ~np.isnan(cells)
+    enough = keep.sum(axis=(1, 2)) >= 0.25 * h * w
+    if enough.any():
+        # The median of each shift's kept cells (NaN sorts last; rows keep different counts).
+        ranked = np.sort(np.where(keep, cells, np.nan).reshape(len(order), -1)[enough], axis=1)
+        count = keep.reshape(len(order), -1)[enough].sum(axis=1)
+        rows = np.arange(len(ranked))
+        errors = (ranked[rows, (count - 1) // 2] + ranked[rows, count // 2]) / 2
+        k = int(np.argmin(errors))
+        best, best_shift = float(errors[k]), tuple(int(v) for v in order[enough][k])
+    unlit = _unlit_share(cur, prev)
+    return (best, *best_shift, unlit) if np.isfinite(best) else (1.0, 0, 0, unlit)
+
+
+def _unlit_share(cur: np.ndarray, prev: np.ndarray) -> float:
+    """The share of the step that one gain per colour channel does not explain: a light going
+    up or down, or changing colour, multiplies each channel (~0.01-0.05 left, clipping aside);
+    a new picture or framing leaves most of the step (0.5-1.0)."""
+    c = cur.reshape(-1, 3).astype(np.float32)
+    p = prev.reshape(-1, 3).astype(np.float32)
+    step = float(np.abs(c - p).mean())
+    if step <= 0.0:
+        return 0.0
+    gain = (c * p).sum(axis=0) / ((p * p).sum(axis=0) + 1e-6)
+    return float(np.abs(c - gain * p).mean()) / step
+
+
+def motion_residual(cur: np.ndarray, prev: np.ndarray) -> float:
+    """What camera translation and lighting leave unexplained of the step (see :func:`pair_motion`)."""
+    return pair_motion(cur, prev)[0]
 
 
 @dataclass(frozen=True)
 class CutStepTest:
-    """The cut test on step sizes alone: a step of at least ``min_step`` and ``ratio`` times the
-    motion level within ``half`` frames. Only the steps that pass get a :func:`motion_residual`."""
+    """Which steps may be cuts, on step sizes alone: at least ``min_step``, and either ``ratio``
+    times the motion level within ``half`` frames or ``peak`` times both neighbouring steps (a
+    cut inside fast motion, whose level is as high as the cut's own step). Only these steps,
+    and the ``NEIGHBOURS`` steps on each side of them, get a :func:`pair_motion`."""
 
     min_step: float
     ratio: float
     half: int
+    peak: float = 1.25
 
     def mask(self, d1: np.ndarray) -> np.ndarray:
-        return (d1 >= self.min_step) & (d1 >= self.ratio * _local_level(d1, self.half))
+        neighbours = np.maximum(np.r_[0.0, d1[:-1]], np.r_[d1[1:], 0.0])
+        return (d1 >= self.min_step) & ((d1 >= self.ratio * _local_level(d1, self.half))
+                                        | (d1 >= self.peak * neighbours))
+
+
+NEIGHBOURS = 3  # motion is compared with this many steps before and after a candidate
 
 
 def frame_features(batches: Iterable[FrameBatch], lags: Iterable[int],
                    cut_steps: CutStepTest | None = None) -> Features:
     """Lagged frame differences, streaming: only ``max(lags)`` frames are kept between batches.
-    With ``cut_steps``, the frames whose step from the previous one passes it also get a
-    :func:`motion_residual` (the step test needs the motion level up to ``half`` frames ahead:
-    the last ``half`` frames of a batch are tested on the step's size alone)."""
+    With ``cut_steps``, the steps that pass it and ``NEIGHBOURS`` steps on each side also get a
+    :func:`pair_motion` (the step test needs the motion level up to ``half`` frames ahead: the
+    last ``half`` frames of a batch are tested on the step's size alone, a superset)."""
     lags = tuple(sorted(set(lags) | ({1} if cut_steps is not None else set())))
-    keep = max(lags)
+    keep = max(max(lags), NEIGHBOURS + 2)
     carry = np.zeros((0, 27, 48, 3), np.int16)
-    times, luma, black, residual = [], [], [], []
+    times, luma, black = [], [], []
+    motion: dict[int, tuple[float, int, int, float]] = {}  # step index -> pair_motion
+    pending: set[int] = set()  # steps wanted whose frame has not arrived yet
+    total = 0  # frames seen before this batch
     d1_tail = np.zeros(0, np.float32)  # the steps before this batch, for the motion level
     diffs: dict[int, list[np.ndarray]] = {k: [] for k in lags}
     for batch in batches:
@@ -220,46 +255,87 @@ def frame_features(batches: Iterable[FrameBatch], lags: Iterable[int],
             d1 = np.nan_to_num(diffs[1][-1], nan=0.0)
             context = np.concatenate([d1_tail, d1])
             maybe = cut_steps.mask(context)[len(d1_tail):]
-            maybe[-cut_steps.half:] |= d1[-cut_steps.half:] >= cut_steps.min_step  # level not known yet
-            res = np.full(n, np.nan, np.float32)
+            # (the last steps' level and next step are not known yet: a superset)
+            maybe[-cut_steps.half - 1:] |= d1[-cut_steps.half - 1:] >= cut_steps.min_step
+            wanted = set(pending)
             for i in np.flatnonzero(maybe).tolist():
-                j = offset + i
-                if j >= 1:
-                    res[i] = motion_residual(both[j].astype(np.uint8), both[j - 1].astype(np.uint8))
-            residual.append(res)
-            d1_tail = context[-2 * cut_steps.half:]
+                wanted.update(range(total + i - NEIGHBOURS, total + i + NEIGHBOURS + 1))
+            pending = set()
+            first = total - offset  # the global index of both[0]
+            for j in sorted(wanted):
+                if j < 1 or j in motion:
+                    continue
+                if j >= total + n:
+                    pending.add(j)
+                elif j - 1 >= first:
+                    motion[j] = pair_motion(both[j - first].astype(np.uint8),
+                                            both[j - 1 - first].astype(np.uint8))
+            d1_tail = context[-2 * cut_steps.half - 2:]
         times.append(batch.times)
         luma.append(batch.luma_mean)
         black.append(batch.black_ratio)
         carry = both[-keep:]
+        total += n
     if not times:
         empty = np.zeros(0, np.float32)
         return Features(empty.astype(np.float64), empty, empty, lags, {k: empty for k in lags})
-    return Features(np.concatenate(times), np.concatenate(luma).astype(np.float32),
-                    np.concatenate(black).astype(np.float32), lags,
-                    {k: np.concatenate(v) for k, v in diffs.items()},
-                    np.concatenate(residual) if residual else None)
+    features = Features(np.concatenate(times), np.concatenate(luma).astype(np.float32),
+                        np.concatenate(black).astype(np.float32), lags,
+                        {k: np.concatenate(v) for k, v in diffs.items()})
+    if cut_steps is not None:
+        features.residual = np.full(total, np.nan, np.float32)
+        features.shift = np.full((total, 2), np.nan, np.float32)
+        features.unlit = np.full(total, np.nan, np.float32)
+        for j, (r, dy, dx, unlit) in motion.items():
+            if j < total:
+                features.residual[j], features.shift[j], features.unlit[j] = r, (dy, dx), unlit
+    return features
 
 
 # -- the CPU detector -------------------------------------------------------
 @dataclass(frozen=True)
 class ContentParams:
-    cut_min: float = 0.05  # a cut changes the 48x27 picture by at least this much (mean |RGB|/255)
-    cut_ratio: float = 3.0  # ... and by this many times the local motion level
+    # Which steps are looked at (CutStepTest): a step of at least step_min (mean |RGB|/255 of the
+    # 48x27 frames; compression noise and grain stay below ~0.01, a punch-in of 10 % on a real
+    # photograph changes ~0.02) that stands cut_ratio times above the motion level around it,
+    # or step_peak times above both neighbouring steps.
+    step_min: float = 0.012
+    cut_ratio: float = 3.0
+    step_peak: float = 1.25
     flash_return: float = 0.4  # a spike whose picture comes back within 6 frames to within this share
-    # ... and what is left of it once camera motion and light are taken out (motion_residual) is
-    # at least cut_residual, or at least motion_residual_max for a spike that stands alone
-    # (cut_isolation times its neighbouring steps): a punch-in on the same scene leaves ~0.4,
-    # a step inside a whip pan as much, but its neighbours move just as fast.
+    # A cut is a one-frame discontinuity in time; camera motion and light are continuous. Decided
+    # on pair_motion (what camera translation and light leave of a step) at the step and at the
+    # NEIGHBOURS steps on each side:
+    # - the residual stands out: at least residual_min and residual_jump times the largest of
+    #   its neighbours' (a punch-in or a cut to another scene leaves 0.2-1.0 once, a pan, shake,
+    #   strobe or crossing object leaves little at every step, a whip pan's blur as much at the
+    #   steps around it as at this one);
+    residual_min: float = 0.04
+    residual_jump: float = 2.5
+    #   ... unless one gain per colour channel explains all but light_share of the step: a light
+    #   jumping to another level or colour (a strobe saturates parts of the picture and leaves
+    #   a residual, but ~0.01-0.05 of its step is unlit; a punch-in or another picture 0.5-1.0);
+    light_share: float = 0.25
+    # - the translation jumps: a reframe is explained by a shift, but one far outside the shifts
+    #   before and after it: at least shift_min of the frame and shift_jump times the spread of
+    #   the neighbours' shifts plus one cell (the estimate's resolution); shake jitters as much
+    #   at every step, a pan or whip pan changes speed smoothly;
+    shift_min: float = 0.08
+    shift_jump: float = 3.0
+    # - or, as before, the picture changed and no motion or light explains it: a residual of at
+    #   least cut_residual at a step of at least cut_min and cut_ratio times the motion level.
+    cut_min: float = 0.05
     cut_residual: float = 0.5
-    motion_residual_max: float = 0.3
-    cut_isolation: float = 2.0
     gradual_min: float = 0.08  # a gradual transition changes the picture at least this much
     straightness: float = 0.65  # end-to-end distance / path length over a gradual span
     gradual_peak: float = 0.35  # no single step may carry more than this share of the change
     gradual_contrast: float = 1.8  # the span changes this many times more than the same-length
     # stretches right before and after it (a transition begins and ends; a pan goes on)
     black_ratio: float = 0.98  # black frame: this share of samples below 10 % luma
+    # A black stretch this long is a shot of its own (a quarter of a second is seen as black, not
+    # as a blink between two shots); shorter black is a dip inside the transition around it.
+    black_shot_min_s: float = 0.25
+    black_level_tol: float = 0.02  # frames within this of a black run's darkest luma hold its black level
     merge_gap_s: float = 0.2  # transitions this close to a black run join it
 
 
@@ -295,7 +371,8 @@ class ContentShotDetector:
         return self.detect_features(frame_features(batches, lags, self.cut_steps(fps)), fps)
 
     def cut_steps(self, fps: float) -> CutStepTest:
-        return CutStepTest(self.params.cut_min, self.params.cut_ratio, max(4, int(round(fps / 2))))
+        p = self.params
+        return CutStepTest(p.step_min, p.cut_ratio, max(4, int(round(fps / 2))), p.step_peak)
 
     # The detector proper works on the features alone (O(frames) scalars).
     def detect_features(self, f: Features, fps: float) -> list[Boundary]:
@@ -303,34 +380,26 @@ class ContentShotDetector:
         n = f.count
         if n < 2:
             return []
-        d1 = np.nan_to_num(f.lag_diff[1], nan=0.0)
         black = f.black >= p.black_ratio
-
-        cuts = self._cuts(f, d1, fps)
-        graduals = self._graduals(f, d1, cuts, black)
-        boundaries = self._merge_black(n, cuts, graduals, black, fps)
+        cuts, graduals = self.components(f, fps)
+        boundaries = settle_black(n, cuts, graduals, black, fps, f.luma, p)
         return [b for b in boundaries if 0 < b.frame < n]
 
+    def components(self, f: Features, fps: float) -> tuple[list[int], list[tuple[int, int]]]:
+        """Cut frames and gradual spans, before the black-stretch rules (settle_black)."""
+        d1 = np.nan_to_num(f.lag_diff[1], nan=0.0)
+        black = f.black >= self.params.black_ratio
+        cuts = self._cuts(f, d1, fps)
+        graduals = self._graduals(f, d1, cuts, black, fps, black_shots(black, f.luma, fps, self.params))
+        return cuts, graduals
+
     def _cuts(self, f: Features, d1: np.ndarray, fps: float) -> list[int]:
-        p = self.params
-        n = len(d1)
-        cand = self.cut_steps(fps).mask(d1)
-        if f.residual is not None:
-            # Camera motion (pans, whip pans, shake), an object crossing part of the frame and
-            # changing light are explained away; a cut is not.
-            neighbours = np.maximum(np.r_[0.0, d1[:-1]], np.r_[d1[1:], 0.0])
-            alone = d1 >= p.cut_isolation * neighbours
-            residual = np.nan_to_num(f.residual, nan=np.inf)
-            cand &= (residual >= p.cut_residual) | (alone & (residual >= p.motion_residual_max))
-        cand = np.flatnonzero(cand)
+        steps = self.cut_steps(fps)
+        cand = np.flatnonzero(steps.mask(d1)).tolist()
+        level = _local_level(d1, steps.half)
         cuts = []
-        for i in cand.tolist():
-            # A flash: the picture after the spike returns to the one before it ...
-            returns = [f.lag_diff[j + 1][i + j] for j in range(1, SHORT_LAGS) if i + j < n]
-            # ... or the spike ends a flash: this picture matches one from just before.
-            matches = [f.lag_diff[j + 1][i] for j in range(1, SHORT_LAGS) if i - j - 1 >= 0]
-            recovered = min([x for x in returns + matches if not np.isnan(x)], default=np.inf)
-            if recovered < p.flash_return * d1[i]:
+        for i in cand:
+            if self.flash(f, d1, i) or not self._discontinuity(f, d1, level, i):
                 continue
             if cuts and i - cuts[-1] < 2 and d1[i] <= d1[cuts[-1]]:
                 continue
@@ -340,9 +409,44 @@ class ContentShotDetector:
             cuts.append(i)
         return cuts
 
-    def _graduals(self, f: Features, d1: np.ndarray, cuts: list[int],
-                  black: np.ndarray) -> list[tuple[int, int]]:
-        """Spans [start, end) of gradual transitions."""
+    def flash(self, f: Features, d1: np.ndarray, i: int) -> bool:
+        """Whether the step into frame ``i`` is a flash (or a white frame): the picture after
+        the spike returns to the one before it, or the spike ends one and this picture matches
+        one from just before."""
+        n = len(d1)
+        returns = [f.lag_diff[j + 1][i + j] for j in range(1, SHORT_LAGS) if i + j < n]
+        matches = [f.lag_diff[j + 1][i] for j in range(1, SHORT_LAGS) if i - j - 1 >= 0]
+        recovered = min([x for x in returns + matches if not np.isnan(x)], default=np.inf)
+        return bool(recovered < self.params.flash_return * d1[i])
+
+    def _discontinuity(self, f: Features, d1: np.ndarray, level: np.ndarray, i: int) -> bool:
+        """Whether the step into frame ``i`` breaks the motion and picture of the steps around it."""
+        p = self.params
+        if f.residual is None or np.isnan(f.residual[i]):
+            return bool(d1[i] >= p.cut_min and d1[i] >= p.cut_ratio * level[i])  # nothing to re-check
+        n = len(d1)
+        r = float(f.residual[i])
+        near = [j for j in range(i - NEIGHBOURS, i + NEIGHBOURS + 1) if j != i and 1 <= j < n
+                and not np.isnan(f.residual[j])]
+        if r >= p.cut_residual and d1[i] >= p.cut_min and d1[i] >= p.cut_ratio * level[i]:
+            return True
+        around = max((float(f.residual[j]) for j in near), default=0.0)
+        if r >= p.residual_min and r >= p.residual_jump * around and f.unlit[i] > p.light_share:
+            return True
+        if len(near) < 2 or r >= p.cut_residual:
+            return False
+        shifts = f.shift[near]
+        centre = np.median(shifts, axis=0)
+        spread = np.abs(shifts - centre).max(axis=0)
+        jump = np.abs(f.shift[i] - centre)
+        size = np.array([27.0, 48.0])
+        return bool(np.any((jump >= p.shift_min * size) & (jump >= p.shift_jump * spread + 1.0)))
+
+    def _graduals(self, f: Features, d1: np.ndarray, cuts: list[int], black: np.ndarray, fps: float,
+                  black_spans: list[tuple[int, int, Boundary | None, Boundary | None]] = ()
+                  ) -> list[tuple[int, int]]:
+        """Spans [start, end) of gradual transitions, outside the black shots and the ways into
+        and out of them (settled by settle_black)."""
         p = self.params
         n = len(d1)
         csum = np.concatenate([[0.0], np.cumsum(d1)])
@@ -350,6 +454,12 @@ class ContentShotDetector:
         cut_mask = np.zeros(n + 1, np.int32)
         cut_mask[np.asarray(cuts, dtype=np.intp)] = 1
         cut_count = np.concatenate([[0], np.cumsum(cut_mask)])
+        # Windows that reach into a black shot or the fades around it are left to settle_black.
+        gap = max(1, int(round(p.merge_gap_s * fps)))
+        claimed = np.zeros(n + 1, np.int32)
+        for lo, hi, _, _ in black_spans:
+            claimed[max(0, lo - gap):max(0, hi + gap)] = 1
+        claimed_count = np.concatenate([[0], np.cumsum(claimed)])
         for lag in f.lags:
             if lag <= SHORT_LAGS or lag >= n:
                 continue
@@ -359,13 +469,37 @@ class ContentShotDetector:
             path = csum[end + 1] - csum[start + 1]
             # The largest single step inside (start, end].
             peak = sliding_window_view(d1[1:], lag).max(axis=1)[: len(end)]
-            has_cut = (cut_count[end + 1] - cut_count[start + 1]) > 0
+            has_cut = ((cut_count[end + 1] - cut_count[start + 1]) > 0) | (
+                (claimed_count[end + 1] - claimed_count[start]) > 0)
             lagged = np.nan_to_num(f.lag_diff[lag], nan=0.0)
+            # The same-length stretches right before and after, counted by their straight-line
+            # change (chord x chord/path): a pan over smooth texture changes the picture along a
+            # line as a transition does and counts in full; motion over detail (a tilt, shake,
+            # a fast pan) wanders - its chord saturates while its path keeps growing - and counts
+            # for what a transition would have to beat: its straight part.
+            padded = np.concatenate([lagged, np.zeros(lag)])
+            path_at = np.concatenate([csum[1:], np.full(lag, csum[-1])])
             before = lagged[start]  # D(start, start - lag)
-            after = np.concatenate([lagged, np.zeros(lag)])[end + lag]  # D(end + lag, end)
+            before_path = csum[start + 1] - csum[np.maximum(start - lag, 0) + 1]
+            after = padded[end + lag]  # D(end + lag, end)
+            after_path = path_at[end + lag] - csum[end + 1]
+            # (Only a steady stretch that changes the picture as much as a transition would: below
+            # that, its path is mostly coding noise, not motion. And the span must still change
+            # the picture at least as much as either stretch does outright.)
+            raw = np.maximum(before, after)
+            # The largest single step of each stretch: steady motion has none that stands out;
+            # a whip pan or a cut inside a stretch is no steady motion and counts in full.
+            padded_d1 = np.concatenate([np.zeros(lag), d1[1:], np.zeros(2 * lag)])
+            steps = sliding_window_view(padded_d1, lag).max(axis=1)
+            peak_before, peak_after = steps[start], steps[end + lag]
+            steady_before = (before >= p.gradual_min) & (peak_before <= p.gradual_peak * before)
+            steady_after = (after >= p.gradual_min) & (peak_after <= p.gradual_peak * after)
+            before = np.where(steady_before, before * np.minimum(1.0, before / np.maximum(before_path, 1e-6)),
+                              before)
+            after = np.where(steady_after, after * np.minimum(1.0, after / np.maximum(after_path, 1e-6)), after)
             ok = ((chord >= p.gradual_min) & (chord >= p.straightness * path)
                   & (peak <= p.gradual_peak * chord)
-                  & (chord >= p.gradual_contrast * np.maximum(before, after)) & ~has_cut)
+                  & (chord >= p.gradual_contrast * np.maximum(before, after)) & (chord >= raw) & ~has_cut)
             for s, e in zip(start[ok].tolist(), end[ok].tolist(), strict=True):
                 covered[s + 1:e + 1] = True
         spans = []
@@ -394,44 +528,110 @@ class ContentShotDetector:
             spans.append((s + a, s + b))
         return spans
 
-    def _merge_black(self, n: int, cuts: list[int], graduals: list[tuple[int, int]],
-                     black: np.ndarray, fps: float) -> list[Boundary]:
-        """Black runs between shots absorb the fades and cuts around them: one gradual boundary."""
-        gap = max(1, int(round(self.params.merge_gap_s * fps)))
-        events: list[tuple[int, int, str]] = [(c, c + 1, "cut") for c in cuts]
-        events += [(s, e, "gradual") for s, e in graduals]
-        events += [(s, e, "black") for s, e in _runs(black)]
-        events.sort()
-        merged: list[list] = []
-        for s, e, kind in events:
-            if merged and s <= merged[-1][1] + gap and ("black" in merged[-1][2] or kind == "black"
-                                                         or kind == merged[-1][2] == "gradual"):
-                merged[-1][1] = max(merged[-1][1], e)
-                merged[-1][2].add(kind)
+def settle_black(n: int, cuts: list[int], graduals: list[tuple[int, int]], black: np.ndarray,
+                 fps: float, luma: np.ndarray | None = None,
+                 params: ContentParams | None = None) -> list[Boundary]:
+    """Black stretches of at least ``black_shot_min_s`` are shots of their own: the way into
+    and out of each is a cut at its frame, or a gradual transition over the luminance ramp
+    (a fade). Shorter black runs between shots absorb the fades and cuts around them: one
+    boundary (a cut next to one or two black frames is still a cut)."""
+    p = params or ContentParams()
+    gap = max(1, int(round(p.merge_gap_s * fps)))
+    luma = np.zeros(n, np.float32) if luma is None else luma
+    out: list[Boundary] = []
+    claimed: list[tuple[int, int]] = []  # frames whose boundaries the black shots decide
+    runs = _runs(black)
+    for lo, hi, entry, exit_ in black_shots(black, luma, fps, p):
+        out += [b for b in (entry, exit_) if b is not None]
+        claimed.append((lo - gap, hi + gap))
+
+    def free(s: int, e: int) -> bool:
+        return not any(s < ce and e > cs for cs, ce in claimed)
+
+    events: list[tuple[int, int, str]] = [(c, c + 1, "cut") for c in cuts if free(c, c + 1)]
+    events += [(s, e, "gradual") for s, e in graduals if free(s, e)]
+    events += [(s, e, "black") for s, e in runs if free(s, e)]
+    events.sort()
+    merged: list[list] = []
+    for s, e, kind in events:
+        if merged and s <= merged[-1][1] + gap and ("black" in merged[-1][2] or kind == "black"
+                                                     or kind == merged[-1][2] == "gradual"):
+            merged[-1][1] = max(merged[-1][1], e)
+            merged[-1][2].add(kind)
+        else:
+            merged.append([s, e, {kind}])
+    for s, e, kinds in merged:
+        if kinds == {"cut"}:
+            out.append(Boundary(s, "cut"))
+            continue
+        if "black" in kinds and (s == 0 or e >= n):
+            continue  # a short black lead-in or tail: part of the first/last shot
+        if kinds == {"black", "cut"} and e - s <= 2:
+            # a cut next to a single black frame is still a cut
+            out.append(Boundary(min(c for c in cuts if s <= c < e + 1) if any(
+                s <= c < e + 1 for c in cuts) else s, "cut"))
+            continue
+        out.append(Boundary((s + e) // 2, "gradual", s, e))
+    by_frame = {b.frame: b for b in sorted(out, key=lambda b: b.kind == "cut")}  # cuts win a tie
+    return sorted(by_frame.values(), key=lambda b: b.frame)
+
+
+def black_shots(black: np.ndarray, luma: np.ndarray | None, fps: float, params: ContentParams | None = None
+                ) -> list[tuple[int, int, Boundary | None, Boundary | None]]:
+    """The black stretches that are shots of their own (they hold the black level for at least
+    ``black_shot_min_s``; a fade's dark frames count as black frames too, but a dip to black -
+    fade out, fade in - never holds it), each as (first frame of the way in, end of the way
+    out, the boundary into it, the boundary out of it; None at the title's start or end)."""
+    p = params or ContentParams()
+    n = len(black)
+    min_black = max(2, int(round(p.black_shot_min_s * fps)))
+    luma = np.zeros(n, np.float32) if luma is None else luma
+    out = []
+    for bs, be in _runs(black):
+        floor = float(luma[bs:be].min()) + p.black_level_tol
+        if int((luma[bs:be] <= floor).sum()) < min_black:
+            continue
+        lo, hi, entry, exit_ = bs, be, None, None
+        if bs > 0:
+            entry = _edge(luma, bs, be, floor)
+            lo = entry.span_start if entry.kind == "gradual" else bs
+        if be < n:
+            # The way out is the way in, read backwards.
+            r = _edge(luma[::-1].copy(), n - be, n - bs, floor)
+            if r.kind == "gradual":
+                s0, s1 = n - r.span_end, n - r.span_start
+                exit_ = Boundary((s0 + s1) // 2, "gradual", s0, s1)
+                hi = s1
             else:
-                merged.append([s, e, {kind}])
-        out = []
-        for s, e, kinds in merged:
-            if kinds == {"cut"}:
-                out.append(Boundary(s, "cut"))
-                continue
-            if "black" in kinds and (s == 0 or e >= n):
-                continue  # black lead-in or tail: part of the first/last shot
-            if kinds == {"black"} and e - s < 1:
-                continue
-            if kinds == {"black", "cut"} and e - s <= 2:
-                # a cut next to a single black frame is still a cut
-                out.append(Boundary(min(c for c in cuts if s <= c < e + 1) if any(
-                    s <= c < e + 1 for c in cuts) else s, "cut"))
-                continue
-            out.append(Boundary((s + e) // 2, "gradual", s, e))
-        return out
+                exit_ = Boundary(be, "cut")
+        out.append((lo, hi, entry, exit_))
+    return out
+
+
+def _edge(luma: np.ndarray, bs: int, be: int, floor: float, tol: float = 0.002) -> Boundary:
+    """How the picture enters the black run [bs, be): a fade (a luminance ramp down to the black
+    level, no step carrying half of it) as a gradual boundary over the ramp, else a cut at ``bs``."""
+    end = bs  # the ramp reaches the black level here (dark ramp frames count as black already)
+    while end + 1 < be and luma[end] > floor and luma[end + 1] < luma[end] - tol:
+        end += 1
+    start = bs
+    while start > 0 and luma[start - 1] > luma[start] + tol:
+        start -= 1
+    drop = float(luma[start] - luma[end])
+    steps = -np.diff(luma[start:end + 1])
+    if end - start >= 3 and drop > 0.02 and float(steps.max(initial=0.0)) <= 0.5 * drop:
+        return Boundary((start + end + 1) // 2, "gradual", start, end + 1)
+    return Boundary(bs, "cut")
 
 
 # -- from boundaries to shots -------------------------------------------------
-def shots_table(boundaries: list[Boundary], times: np.ndarray, duration_s: float) -> pa.Table:
-    """Shots that tile [0, duration): shot k covers [boundary k, boundary k+1)."""
+def shots_table(boundaries: list[Boundary], times: np.ndarray, duration_s: float,
+                black_ratio: np.ndarray | None = None, black_frame: float = 0.98) -> pa.Table:
+    """Shots that tile [0, duration): shot k covers [boundary k, boundary k+1). With the frames'
+    ``black_ratio`` (frame_signals), a shot most of whose frames are black is marked ``black``."""
     n = len(times)
+    is_black = (np.zeros(n, bool) if black_ratio is None
+                else np.asarray(black_ratio, np.float32)[:n] >= black_frame)
     starts = [0] + sorted({b.frame for b in boundaries if 0 < b.frame < n})
     by_frame = {b.frame: b for b in boundaries}
     rows = []
@@ -447,6 +647,7 @@ def shots_table(boundaries: list[Boundary], times: np.ndarray, duration_s: float
             "transition": "start" if k == 0 else b.kind,
             "transition_start_frame": b.span_start if b is not None and b.kind == "gradual" else None,
             "transition_end_frame": b.span_end if b is not None and b.kind == "gradual" else None,
+            "black": bool(is_black[start:end].mean() > 0.5) if end > start else False,
         })
     return pa.Table.from_pylist(rows, schema=SHOTS_SCHEMA)
 

@@ -159,7 +159,7 @@ def frame_signals(context: AssetExecutionContext, storage: ArtifactStorage, medi
     partitions_def=titles,
     deps=[frame_signals],
     group_name="visual",
-    code_version="shots-2",
+    code_version="shots-3",
     kinds={"parquet"},
     check_specs=[AssetCheckSpec(SHOTS_TILE, asset="shots", blocking=True,
                                 description="Shots tile the title from 0 to its duration, "
@@ -177,8 +177,8 @@ def shots(context: AssetExecutionContext, storage: ArtifactStorage,
     detector = visual.detector()
     with store.local_copy(title_id, SIGNALS) as signals_path:
         boundaries = detector.detect(batches_from_parquet(signals_path), summary["mean_fps"])
-        times = read_scalars(signals_path, ["time_s"])["time_s"]
-    table = shots_table(boundaries, times, summary["duration_s"])
+        scalars = read_scalars(signals_path, ["time_s", "black_ratio"])
+    table = shots_table(boundaries, scalars["time_s"], summary["duration_s"], scalars["black_ratio"])
     problems = tiling_problems(table, summary["frame_count"], summary["duration_s"])
     store.write_table(title_id, SHOTS, table)
 
@@ -195,9 +195,10 @@ def shots(context: AssetExecutionContext, storage: ArtifactStorage,
             "shot_count": len(rows),
             "cuts": sum(r["transition"] == "cut" for r in rows),
             "gradual": sum(r["transition"] == "gradual" for r in rows),
+            "black_shots": sum(r["black"] for r in rows),
             "median_shot_s": round(float(np.median(lengths)), 3),
             "preview": MetadataValue.md(_table_md(
-                rows, ["shot_index", "start_frame", "end_frame", "start_s", "end_s", "transition"])),
+                rows, ["shot_index", "start_frame", "end_frame", "start_s", "end_s", "transition", "black"])),
             "shots_parquet": MetadataValue.path(store.uri_of(title_id, SHOTS)),
         },
         check_results=[check],
