@@ -19,7 +19,7 @@ from prism_assets.ecs import resolve_launch_target
 # definitions now: strict for every asset that has merged, and it becomes stricter by itself as
 # the visual, audio and embedding assets land (a merged asset missing its GPU tags, or any other
 # asset gaining them, fails).
-GPU_ASSETS = {"shots", "transcript", "visual_embeddings", "text_embeddings"}
+GPU_ASSETS = {"shots", "speakers", "transcript", "visual_embeddings", "text_embeddings"}
 
 
 def _steps():
