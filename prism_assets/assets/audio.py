@@ -71,7 +71,7 @@ from prism_assets.compute import GPU_STEP
 from prism_assets.partitions import title_of, titles
 from resources import ArtifactStorage, AsrModel, AudioQcPolicy, DiarizationModel, MediaReader, VadModel
 
-AUDIO_VERSION = "1"
+AUDIO_VERSION = "2"  # 2: digital_silence per track
 AUDIO_DIR = "audio"
 
 
@@ -159,6 +159,7 @@ def audio(context: AssetExecutionContext, storage: ArtifactStorage, media: Media
                 "true_peak_linear": d.meter.true_peak_max, "sample_peak_linear": d.meter.sample_peak_max,
                 "speech_audio": f"{AUDIO_DIR}/{speech_file(d.track)}",
                 "meter": f"{AUDIO_DIR}/{meter_file(d.track)}",
+                "digital_silence": [list(r) for r in d.digital_silence],
             })
     _remove_stale(store, title_id, written, (f"{AUDIO_DIR}/",))
     record = {"audio_version": AUDIO_VERSION, "no_audio": not tracks, "tracks": tracks}
@@ -409,13 +410,14 @@ def transcript(context: AssetExecutionContext, storage: ArtifactStorage, asr: As
 
 @asset(
     partitions_def=titles,
-    deps=[audio, speech_segments, loudness, transcript],
+    deps=[audio, speech_segments, loudness, speakers, transcript],
     group_name="audio",
-    code_version="audio-qc-1",
+    code_version="audio-qc-2",  # 2: dropouts, speaker overlap
     kinds={"parquet"},
     description="Audio QC findings (qc_audio.parquet, shared QC event schema): no audio, loudness and "
-    "true peak outside the delivery spec, long silences, silent tracks, tracks without speech, and "
-    "the heard language differing from the declared one.",
+    "true peak outside the delivery spec, long silences, dropouts (digital silence >= 1 s inside the "
+    "programme), silent tracks, tracks without speech, overlapping speakers (info), and the heard "
+    "language differing from the declared one.",
 )
 def audio_qc(context: AssetExecutionContext, storage: ArtifactStorage, audio_qc_policy: AudioQcPolicy,
              ) -> MaterializeResult:
@@ -428,6 +430,8 @@ def audio_qc(context: AssetExecutionContext, storage: ArtifactStorage, audio_qc_
                       f"(PRISM_LOUDNESS_SPEC: one of {', '.join(LOUDNESS_SPECS)})")
     levels = {t["track"]: t for t in store.read_json(title_id, "loudness.json")["tracks"]}
     languages = {t["track"]: t for t in store.read_json(title_id, "transcript.json")["tracks"]}
+    turns = (store.read_table(title_id, SPEAKERS_PARQUET).to_pylist()
+             if store.exists(title_id, SPEAKERS_PARQUET) else [])
     facts = []
     for t in info["tracks"]:
         n = t["track"]
@@ -440,6 +444,8 @@ def audio_qc(context: AssetExecutionContext, storage: ArtifactStorage, audio_qc_
             declared_language=t["declared_language"], detected_language=lang.get("detected_language"),
             detected_probability=lang.get("detected_probability"),
             silences=silences(meter, audio_qc_policy.silence_threshold_lufs, audio_qc_policy.silence_min_s),
+            dropouts=[tuple(r) for r in t.get("digital_silence", [])],
+            overlaps=[(r["start_s"], r["end_s"]) for r in turns if r["track"] == n and r["overlap"]],
         ))
     duration = _title_duration(store, title_id, info)
     events = audio_events(duration, facts, spec)
