@@ -18,6 +18,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from prism.qc.events import QcEvent, Severity
 from prism.qc.profile import SEVERITY_RANK, QcSummary
+from prism.qc.timeline import speaker_colour
 
 _env = Environment(
     loader=PackageLoader("prism.report", "templates"),
@@ -38,6 +39,7 @@ def clock(seconds: float | None) -> str:
 
 
 _env.filters["clock"] = clock
+_env.filters["speaker_colour"] = lambda s: "rgb({}, {}, {})".format(*speaker_colour(str(s)))
 
 
 @dataclass
@@ -54,6 +56,7 @@ class ReportInputs:
     keyframes: list[dict[str, Any]] = field(default_factory=list)
     loudness: list[dict[str, Any]] = field(default_factory=list)
     transcript: list[dict[str, Any]] = field(default_factory=list)
+    speakers: dict[str, Any] = field(default_factory=dict)  # speakers.json
     images: dict[str, str] = field(default_factory=dict)  # label → relative path (contact sheet, sprite)
     artifacts: list[tuple[str, int]] = field(default_factory=list)  # (relative path, bytes)
 
@@ -88,6 +91,7 @@ def render_report(inputs: ReportInputs, *, max_events: int = 200, max_lines: int
         keyframes_hidden=max(0, len(inputs.keyframes) - max_keyframes),
         loudness=inputs.loudness,
         transcript_tracks=dict(sorted(transcript_tracks.items())),
+        speaker_tracks=[t for t in inputs.speakers.get("tracks", []) if isinstance(t, dict)],
         images=inputs.images,
         artifacts=inputs.artifacts,
         severities=[s.value for s in Severity],

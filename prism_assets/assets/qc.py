@@ -25,7 +25,7 @@ from prism.audio.qc import LOUDNESS_SPECS
 from prism.export import ExportRefused, publish_bundle, select_exportable
 from prism.qc.events import events_table, read_events
 from prism.qc.profile import QcSummary, get_profile, summarize
-from prism.qc.timeline import LoudnessCurve, render_timeline
+from prism.qc.timeline import LoudnessCurve, SpeakerTurn, render_timeline
 from prism.report import ReportInputs, render_report
 from prism.settings import get_settings
 from prism.storage import ArtifactStore
@@ -96,11 +96,12 @@ def qc(context: AssetExecutionContext, storage: ArtifactStorage) -> MaterializeR
 
 @asset(
     partitions_def=titles,
-    deps=[qc, "shots", "keyframes", "loudness", "transcript"],
+    deps=[qc, "shots", "keyframes", "loudness", "transcript", "speakers", "voices"],
     group_name="qc",
-    code_version="report-1",
+    code_version="report-2",  # 2: speakers lane and table
     kinds={"html", "png"},
-    description="report.html: QC verdict and timeline picture, shots and keyframes, loudness, transcript.",
+    description="report.html: QC verdict and timeline picture (with a speakers lane per track), shots and "
+    "keyframes, loudness, speakers, transcript.",
 )
 def report(context: AssetExecutionContext, storage: ArtifactStorage, audio_qc_policy: AudioQcPolicy
            ) -> MaterializeResult:
@@ -119,6 +120,8 @@ def report(context: AssetExecutionContext, storage: ArtifactStorage, audio_qc_po
         loudness=curves,
         # The delivery spec audio QC checked against, so the curve reads against the same line.
         loudness_target_lufs=LOUDNESS_SPECS[audio_qc_policy.loudness_spec].target_lufs if curves else None,
+        speakers=[SpeakerTurn(r["track"], r["start_s"], r["end_s"], r["speaker"])
+                  for r in _table(store, title_id, "speakers.parquet")],
     )
     store.write_bytes(title_id, "qc_timeline.png", timeline)
     files = store.list_files(title_id)
@@ -131,6 +134,7 @@ def report(context: AssetExecutionContext, storage: ArtifactStorage, audio_qc_po
         delivery=_json(store, title_id, "delivery.json"), probe=probe, shots=shots,
         keyframes=_table(store, title_id, "keyframes.parquet"),
         loudness=tracks, transcript=_table(store, title_id, "transcript.parquet"), images=images,
+        speakers=_json(store, title_id, "speakers.json"),
         # Only what the bundle carries, so every link also works in the export.
         artifacts=[(f, store.path(title_id, f).stat().st_size) for f in select_exportable(files)
                    if not f.startswith("keyframes/") and f != "report.html"],
