@@ -310,16 +310,15 @@ def _speaking_time(turns: Iterable[Turn]) -> dict[str, float]:
 
 def link_chunk(speakers: list[_GlobalSpeaker], local: Diarization, threshold: float) -> dict[str, int]:
     """Map a chunk's labels to global speakers: most-speaking local labels first, each to the
-    most similar global speaker not already taken at cosine >= threshold, else a new one."""
+    most similar global speaker at cosine >= threshold, else a new one. Two labels of one chunk
+    may map to the same speaker: clustering sometimes splits one voice inside a chunk (a short
+    turn becomes a cluster of its own), and the voice similarity joins them again."""
     time_of = _speaking_time(local.turns)
     mapping: dict[str, int] = {}
-    taken: set[int] = set()
     for label in sorted(local.centroids, key=lambda s: -time_of.get(s, 0.0)):
         vec = local.centroids[label]
         best, best_sim = None, threshold
         for g in speakers:
-            if g.key in taken:
-                continue
             sim = cosine(g.centroid, vec)
             if sim >= best_sim:
                 best, best_sim = g, sim
@@ -330,7 +329,6 @@ def link_chunk(speakers: list[_GlobalSpeaker], local: Diarization, threshold: fl
         if w > 0:
             best.centroid = _unit(best.centroid * best.weight + vec * w) if best.weight else vec.copy()
             best.weight += w
-        taken.add(best.key)
         mapping[label] = best.key
     return mapping
 
