@@ -268,3 +268,31 @@ def test_voice_similarity_separates_the_same_voice_from_different_ones(diarizer,
     from prism.audio.diarize import LINK_THRESHOLD
 
     assert min(same) >= LINK_THRESHOLD > max(different)
+
+
+def test_a_long_track_is_read_in_bounded_chunks(tmp_path):
+    """Memory is bounded by the chunk, not the track: diarize_track never hands the backend more
+    than ``chunk_s`` of samples, and turns come back on the track's own time axis."""
+    from prism.audio.diarize import diarize_track
+
+    minutes, chunk_s = 20, 120.0
+    rng = np.random.default_rng(1)
+    track = (0.01 * rng.standard_normal(minutes * 60 * RATE)).astype(np.float32)
+    flac = write_audio(tmp_path / "long.flac", track, rate=RATE, layout="mono")
+    del track
+
+    class OneTurnPerChunk:  # records what it is given; one "speaker" per chunk, same voice each time
+        name = "recording"
+
+        def __init__(self):
+            self.sizes = []
+
+        def diarize_samples(self, samples):
+            self.sizes.append(samples.size)
+            return Diarization([Turn(1.0, 2.0, "x")], {"x": np.ones(4, np.float32)})
+
+    backend = OneTurnPerChunk()
+    result = diarize_track(backend, flac, chunk_s=chunk_s)
+    assert max(backend.sizes) <= chunk_s * RATE and len(backend.sizes) == minutes * 60 / chunk_s
+    assert result.chunks == len(backend.sizes) and result.speakers == ["S1"]
+    assert [t.start_s for t in result.turns] == [1.0 + i * chunk_s for i in range(len(backend.sizes))]
