@@ -29,8 +29,15 @@ def _episode(path, lines):
 
 
 def _run(settings, instance, title_id):
+    from prism_assets.partitions import titles
+    from prism_assets.runner import find_delivery
+    from prism_assets.tags import delivery_tags
+
+    if not instance.has_dynamic_partition(titles.name, title_id):
+        instance.add_dynamic_partitions(titles.name, [title_id])
     job = build_definitions(settings).resolve_job_def("process_title")
     result = job.execute_in_process(instance=instance, partition_key=title_id,
+                                    tags=delivery_tags(find_delivery(title_id, settings, None), trigger="cli"),
                                     asset_selection=[AssetKey(a) for a in STEPS])
     assert result.success
     return build_resources(settings)["storage"].store()

