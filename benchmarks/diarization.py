@@ -76,7 +76,7 @@ def main() -> None:
     print(f"model load (import + numba {'compile' if args.fresh_cache else 'cache'} + warm-up): {load_s:.1f} s "
           f"(import {diarizer.import_s:.1f} s, warm-up {diarizer.warm_up_s:.1f} s)")
     print(f"diarization: {diarize_s:.1f} s = {audio_s / diarize_s:.1f}x real time")
-    print(f"F0 profiles (pYIN, <= 30 s per speaker): {profile_s:.1f} s")
+    print(f"F0 profiles (pYIN, <= 20 s per speaker): {profile_s:.1f} s")
     print(f"speakers step total (without load): {audio_s / (diarize_s + profile_s):.1f}x real time")
     stats = speaker_stats(result.turns)
     found = ", ".join(f"{s} {v['speaking_s'] / 60:.1f} min F0 {profiles[s].f0_median_hz}"

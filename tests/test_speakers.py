@@ -181,11 +181,12 @@ def test_speakers_are_linked_across_chunks(diarizer):
     first, truth1 = conversation([("A", line(0)), ("B", line(1)), ("A", line(2)), ("B", line(3))],
                                  tail_s=0.0)
     second, truth2 = conversation([("B", line(4)), ("A", line(5)), ("B", line(6)), ("A", line(7))])
-    chunk_s = first.size / RATE
+    chunk_s = (first.size + 0.5) / RATE  # exactly the first conversation's samples per chunk
     samples = np.concatenate([first, second])
-    truth = truth1 + [{**t, "start_s": t["start_s"] + chunk_s, "end_s": t["end_s"] + chunk_s} for t in truth2]
+    shift = first.size / RATE
+    truth = truth1 + [{**t, "start_s": t["start_s"] + shift, "end_s": t["end_s"] + shift} for t in truth2]
     result = _run(diarizer, samples, chunk_s=chunk_s)
-    assert result.chunks == 2
+    assert result.chunks >= 2  # the second conversation is longer than one chunk
     value, mapping = der(truth, result.turns, samples.size / RATE)
     print(f"two chunks: DER {value:.3f}, {len(result.speakers)} speakers")
     assert value <= 0.10 and result.speakers == ["S1", "S2"]
