@@ -42,20 +42,23 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="prism-diar-bench-"))
     cache = work / "models" if args.fresh_cache else Path(os.environ.get("PRISM_HOME", ".prism")) / "models"
 
-    # A 4-voice conversation block (~1 minute), repeated to the length asked for.
-    lines = [("A", "The harbour was quiet when the boats came back this morning."),
-             ("B", "I counted nine of them, and every one was full of fish."),
-             ("C", "Do you think the market will be open before the rain arrives?"),
-             ("D", "We should leave early, because the river road floods quickly."),
-             ("A", "My brother keeps the keys to the warehouse."),
-             ("C", "Then he must come with us."), ("B", "Yes."),
-             ("D", "Last winter the storm broke three windows and the roof of the shed.")]
-    block, _ = conversation(lines, gap_s=1.0)
-    reps = int(np.ceil(args.minutes * 60 * 16000 / block.size))
-    track = np.tile(block, reps)[: int(args.minutes * 60 * 16000)]
+    # A 4-voice conversation of distinct lines (repeating one block would give the clustering
+    # exact duplicate embeddings), with back-channels, to the length asked for.
+    words = ("harbour boats morning market rain river road warehouse keys brother storm windows roof "
+             "captain waters years charts radio office lighthouse fog noon tide rocks engine catch "
+             "prices holidays winter nine fish quiet early full open leave repair sell expect").split()
+    rng = np.random.default_rng(7)
+    lines, total = [], 0.0
+    while total < args.minutes * 60:
+        who = "ABCD"[len(lines) % 4] if rng.random() > 0.1 else "ABCD"[(len(lines) + 2) % 4]
+        text = "Yes." if rng.random() < 0.1 else " ".join(rng.choice(words, rng.integers(6, 14))) + "."
+        lines.append((who, text))
+        total += 0.35 * len(text.split()) + 1.0
+    track, _ = conversation(lines, gap_s=1.0)
+    track = track[: int(args.minutes * 60 * 16000)]
     flac = write_audio(work / "track0.16k.flac", track, rate=16000, layout="mono")
     audio_s = track.size / 16000
-    del track, block
+    del track
 
     t0 = time.perf_counter()
     diarizer = SenkoDiarizer(device="cpu", cache_dir=cache)
