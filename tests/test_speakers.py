@@ -181,12 +181,15 @@ def test_speakers_are_linked_across_chunks(diarizer):
     first, truth1 = conversation([("A", line(0)), ("B", line(1)), ("A", line(2)), ("B", line(3))],
                                  tail_s=0.0)
     second, truth2 = conversation([("B", line(4)), ("A", line(5)), ("B", line(6)), ("A", line(7))])
-    chunk_s = (first.size + 0.5) / RATE  # exactly the first conversation's samples per chunk
+    # Two chunks, one conversation each (a last chunk of a few seconds gives a speaker too little
+    # speech for a reliable centroid: see docs/speakers.md).
+    first = np.concatenate([first, np.zeros(max(0, second.size - first.size), np.float32)])
+    chunk_s = (first.size + 0.5) / RATE
     samples = np.concatenate([first, second])
     shift = first.size / RATE
     truth = truth1 + [{**t, "start_s": t["start_s"] + shift, "end_s": t["end_s"] + shift} for t in truth2]
     result = _run(diarizer, samples, chunk_s=chunk_s)
-    assert result.chunks >= 2  # the second conversation is longer than one chunk
+    assert result.chunks == 2
     value, mapping = der(truth, result.turns, samples.size / RATE)
     print(f"two chunks: DER {value:.3f}, {len(result.speakers)} speakers")
     assert value <= 0.10 and result.speakers == ["S1", "S2"]
