@@ -289,6 +289,42 @@ def search(
             console.print(f"{heading}: no results")
 
 
+@app.command()
+def voices(
+    series: Annotated[str, typer.Argument(help="The series name, as the delivery manifests give it.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """A series' voices: each series voice with the episodes it speaks in and its speaking time."""
+    import json
+
+    from prism.vectors.store import VectorStore, VectorStoreError
+    from prism.vectors.voices import voice_summary
+
+    settings = get_settings()
+    store = VectorStore.configured(settings.lancedb_uri, s3_endpoint_url=settings.s3.endpoint_url,
+                                   s3_region=settings.s3.region)
+    try:
+        rows = store.series_voices(series)
+    except VectorStoreError as exc:
+        raise _fail(str(exc)) from None
+    summary = voice_summary(rows.drop_columns(["vector"]).to_pylist() if rows.num_rows else [])
+    if as_json:
+        print(json.dumps({"series": series, "voices": summary}, ensure_ascii=False, indent=2))
+        return
+    if not summary:
+        console.print(f"no voices for series “{series}” (materialize `voices` for its episodes first)")
+        return
+    table = Table("series voice", "speaking", "episodes", title=f"voices of “{series}”", title_justify="left")
+    table.add_column("appearances (title track:speaker time)", overflow="fold")
+    for voice in summary:
+        episodes = sorted({(a["season"], a["episode"], a["title_id"]) for a in voice["appearances"]},
+                          key=lambda e: (e[0] or 0, e[1] or 0, e[2]))
+        table.add_row(voice["series_voice"], _clock(voice["speaking_s"]), str(len(episodes)),
+                      ", ".join(f"{a['title_id']} {a['track']}:{a['speaker']} {_clock(a['speaking_s'])}"
+                                for a in voice["appearances"]))
+    console.print(table)
+
+
 def _clock(seconds: float) -> str:
     minutes, secs = divmod(max(seconds, 0.0), 60)
     hours, minutes = divmod(int(minutes), 60)

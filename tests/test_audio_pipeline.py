@@ -13,7 +13,7 @@ from prism_assets.definitions import build_definitions
 from prism_assets.resources import build_resources
 from prism_assets.runner import run_title
 
-AUDIO_ASSETS = ["audio", "speech_segments", "loudness", "transcript", "audio_qc"]
+AUDIO_ASSETS = ["audio", "speech_segments", "loudness", "speakers", "transcript", "voices", "audio_qc"]
 
 
 @pytest.fixture(scope="session")
@@ -39,10 +39,12 @@ def test_audio_graph_shape(prism_home):
     parents = {k: {p.to_user_string() for p in graph.get(AssetKey(k)).parent_keys} for k in AUDIO_ASSETS}
     assert parents == {
         "audio": {"source_probe"}, "speech_segments": {"audio"}, "loudness": {"audio", "speech_segments"},
-        "transcript": {"audio", "speech_segments"},
-        "audio_qc": {"audio", "speech_segments", "loudness", "transcript"},
+        "speakers": {"audio", "speech_segments"}, "transcript": {"audio", "speech_segments", "speakers"},
+        "voices": {"speakers", "transcript"},
+        "audio_qc": {"audio", "speech_segments", "loudness", "speakers", "transcript"},
     }
     assert is_gpu_step(_op_tags_of(prism_home, "transcript"))
+    assert is_gpu_step(_op_tags_of(prism_home, "speakers"))
     assert not is_gpu_step(_op_tags_of(prism_home, "loudness"))
 
 
@@ -104,7 +106,7 @@ def test_title_without_audio_is_a_finding_not_a_crash(instance, prism_home, medi
     outcome = run_title("ep-silent-film", instance, settings=prism_home)
     assert outcome.success, outcome.failures
     store = store_of(prism_home)
-    assert store.read_json("ep-silent-film", "audio.json") == {"audio_version": "1", "no_audio": True,
+    assert store.read_json("ep-silent-film", "audio.json") == {"audio_version": "2", "no_audio": True,
                                                                "tracks": []}
     assert store.read_json("ep-silent-film", "loudness.json")["tracks"] == []
     assert pq.read_table(store.path("ep-silent-film", "transcript.parquet").path).num_rows == 0

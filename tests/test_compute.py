@@ -21,7 +21,7 @@ from prism_assets.ecs import resolve_launch_target
 
 # The assets that need a GPU under the default settings (the CPU shot detector, the built-in
 # colour-layout keyframe descriptor, the bundled sentence embedder), declared here once.
-GPU_ASSETS = {"transcript", "text_embeddings"}
+GPU_ASSETS = {"speakers", "transcript", "text_embeddings"}
 
 
 def _steps():
@@ -57,11 +57,12 @@ print(json.dumps(sorted(k.to_user_string() for a in PER_TITLE_ASSETS for k in a.
 
 
 @pytest.mark.parametrize(("env", "expected"), [
-    ({}, {"transcript", "text_embeddings"}),
+    ({}, {"speakers", "transcript", "text_embeddings"}),
     ({"PRISM_SHOT_DETECTOR": "transnetv2", "PRISM_VISUAL_MODEL_SOURCE": "s3://models/siglip2"},
-     {"shots", "transcript", "visual_embeddings", "text_embeddings"}),
+     {"shots", "speakers", "transcript", "visual_embeddings", "text_embeddings"}),
     ({"PRISM_VISUAL_MODEL_SOURCE": "bedrock:amazon.nova-2-multimodal-embeddings-v1:0",
-      "PRISM_TEXT_MODEL_SOURCE": "bedrock:amazon.nova-2-multimodal-embeddings-v1:0"}, {"transcript"}),
+      "PRISM_TEXT_MODEL_SOURCE": "bedrock:amazon.nova-2-multimodal-embeddings-v1:0"},
+     {"speakers", "transcript"}),
 ])
 def test_a_step_holds_a_gpu_only_when_its_configured_model_needs_one(env, expected, prism_home):
     # The placement is read when the definitions load, as in a production code location: load

@@ -109,3 +109,35 @@ def test_loudness_line_breaks_at_silent_blocks_instead_of_bridging_them():
 
     assert drawn_at(10) and drawn_at(80)
     assert not drawn_at(40)  # the silent stretch stays empty
+
+
+def test_speakers_lane_and_table():
+    from prism.qc.timeline import SpeakerTurn, speaker_colour
+
+    turns = [SpeakerTurn(0, 0.0, 20.0, "S1"), SpeakerTurn(0, 40.0, 60.0, "S2")]
+    img = Image.open(io.BytesIO(render_timeline(100.0, [], speakers=turns))).convert("RGB")
+    plot_left, plot_w = 230 + 12, 1600 - 230 - 24
+
+    def colours_at(t):
+        x = round(plot_left + plot_w * t / 100)
+        return {img.getpixel((x, y)) for y in range(img.height)}
+
+    assert speaker_colour("S1") in colours_at(10) and speaker_colour("S2") in colours_at(50)
+    assert speaker_colour("S2") not in colours_at(10) and speaker_colour("S1") not in colours_at(30)
+
+    _, summary = summarize([], get_profile("broadcast"), 100.0)
+    speakers = {"tracks": [
+        {"track": 0, "overlap_s": 0.0, "note": None, "speakers": [
+            {"speaker": "S1", "speaking_s": 20.0, "turns": 1, "first_s": 0.0, "overlap_s": 0.0,
+             "f0_median_hz": 118.0, "f0_range_hz": [98.0, 140.0], "words": 50, "words_per_s": 2.5,
+             "series_voice": "V-0123456789", "series_similarity": 0.91}]},
+        {"track": 1, "overlap_s": 0.0, "note": "no speech, no speakers", "speakers": []}]}
+    html = render_report(ReportInputs(
+        title_id="EP1", summary=summary, events=[], timeline_png=b"", speakers=speakers,
+        transcript=[{"track": 0, "segment_index": 0, "start_s": 1.0, "end_s": 2.0, "text": "Hi.",
+                     "language": "en", "speaker": "S1"}]))
+    page = _Collect()
+    page.feed(html)
+    text = " ".join(page.text)
+    assert "Speakers" in text and "118 Hz (98–140)" in text and "V-0123456789" in text and "2.5" in text
+    assert "no speech, no speakers" in text and "Hi." in text

@@ -21,7 +21,7 @@ SPEECH_SCHEMA = pa.schema([
 ])
 
 WORD_TYPE = pa.struct([("start_s", pa.float64()), ("end_s", pa.float64()), ("text", pa.string()),
-                       ("probability", pa.float32())])
+                       ("probability", pa.float32()), ("speaker", pa.string())])
 
 TRANSCRIPT_SCHEMA = pa.schema([
     pa.field("track", pa.int32(), nullable=False),
@@ -33,6 +33,7 @@ TRANSCRIPT_SCHEMA = pa.schema([
     pa.field("words", pa.list_(WORD_TYPE)),
     pa.field("avg_logprob", pa.float32()),
     pa.field("no_speech_prob", pa.float32()),
+    pa.field("speaker", pa.string()),  # S1, S2, … from speakers.parquet (null: no speaker found)
 ])
 
 METER_SCHEMA = pa.schema([
@@ -54,8 +55,8 @@ def transcript_table(tracks: Sequence[tuple[int, str | None, Sequence[Transcript
                 "track": track, "segment_index": i, "start_s": s.start_s, "end_s": s.end_s,
                 "text": s.text, "language": language,
                 "words": [{"start_s": w.start_s, "end_s": w.end_s, "text": w.text,
-                           "probability": w.probability} for w in s.words],
-                "avg_logprob": s.avg_logprob, "no_speech_prob": s.no_speech_prob,
+                           "probability": w.probability, "speaker": w.speaker} for w in s.words],
+                "avg_logprob": s.avg_logprob, "no_speech_prob": s.no_speech_prob, "speaker": s.speaker,
             })
     return pa.Table.from_pylist(rows, schema=TRANSCRIPT_SCHEMA)
 
@@ -63,9 +64,10 @@ def transcript_table(tracks: Sequence[tuple[int, str | None, Sequence[Transcript
 def segments_of(table: pa.Table, track: int) -> list[TranscriptSegment]:
     out = []
     for row in table.filter(pa.compute.equal(table["track"], track)).to_pylist():
-        words = tuple(Word(w["start_s"], w["end_s"], w["text"], w["probability"]) for w in row["words"] or [])
+        words = tuple(Word(w["start_s"], w["end_s"], w["text"], w["probability"], w.get("speaker"))
+                      for w in row["words"] or [])
         out.append(TranscriptSegment(row["start_s"], row["end_s"], row["text"], words,
-                                     row["avg_logprob"], row["no_speech_prob"]))
+                                     row["avg_logprob"], row["no_speech_prob"], speaker=row.get("speaker")))
     return out
 
 

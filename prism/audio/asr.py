@@ -48,6 +48,7 @@ class Word:
     end_s: float
     text: str
     probability: float | None = None
+    speaker: str | None = None  # set by speaker attribution (prism.audio.speakers)
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class TranscriptSegment:
     avg_logprob: float | None = None
     no_speech_prob: float | None = None
     compression_ratio: float | None = None
+    speaker: str | None = None  # set by speaker attribution (prism.audio.speakers)
 
 
 @dataclass

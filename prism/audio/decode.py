@@ -11,7 +11,7 @@ Memory is flat in title length: frames are processed and dropped.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
@@ -27,6 +27,48 @@ class AudioDecodeError(RuntimeError):
     """An audio track that cannot be decoded; the message names the track and the cause."""
 
 
+class ZeroRuns:
+    """Runs of digital silence (every channel exactly 0.0) of at least ``min_s`` seconds, found
+    in the full-rate samples as they stream past (vectorised per block; a run may span blocks)."""
+
+    def __init__(self, rate: int, min_s: float = 1.0):
+        self.rate, self.min_samples = rate, max(1, int(round(min_s * rate)))
+        self.pos = 0  # samples seen
+        self.open_since: int | None = None  # start of a run still going at the last block's end
+        self.runs: list[tuple[int, int]] = []
+
+    def add(self, block: np.ndarray) -> None:
+        zero = ~np.any(np.atleast_2d(block) != 0, axis=0)
+        n = zero.size
+        if n == 0:
+            return
+        edges = np.diff(np.concatenate(([0], zero.view(np.int8), [0])))
+        starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+        starts, ends = starts + self.pos, ends + self.pos
+        if starts.size and self.open_since is not None and starts[0] == self.pos:
+            starts[0] = self.open_since
+        elif self.open_since is not None:  # the open run ended exactly at the block edge
+            self._close(self.open_since, self.pos)
+        self.open_since = None
+        if starts.size and ends[-1] == self.pos + n:  # still zero at the block's end: keep it open
+            self.open_since = int(starts[-1])
+            starts, ends = starts[:-1], ends[:-1]
+        for a, b in zip(starts[ends - starts >= self.min_samples], ends[ends - starts >= self.min_samples],
+                        strict=True):
+            self.runs.append((int(a), int(b)))
+        self.pos += n
+
+    def _close(self, start: int, end: int) -> None:
+        if end - start >= self.min_samples:
+            self.runs.append((start, end))
+
+    def finish(self) -> list[tuple[float, float]]:
+        if self.open_since is not None:
+            self._close(self.open_since, self.pos)
+            self.open_since = None
+        return [(round(a / self.rate, 3), round(b / self.rate, 3)) for a, b in self.runs]
+
+
 @dataclass
 class DecodedTrack:
     track: int
@@ -38,6 +80,7 @@ class DecodedTrack:
     layout: str
     duration_s: float
     meter: MeterBlocks
+    digital_silence: list[tuple[float, float]] = field(default_factory=list)  # runs of exact zeros >= 1 s
 
 
 class _TrackDecoder:
@@ -48,6 +91,7 @@ class _TrackDecoder:
         language = (stream.metadata or {}).get("language")
         self.language = None if not language or language.lower() in ("und", "unk") else language
         self.meter: LoudnessMeter | None = None
+        self.zeros: ZeroRuns | None = None
         self.full_rate: av.AudioResampler | None = None
         self.to_speech = av.AudioResampler(format="s16", layout="mono", rate=SPEECH_RATE)
         self.out = av.open(str(speech_path), mode="w", format="flac")
@@ -70,6 +114,7 @@ class _TrackDecoder:
             names = [c.name for c in frame.layout.channels]
             self.channels = len(names)
             self.meter = LoudnessMeter(self.rate, names)
+            self.zeros = ZeroRuns(self.rate)
             # Planar float at the stream's own rate and layout: the meter's input.
             self.full_rate = av.AudioResampler(format="fltp", layout=frame.layout, rate=self.rate)
         for f in self.full_rate.resample(frame):
@@ -83,7 +128,9 @@ class _TrackDecoder:
         # Codec frames are ~20 ms; the meter's per-call work is vectorised, so half-second
         # batches keep Python overhead small while memory stays bounded.
         if self._pending:
-            self.meter.add(np.concatenate(self._pending, axis=1))
+            block = np.concatenate(self._pending, axis=1)
+            self.meter.add(block)
+            self.zeros.add(block)
         self._pending, self._pending_n = [], 0
 
     def finish(self) -> DecodedTrack:
@@ -102,7 +149,7 @@ class _TrackDecoder:
         return DecodedTrack(
             track=self.track, stream_index=self.stream.index, codec=self.stream.codec_context.name,
             language=self.language, rate=self.rate, channels=self.channels, layout=self.layout,
-            duration_s=blocks.duration_s, meter=blocks,
+            duration_s=blocks.duration_s, meter=blocks, digital_silence=self.zeros.finish(),
         )
 
     def close(self) -> None:

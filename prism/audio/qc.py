@@ -1,9 +1,12 @@
 """Audio QC findings as shared ``QcEvent`` rows (qc_audio.parquet).
 
 Checks: a title without audio; integrated loudness and true peak against a
-delivery spec (a setting); long silences inside a track; tracks with no
-speech; the language Whisper hears vs the one the delivery declares (manifest
-``audio_languages`` by track, else the stream's language tag).
+delivery spec (a setting); long silences inside a track; dropouts (digital
+silence, every sample exactly zero, for 1 s or more inside the programme: a
+broken edit or a lost packet run, not a quiet scene); tracks with no speech;
+overlapping speakers (info: where dubbing needs care); the language Whisper
+hears vs the one the delivery declares (manifest ``audio_languages`` by track,
+else the stream's language tag).
 """
 
 from __future__ import annotations
@@ -90,6 +93,8 @@ class TrackFacts:
     detected_language: str | None
     detected_probability: float | None
     silences: Sequence[tuple[float, float]] = ()
+    dropouts: Sequence[tuple[float, float]] = ()  # runs of exact zeros >= 1 s (audio.json)
+    overlaps: Sequence[tuple[float, float]] = ()  # overlapped speech (speakers.parquet)
 
 
 def _num(x: float) -> float | None:
@@ -125,6 +130,20 @@ def audio_events(duration_s: float, tracks: Sequence[TrackFacts], spec: Loudness
                 check="silence", track=t.track, start_s=start, end_s=stop, severity=Severity.warning,
                 value=round(stop - start, 2),
                 message=f"track {t.track}: {stop - start:.1f} s of silence"))
+        for start, stop in t.dropouts:
+            # Inside the programme only: digital silence at the head or tail is how files start and end.
+            if start <= 0.0 or stop >= t.duration_s - 0.001:
+                continue
+            events.append(QcEvent(
+                check="dropout", track=t.track, start_s=start, end_s=stop, severity=Severity.warning,
+                value=round(stop - start, 3),
+                message=f"track {t.track}: {stop - start:.1f} s of digital silence (exact zeros) inside the "
+                        "programme"))
+        for start, stop in merge_ranges(t.overlaps):
+            events.append(QcEvent(
+                check="speaker_overlap", track=t.track, start_s=start, end_s=stop, severity=Severity.info,
+                value=round(stop - start, 2),
+                message=f"track {t.track}: speakers overlap for {stop - start:.1f} s"))
         if t.speech_s == 0:
             events.append(QcEvent(check="no_speech", severity=Severity.info, **span,
                                   message=f"track {t.track}: no speech detected"))
@@ -138,6 +157,16 @@ def audio_events(duration_s: float, tracks: Sequence[TrackFacts], spec: Loudness
                 **span, message=f"track {t.track}: declared language {t.declared_language!r} but the speech "
                                 f"sounds like {t.detected_language!r}{prob}"))
     return events
+
+
+def merge_ranges(ranges: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    out: list[tuple[float, float]] = []
+    for a, b in sorted(ranges):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
 
 
 def short_term_curve(meter: MeterBlocks, step_s: float = 1.0) -> list[float | None]:

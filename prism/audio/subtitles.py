@@ -24,6 +24,7 @@ class Cue:
     start_s: float
     end_s: float
     text: str  # may contain one newline
+    speaker: str | None = None  # WebVTT voice span (<v S1>) when the segment has a speaker
 
 
 def _timestamp(seconds: float, sep: str) -> str:
@@ -63,7 +64,7 @@ def cues_of(segments: Iterable[TranscriptSegment], max_line: int = MAX_LINE,
         if not text:
             continue
         if len(text) <= max_chars and segment.end_s - segment.start_s <= max_cue_s:
-            cues.append(Cue(segment.start_s, segment.end_s, "\n".join(_wrap(text, max_line))))
+            cues.append(Cue(segment.start_s, segment.end_s, "\n".join(_wrap(text, max_line)), segment.speaker))
             continue
         group: list[tuple[float, float, str]] = []
         for word in _word_spans(segment):
@@ -80,7 +81,7 @@ def cues_of(segments: Iterable[TranscriptSegment], max_line: int = MAX_LINE,
     for cue in cues:
         if fixed and cue.start_s < fixed[-1].end_s:
             prev = fixed[-1]
-            fixed[-1] = Cue(prev.start_s, max(prev.start_s + 0.001, cue.start_s), prev.text)
+            fixed[-1] = Cue(prev.start_s, max(prev.start_s + 0.001, cue.start_s), prev.text, prev.speaker)
         fixed.append(cue)
     return [c for c in fixed if c.end_s > c.start_s]
 
@@ -89,7 +90,7 @@ def _cue(group: Sequence[tuple[float, float, str]], max_line: int, segment: Tran
     text = " ".join(w[2] for w in group)
     start = max(segment.start_s, group[0][0])
     end = min(segment.end_s, max(group[-1][1], start + 0.001))
-    return Cue(start, end, "\n".join(_wrap(text, max_line)[:MAX_LINES + 1]))
+    return Cue(start, end, "\n".join(_wrap(text, max_line)[:MAX_LINES + 1]), segment.speaker)
 
 
 def _vtt_escape(text: str) -> str:
@@ -104,7 +105,9 @@ def to_vtt(segments: Iterable[TranscriptSegment], language: str | None = None) -
     lines.append("")
     for cue in cues_of(segments):
         lines.append(f"{_timestamp(cue.start_s, '.')} --> {_timestamp(cue.end_s, '.')}")
-        lines.append(_vtt_escape(cue.text))
+        text = _vtt_escape(cue.text)
+        # A voice span names who speaks (WebVTT <v>); speaker ids are S1, S2… (no markup characters).
+        lines.append(f"<v {cue.speaker}>{text}" if cue.speaker else text)
         lines.append("")
     return "\n".join(lines)
 

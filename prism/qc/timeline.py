@@ -1,7 +1,8 @@
 """The QC timeline picture: a title's findings, shots and loudness on one time axis (PNG).
 
 One lane per (check, track), findings drawn as bars coloured by severity; a
-shot lane shows where the cuts fall; an optional loudness panel plots each
+shot lane shows where the cuts fall; a speakers lane per audio track shows who
+speaks when (a colour per speaker); an optional loudness panel plots each
 track's short-term loudness against the delivery target. A person reviewing a
 title sees where the problems are before reading a single row.
 """
@@ -30,6 +31,22 @@ LANE_H = 22
 LABEL_W = 230
 MARGIN = 12
 TRACK_COLOURS = [(30, 110, 200), (200, 90, 30), (40, 150, 80), (150, 60, 170)]
+# One colour per speaker (S1, S2, …), repeating after ten; the report's speakers table uses the same.
+SPEAKER_COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
+                   (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
+
+
+def speaker_colour(speaker: str) -> tuple[int, int, int]:
+    digits = "".join(c for c in speaker if c.isdigit())
+    return SPEAKER_COLOURS[(int(digits) - 1 if digits else 0) % len(SPEAKER_COLOURS)]
+
+
+@dataclass(frozen=True)
+class SpeakerTurn:
+    track: int
+    start_s: float
+    end_s: float
+    speaker: str
 
 
 @dataclass(frozen=True)
@@ -65,19 +82,21 @@ def render_timeline(
     loudness: Sequence[LoudnessCurve] = (),
     loudness_target_lufs: float | None = None,
     onscreen_text: Sequence[tuple[float, float, str]] | None = None,
+    speakers: Sequence[SpeakerTurn] = (),
     width: int = 1600,
 ) -> bytes:
     """Render the timeline as PNG bytes. ``onscreen_text``: (start_s, end_s, kind) of the on-screen
     text events, drawn in a lane of their own under the shots (None: no such lane)."""
     duration_s = max(duration_s, 1e-3)
-    lanes: list[tuple[str, int | None]] = sorted(
+    speaker_tracks = sorted({t.track for t in speakers})
+    lanes: list[tuple[str, int | None]] = [("speakers", n) for n in speaker_tracks] + sorted(
         {(e.check, e.track) for e in events}, key=lambda k: (k[0], -1 if k[1] is None else k[1])
     )
     text_lane = 1 if onscreen_text is not None else 0
+    rows = len(lanes) + (1 if len(lanes) == len(speaker_tracks) else 0)  # + a "no findings" row
     plot_w = width - LABEL_W - 2 * MARGIN
     loud_h = 160 if loudness else 0
-    height = (MARGIN * 2 + 24 + LANE_H * (1 + text_lane + max(len(lanes), 1)) + (loud_h + 30 if loudness else 0)
-              + 22)
+    height = MARGIN * 2 + 24 + LANE_H * (1 + text_lane + rows) + (loud_h + 30 if loudness else 0) + 22
     img = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(img)
     font, small = _font(13), _font(11)
@@ -87,7 +106,7 @@ def render_timeline(
 
     top = MARGIN + 20
     draw.text((MARGIN, MARGIN), f"QC timeline - {_clock(duration_s)}", fill=INK, font=_font(15))
-    lanes_bottom = top + LANE_H * (1 + text_lane + max(len(lanes), 1))
+    lanes_bottom = top + LANE_H * (1 + text_lane + rows)
     step = _tick_step(duration_s)
     t = 0.0
     while t <= duration_s + 1e-9:
@@ -123,13 +142,20 @@ def render_timeline(
         label = check if track is None else f"{check} [track {track}]"
         draw.text((MARGIN, y + 4), label[:34], fill=INK, font=font)
         draw.line([(LABEL_W + MARGIN, y + LANE_H - 1), (width - MARGIN, y + LANE_H - 1)], fill=GRID)
+        if check == "speakers" and row - text_lane <= len(speaker_tracks):
+            for turn in (t for t in speakers if t.track == track):
+                x0, x1 = x_of(turn.start_s), x_of(turn.end_s)
+                draw.rectangle([x0, y + 3, max(x1, x0 + 1), y + LANE_H - 4], fill=speaker_colour(turn.speaker))
+            continue
         for e in events:
             if (e.check, e.track) != (check, track):
                 continue
             x0, x1 = x_of(e.start_s), x_of(e.end_s)
             draw.rectangle([x0, y + 4, max(x1, x0 + 2), y + LANE_H - 5], fill=SEVERITY_COLOURS[e.severity])
-    if not lanes:
-        draw.text((LABEL_W + MARGIN, top + LANE_H + 4), "no findings", fill=(40, 150, 80), font=font)
+    if len(lanes) == len(speaker_tracks):
+        draw.text((LABEL_W + MARGIN, top + (text_lane + len(lanes) + 1) * LANE_H + 4), "no findings",
+                  fill=(40, 150, 80),
+                  font=font)
 
     if loudness:
         ptop = lanes_bottom + 26

@@ -18,6 +18,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from prism.qc.events import QcEvent, Severity
 from prism.qc.profile import SEVERITY_RANK, QcSummary
+from prism.qc.timeline import speaker_colour
 
 _env = Environment(
     loader=PackageLoader("prism.report", "templates"),
@@ -38,6 +39,7 @@ def clock(seconds: float | None) -> str:
 
 
 _env.filters["clock"] = clock
+_env.filters["speaker_colour"] = lambda s: "rgb({}, {}, {})".format(*speaker_colour(str(s)))
 
 
 @dataclass
@@ -55,6 +57,7 @@ class ReportInputs:
     loudness: list[dict[str, Any]] = field(default_factory=list)
     transcript: list[dict[str, Any]] = field(default_factory=list)
     onscreen_text: list[dict[str, Any]] = field(default_factory=list)  # onscreen_text.parquet rows
+    speakers: dict[str, Any] = field(default_factory=dict)  # speakers.json
     images: dict[str, str] = field(default_factory=dict)  # label → relative path (contact sheet, sprite)
     artifacts: list[tuple[str, int]] = field(default_factory=list)  # (relative path, bytes)
 
@@ -93,6 +96,7 @@ def render_report(inputs: ReportInputs, *, max_events: int = 200, max_lines: int
         onscreen_count=len(inputs.onscreen_text),
         onscreen_kinds={k: sum(1 for r in inputs.onscreen_text if r["kind"] == k)
                         for k in ("subtitle", "credit", "title", "sign")},
+        speaker_tracks=[t for t in inputs.speakers.get("tracks", []) if isinstance(t, dict)],
         images=inputs.images,
         artifacts=inputs.artifacts,
         severities=[s.value for s in Severity],

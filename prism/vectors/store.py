@@ -7,6 +7,9 @@ own object-store client):
   keyframe's time and path and the title's delivery metadata;
 - ``transcript_segments``: a row per transcript segment, with its text and language;
 - ``onscreen_text``: a row per on-screen text event, with its text, script, kind and time.
+- ``voices``: a row per speaker of a track (speaker embedding centroid, speaking time, the
+  delivery's series/season/episode and the ``series_voice`` id that links the same voice
+  across a series' episodes).
 
 Writes are per title and idempotent: :meth:`VectorStore.replace_title` replaces exactly that
 title's rows in one commit (``merge_insert`` keyed by row id, deleting the title's rows that
@@ -49,7 +52,8 @@ log = logging.getLogger(__name__)
 SHOTS = "shots"
 SEGMENTS = "transcript_segments"
 ONSCREEN = "onscreen_text"
-TABLES = (SHOTS, SEGMENTS, ONSCREEN)
+VOICES = "voices"
+TABLES = (SHOTS, SEGMENTS, ONSCREEN, VOICES)
 TEXT_TABLES = (SEGMENTS, ONSCREEN)  # the tables with a full-text index on ``text``
 TABLE_SCHEMA_VERSION = "1"
 TRANSCRIPT_COLUMNS = ("track", "segment_index", "start_s", "end_s", "text", "language")
@@ -130,8 +134,26 @@ def onscreen_schema(model: EmbeddingModel) -> pa.Schema:
     )
 
 
+def voices_schema(model: EmbeddingModel) -> pa.Schema:
+    return pa.schema(
+        [
+            pa.field("id", pa.string(), nullable=False),  # "<title>/<track>/<speaker>"
+            pa.field("title_id", pa.string(), nullable=False),
+            pa.field("series", pa.string()),
+            pa.field("season", pa.int32()),
+            pa.field("episode", pa.int32()),
+            pa.field("track", pa.int32(), nullable=False),
+            pa.field("speaker", pa.string(), nullable=False),  # S1, S2… within the track
+            pa.field("speaking_s", pa.float64(), nullable=False),
+            pa.field("series_voice", pa.string()),  # stable across a series' episodes (null: no series)
+            _vector_field(model.dim),
+        ],
+        metadata=model_metadata(model),
+    )
+
+
 SCHEMAS: dict[str, Callable[[EmbeddingModel], pa.Schema]] = {
-    SHOTS: shots_schema, SEGMENTS: segments_schema, ONSCREEN: onscreen_schema}
+    SHOTS: shots_schema, SEGMENTS: segments_schema, ONSCREEN: onscreen_schema, VOICES: voices_schema}
 
 
 def model_metadata(model: EmbeddingModel) -> dict[bytes, bytes]:
@@ -253,6 +275,16 @@ class VectorStore:
             return []
         rows = table.search().where(title_filter(title_id)).select(["id"]).limit(None).to_arrow()
         return sorted(rows.column("id").to_pylist())
+
+    def series_voices(self, series: str, *, exclude_title: str | None = None) -> pa.Table:
+        """Every voice row of a series (optionally without one title's rows), vectors included."""
+        table = self.open(VOICES)
+        if table is None:
+            return pa.table({})
+        predicate = "series = '" + series.replace("'", "''") + "'"
+        if exclude_title is not None:
+            predicate += " AND NOT (" + title_filter(exclude_title) + ")"
+        return table.search().where(predicate).limit(None).to_arrow()
 
     # -- writing ---------------------------------------------------------------
     def replace_title(self, name: str, title_id: str, rows: Iterable[dict] | pa.Table,

@@ -1,7 +1,12 @@
-"""Audio assets: decode once per track, speech segments, loudness, transcripts, audio QC.
+"""Audio assets: decode once per track, speech segments, loudness, speakers, transcripts, audio QC.
 
-    source_probe ── audio ─┬─ speech_segments ─┬─ transcript ─┐
-                           └───────────────────┴─ loudness ───┴─ audio_qc
+    source_probe ── audio ─┬─ speech_segments ─┬─ speakers ── transcript ─┬─ voices
+                           │                   └─ loudness ───────────────┴─ audio_qc
+                           └──────────────────────────────────────────────┘
+
+``speakers`` (diarization) runs before ``transcript`` so the transcript is written once, already
+attributed (a speaker on every word and segment, ``<v S1>`` voice spans in the WebVTT);
+``voices`` then adds what needs both (speaking rate, the series' voice ids) in speakers.json.
 
 ``audio`` is the only step that touches the delivered media: one demux pass
 decodes every audio track, feeding a streaming BS.1770 meter (its 100 ms
@@ -15,8 +20,10 @@ import hashlib
 import json
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
+import pyarrow as pa
 from dagster import AssetExecutionContext, DataVersion, Failure, MaterializeResult, MetadataValue, asset
 
 from prism.audio.artifacts import (
@@ -34,6 +41,7 @@ from prism.audio.decode import (
     read_speech_audio,
     speech_file,
 )
+from prism.audio.diarize import DiarizationUnavailable, diarize_track
 from prism.audio.loudness import to_db
 from prism.audio.qc import (
     LOUDNESS_SPECS,
@@ -43,6 +51,14 @@ from prism.audio.qc import (
     short_term_curve,
     silences,
 )
+from prism.audio.speakers import (
+    VOICES_SCHEMA,
+    attribute,
+    speaker_stats,
+    speakers_table,
+    turns_of,
+    voice_profiles,
+)
 from prism.audio.subtitles import to_srt, to_vtt
 from prism.audio.vad import detect_speech
 from prism.qc.events import events_table
@@ -51,9 +67,9 @@ from prism_assets.assets.inputs import require_artifacts
 from prism_assets.assets.source import source_probe
 from prism_assets.compute import GPU_STEP
 from prism_assets.partitions import title_of, titles
-from resources import ArtifactStorage, AsrModel, AudioQcPolicy, MediaReader, VadModel
+from resources import ArtifactStorage, AsrModel, AudioQcPolicy, DiarizationModel, MediaReader, VadModel
 
-AUDIO_VERSION = "1"
+AUDIO_VERSION = "2"  # 2: digital_silence per track
 AUDIO_DIR = "audio"
 
 
@@ -126,6 +142,7 @@ def audio(context: AssetExecutionContext, storage: ArtifactStorage, media: Media
                 "true_peak_linear": d.meter.true_peak_max, "sample_peak_linear": d.meter.sample_peak_max,
                 "speech_audio": f"{AUDIO_DIR}/{speech_file(d.track)}",
                 "meter": f"{AUDIO_DIR}/{meter_file(d.track)}",
+                "digital_silence": [list(r) for r in d.digital_silence],
             })
     _remove_stale(store, title_id, written, (f"{AUDIO_DIR}/",))
     record = {"audio_version": AUDIO_VERSION, "no_audio": not tracks, "tracks": tracks}
@@ -218,6 +235,74 @@ def loudness(context: AssetExecutionContext, storage: ArtifactStorage) -> Materi
     return MaterializeResult(metadata={k: v for k, v in metadata.items() if v is not None})
 
 
+SPEAKERS_PARQUET = "speakers.parquet"
+SPEAKER_VOICES = "speaker_voices.parquet"
+
+
+@asset(
+    partitions_def=titles,
+    deps=[audio, speech_segments],
+    group_name="audio",
+    code_version="speakers-1",
+    kinds={"pytorch", "parquet"},
+    description="Speaker diarization of every track with speech (speakers.parquet: track, start_s, "
+    "end_s, speaker S1, S2… by first appearance, overlap) and each speaker's voice "
+    "(speaker_voices.parquet: speaking time, turns, F0 median and 10-90 % range, embedding centroid; "
+    "kept in the media account, not bundled).",
+    **GPU_STEP,
+)
+def speakers(context: AssetExecutionContext, storage: ArtifactStorage,
+             diarization: DiarizationModel) -> MaterializeResult:
+    title_id = title_of(context)
+    store = storage.store()
+    info = _audio_info(store, title_id)
+    speech = _speech_ranges(store, title_id)
+    rows, voices, notes = [], [], []
+    diarizer, load_s, diarize_s, audio_s = None, 0.0, 0.0, 0.0
+    for t in info["tracks"]:
+        n = t["track"]
+        if not speech.get(n):
+            notes.append(f"track {n}: no speech, no speakers")
+            continue
+        if diarizer is None:
+            started = time.perf_counter()
+            try:
+                diarizer = diarization.diarizer()
+            except DiarizationUnavailable as exc:
+                raise Failure(f"title {title_id}: {exc}") from None
+            load_s = time.perf_counter() - started  # ~0 once the process has the model
+        started = time.perf_counter()
+        with store.local_copy(title_id, t["speech_audio"]) as flac:
+            result = diarize_track(diarizer, flac, chunk_s=diarization.chunk_s,
+                                   threshold=diarization.link_threshold)
+            profiles = voice_profiles(flac, result.turns)
+        diarize_s += time.perf_counter() - started
+        audio_s += result.seconds
+        if not result.turns:
+            notes.append(f"track {n}: speech found but no speaker turns")
+        rows += [{"track": n, "start_s": round(x.start_s, 3), "end_s": round(x.end_s, 3), "speaker": x.speaker,
+                  "overlap": x.overlap} for x in result.turns]
+        for speaker, stats in speaker_stats(result.turns).items():
+            p = profiles.get(speaker)
+            voices.append({"track": n, "speaker": speaker, **stats,
+                           "f0_median_hz": p.f0_median_hz if p else None,
+                           "f0_p10_hz": p.f0_p10_hz if p else None, "f0_p90_hz": p.f0_p90_hz if p else None,
+                           "embedding": result.centroids[speaker].astype("float32").tolist()})
+    with store.staged_file(title_id, SPEAKER_VOICES) as staged:
+        write_parquet(pa.Table.from_pylist(voices, schema=VOICES_SCHEMA), staged)
+    with store.staged_file(title_id, SPEAKERS_PARQUET) as staged:  # the turn table last
+        write_parquet(speakers_table(rows), staged)
+    return MaterializeResult(metadata={
+        "turns": len(rows), "speakers": len(voices), "backend": diarization.backend,
+        "speakers_by_track": MetadataValue.json({str(t["track"]): sum(v["track"] == t["track"] for v in voices)
+                                                 for t in info["tracks"]}),
+        "overlap_turns": sum(r["overlap"] for r in rows),
+        "model_load_s": round(load_s, 2), "diarize_s": round(diarize_s, 2),
+        "x_real_time": round(audio_s / diarize_s, 1) if diarize_s else None,
+        "notes": "; ".join(notes) or "none", "no_audio": info["no_audio"],
+    })
+
+
 def subtitle_names(languages: list[tuple[int, str]]) -> dict[int, str]:
     """``transcript.<lang>`` per track; a language on several tracks gets ``<lang>-track<N>`` after
     the first, so no file is overwritten."""
@@ -231,12 +316,13 @@ def subtitle_names(languages: list[tuple[int, str]]) -> dict[int, str]:
 
 @asset(
     partitions_def=titles,
-    deps=[audio, speech_segments],
+    deps=[audio, speech_segments, speakers],
     group_name="audio",
-    code_version="transcript-2",  # 2: word timings from the transformers backend
+    code_version="transcript-3",  # 2: word timings from the transformers backend; 3: speakers
     kinds={"whisper", "parquet"},
     description="Whisper transcripts of every track over its VAD speech (transcript.parquet with word "
-    "timings, transcript.json per-track languages, transcript.<lang>.vtt/.srt for players).",
+    "timings and a speaker on every word and segment, segments split where the speaker changes; "
+    "transcript.json per-track languages; transcript.<lang>.vtt with <v S1> voice spans, .srt).",
     **GPU_STEP,
 )
 def transcript(context: AssetExecutionContext, storage: ArtifactStorage, asr: AsrModel) -> MaterializeResult:
@@ -244,6 +330,8 @@ def transcript(context: AssetExecutionContext, storage: ArtifactStorage, asr: As
     store = storage.store()
     info = _audio_info(store, title_id)
     speech = _speech_ranges(store, title_id)
+    require_artifacts(store, title_id, (SPEAKERS_PARQUET, "speakers"))
+    turn_table = store.read_table(title_id, SPEAKERS_PARQUET)
     results = []
     if any(speech.get(t["track"]) for t in info["tracks"]):
         try:
@@ -266,6 +354,7 @@ def transcript(context: AssetExecutionContext, storage: ArtifactStorage, asr: As
                 else:
                     result = transcribe(model, chunks(), batch_size=asr.batch_size)
                     detected = (result.language, result.language_probability)
+            result.segments = attribute(result.segments, turns_of(turn_table, t["track"]))
         else:
             result = None
         results.append((t, result, detected))
@@ -290,6 +379,7 @@ def transcript(context: AssetExecutionContext, storage: ArtifactStorage, asr: As
          "detected_language": d[0] if d else None,
          "detected_probability": finite_or_none(d[1], 3) if d and d[1] is not None else None,
          "segments": len(r.segments) if r else 0,
+         "attributed_segments": sum(s.speaker is not None for s in r.segments) if r else 0,
          "subtitles": [f"{names[t['track']]}.vtt", f"{names[t['track']]}.srt"] if t["track"] in names else []}
         for t, r, d in results]}
     store.write_json(title_id, "transcript.json", summary)
@@ -303,13 +393,14 @@ def transcript(context: AssetExecutionContext, storage: ArtifactStorage, asr: As
 
 @asset(
     partitions_def=titles,
-    deps=[audio, speech_segments, loudness, transcript],
+    deps=[audio, speech_segments, loudness, speakers, transcript],
     group_name="audio",
-    code_version="audio-qc-1",
+    code_version="audio-qc-2",  # 2: dropouts, speaker overlap
     kinds={"parquet"},
     description="Audio QC findings (qc_audio.parquet, shared QC event schema): no audio, loudness and "
-    "true peak outside the delivery spec, long silences, silent tracks, tracks without speech, and "
-    "the heard language differing from the declared one.",
+    "true peak outside the delivery spec, long silences, dropouts (digital silence >= 1 s inside the "
+    "programme), silent tracks, tracks without speech, overlapping speakers (info), and the heard "
+    "language differing from the declared one.",
 )
 def audio_qc(context: AssetExecutionContext, storage: ArtifactStorage, audio_qc_policy: AudioQcPolicy,
              ) -> MaterializeResult:
@@ -322,6 +413,8 @@ def audio_qc(context: AssetExecutionContext, storage: ArtifactStorage, audio_qc_
                       f"(PRISM_LOUDNESS_SPEC: one of {', '.join(LOUDNESS_SPECS)})")
     levels = {t["track"]: t for t in store.read_json(title_id, "loudness.json")["tracks"]}
     languages = {t["track"]: t for t in store.read_json(title_id, "transcript.json")["tracks"]}
+    turns = (store.read_table(title_id, SPEAKERS_PARQUET).to_pylist()
+             if store.exists(title_id, SPEAKERS_PARQUET) else [])
     facts = []
     for t in info["tracks"]:
         n = t["track"]
@@ -334,6 +427,8 @@ def audio_qc(context: AssetExecutionContext, storage: ArtifactStorage, audio_qc_
             declared_language=t["declared_language"], detected_language=lang.get("detected_language"),
             detected_probability=lang.get("detected_probability"),
             silences=silences(meter, audio_qc_policy.silence_threshold_lufs, audio_qc_policy.silence_min_s),
+            dropouts=[tuple(r) for r in t.get("digital_silence", [])],
+            overlaps=[(r["start_s"], r["end_s"]) for r in turns if r["track"] == n and r["overlap"]],
         ))
     duration = _title_duration(store, title_id, info)
     events = audio_events(duration, facts, spec)
@@ -358,4 +453,4 @@ def _title_duration(store: ArtifactStore, title_id: str, info: dict) -> float:
     return max((t["duration_s"] for t in info["tracks"]), default=0.0)
 
 
-AUDIO_ASSETS = [audio, speech_segments, loudness, transcript, audio_qc]
+AUDIO_ASSETS = [audio, speech_segments, loudness, speakers, transcript, audio_qc]

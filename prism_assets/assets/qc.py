@@ -26,7 +26,7 @@ from prism.export import ExportRefused, publish_bundle, select_exportable
 from prism.ocr.qc import onscreen_text_findings
 from prism.qc.events import events_table, read_events
 from prism.qc.profile import QcSummary, get_profile, summarize
-from prism.qc.timeline import LoudnessCurve, render_timeline
+from prism.qc.timeline import LoudnessCurve, SpeakerTurn, render_timeline
 from prism.report import ReportInputs, render_report
 from prism.settings import get_settings
 from prism.storage import ArtifactStore
@@ -104,12 +104,12 @@ def qc(context: AssetExecutionContext, storage: ArtifactStorage) -> MaterializeR
 
 @asset(
     partitions_def=titles,
-    deps=[qc, "shots", "keyframes", "loudness", "transcript", "onscreen_text"],
+    deps=[qc, "shots", "keyframes", "loudness", "transcript", "speakers", "voices", "onscreen_text"],
     group_name="qc",
-    code_version="report-2",
+    code_version="report-3",  # 2: speakers lane and table; 3: on-screen text lane and table
     kinds={"html", "png"},
-    description="report.html: QC verdict and timeline picture (with an on-screen text lane), shots and "
-    "keyframes, loudness, transcript, on-screen text.",
+    description="report.html: QC verdict and timeline picture (with a speakers lane per track and an "
+    "on-screen text lane), shots and keyframes, loudness, speakers, transcript, on-screen text.",
 )
 def report(context: AssetExecutionContext, storage: ArtifactStorage, audio_qc_policy: AudioQcPolicy
            ) -> MaterializeResult:
@@ -130,6 +130,8 @@ def report(context: AssetExecutionContext, storage: ArtifactStorage, audio_qc_po
         # The delivery spec audio QC checked against, so the curve reads against the same line.
         loudness_target_lufs=LOUDNESS_SPECS[audio_qc_policy.loudness_spec].target_lufs if curves else None,
         onscreen_text=None if onscreen is None else [(r["start_s"], r["end_s"], r["kind"]) for r in onscreen],
+        speakers=[SpeakerTurn(r["track"], r["start_s"], r["end_s"], r["speaker"])
+                  for r in _table(store, title_id, "speakers.parquet")],
     )
     store.write_bytes(title_id, "qc_timeline.png", timeline)
     files = store.list_files(title_id)
@@ -143,6 +145,7 @@ def report(context: AssetExecutionContext, storage: ArtifactStorage, audio_qc_po
         keyframes=_table(store, title_id, "keyframes.parquet"),
         loudness=tracks, transcript=_table(store, title_id, "transcript.parquet"), images=images,
         onscreen_text=onscreen or [],
+        speakers=_json(store, title_id, "speakers.json"),
         # Only what the bundle carries, so every link also works in the export.
         artifacts=[(f, store.path(title_id, f).stat().st_size) for f in select_exportable(files)
                    if not f.startswith("keyframes/") and f != "report.html"],
