@@ -190,7 +190,8 @@ def pair_motion(cur: np.ndarray, prev: np.ndarray) -> tuple[float, int, int, flo
     return (best, *best_shift, unlit, refit) if np.isfinite(best) else (1.0, 0, 0, unlit, 1.0)
 
 
-def _refit_residual(a: np.ndarray, b: np.ndarray, keep: np.ndarray, cells: np.ndarray, residual: float) -> float:
+def _refit_residual(a: np.ndarray, b: np.ndarray, keep: np.ndarray, cells: np.ndarray,
+                    residual: float) -> float:
     """The residual left once one gain and offset per channel, fitted (least squares) on the
     kept cells that changed least (up to the median), map ``b`` onto ``a`` as well.
 
@@ -466,9 +467,10 @@ class ContentShotDetector:
                 and not np.isnan(f.residual[j])]
         if r >= p.cut_residual and d1[i] >= p.cut_min and d1[i] >= p.cut_ratio * level[i]:
             return True
-        around = max((float(f.residual[j]) for j in near), default=0.0)
+        # (the step and its neighbours alike: what stands out once each is refitted)
         refit = min(r, float(f.refit[i]))
-        if (refit >= p.residual_min and refit >= p.residual_jump * around
+        around_refit = max((min(float(f.residual[j]), float(f.refit[j])) for j in near), default=0.0)
+        if (refit >= p.residual_min and refit >= p.residual_jump * around_refit
                 and f.unlit[i] > p.light_share):
             return True
         if len(near) < 2 or r >= p.cut_residual:
