@@ -105,6 +105,9 @@ class Features:
     residual: np.ndarray | None = None
     shift: np.ndarray | None = None  # (n, 2)
     unlit: np.ndarray | None = None  # the share of the step that a change of light does not explain
+    # The residual once a gain and offset per channel, fitted on the half of the frame that
+    # changed least, are taken out too (see pair_motion): a local change's pull on the rest.
+    refit: np.ndarray | None = None
 
     @property
     def count(self) -> int:
@@ -137,7 +140,7 @@ def _box3(x: np.ndarray) -> np.ndarray:
     return sum(p[i:i + h, j:j + w] for i in range(3) for j in range(3)) / 9.0
 
 
-def pair_motion(cur: np.ndarray, prev: np.ndarray) -> tuple[float, int, int, float]:
+def pair_motion(cur: np.ndarray, prev: np.ndarray) -> tuple[float, int, int, float, float]:
     """The camera's translation from ``prev`` to ``cur`` (48x27 RGB) and what it leaves unexplained.
 
     Both frames are standardized per channel (a light going up or down, a strobe, changes
@@ -146,14 +149,15 @@ def pair_motion(cur: np.ndarray, prev: np.ndarray) -> tuple[float, int, int, flo
     cells of what differs after that shift (cells dark in both frames, bars, left out): a cut
     changes most of the picture (~0.8-1.0), a pan or shake leaves little once the picture is
     moved back, and an object crossing part of the frame leaves the median on the unchanged
-    background (< 0.3). Returns ``(residual, dy, dx, unlit)`` (cells; ``cur[y, x] ~
-    prev[y - dy, x - dx]``; unlit: the share of the step a change of light does not explain).
+    background (< 0.3). Returns ``(residual, dy, dx, unlit, refit)`` (cells; ``cur[y, x] ~
+    prev[y - dy, x - dx]``; unlit: the share of the step a change of light does not explain;
+    refit: see :func:`_refit_residual`).
     """
     a, b = _box3(_standardized(cur)), _box3(_standardized(prev))
     ga, gb = a.mean(axis=2), b.mean(axis=2)
     h, w = ga.shape
     lit_a, lit_b = cur.max(axis=2) >= _DARK, prev.max(axis=2) >= _DARK
-    best, best_shift = np.inf, (0, 0)
+    best, best_shift, refit = np.inf, (0, 0), 1.0
     shifts = {(0, 0)} | {(dy0 + i, dx0 + j)
                          for dy0 in _best_shifts(ga.mean(axis=1), gb.mean(axis=1), MAX_SHIFT[0])
                          for dx0 in _best_shifts(ga.mean(axis=0), gb.mean(axis=0), MAX_SHIFT[1], 3)
@@ -180,8 +184,35 @@ def pair_motion(cur: np.ndarray, prev: np.ndarray) -> tuple[float, int, int, flo
         errors = (ranked[rows, (count - 1) // 2] + ranked[rows, count // 2]) / 2
         k = int(np.argmin(errors))
         best, best_shift = float(errors[k]), tuple(int(v) for v in order[enough][k])
+        at = int(np.flatnonzero(enough)[k])
+        refit = _refit_residual(a, moved[at], keep[at], cells[at], best)
     unlit = _unlit_share(cur, prev)
-    return (best, *best_shift, unlit) if np.isfinite(best) else (1.0, 0, 0, unlit)
+    return (best, *best_shift, unlit, refit) if np.isfinite(best) else (1.0, 0, 0, unlit, 1.0)
+
+
+def _refit_residual(a: np.ndarray, b: np.ndarray, keep: np.ndarray, cells: np.ndarray,
+                    residual: float) -> float:
+    """The residual left once one gain and offset per channel, fitted (least squares) on the
+    kept cells that changed least (up to the median), map ``b`` onto ``a`` as well.
+
+    Standardizing each frame by its own mean and spread makes a local change global: a caption
+    card, a logo or an object appearing on a tenth of a still frame moves the channels' mean and
+    spread, and so every other cell by an amount proportional to its value - a residual of ~0.07
+    on a frame whose neighbours leave ~0, a "jump" no camera motion explains. The unchanged
+    background still maps exactly onto itself through a gain and offset, which this fit finds
+    and takes out (~0.01 left); the cells of a punch-in or of another picture do not (a cut's
+    residual barely moves). Degenerate fits (flat cells) keep ``residual``."""
+    calm = keep & (cells <= residual)
+    if calm.sum() < 0.25 * keep.sum():
+        return residual
+    x, y = b[calm], a[calm]  # (cells, 3)
+    mx, my = x.mean(axis=0), y.mean(axis=0)
+    var = ((x - mx) ** 2).mean(axis=0)
+    if np.any(var < 1e-4):
+        return residual
+    gain = ((x - mx) * (y - my)).mean(axis=0) / var
+    left = np.abs(a - (gain * (b - mx) + my)).mean(axis=2)[keep]
+    return float(np.median(left))
 
 
 def _unlit_share(cur: np.ndarray, prev: np.ndarray) -> float:
@@ -233,7 +264,7 @@ def frame_features(batches: Iterable[FrameBatch], lags: Iterable[int],
     keep = max(max(lags), NEIGHBOURS + 2)
     carry = np.zeros((0, 27, 48, 3), np.int16)
     times, luma, black = [], [], []
-    motion: dict[int, tuple[float, int, int, float]] = {}  # step index -> pair_motion
+    motion: dict[int, tuple[float, int, int, float, float]] = {}  # step index -> pair_motion
     pending: set[int] = set()  # steps wanted whose frame has not arrived yet
     total = 0  # frames seen before this batch
     d1_tail = np.zeros(0, np.float32)  # the steps before this batch, for the motion level
@@ -286,9 +317,11 @@ def frame_features(batches: Iterable[FrameBatch], lags: Iterable[int],
         features.residual = np.full(total, np.nan, np.float32)
         features.shift = np.full((total, 2), np.nan, np.float32)
         features.unlit = np.full(total, np.nan, np.float32)
-        for j, (r, dy, dx, unlit) in motion.items():
+        features.refit = np.full(total, np.nan, np.float32)
+        for j, (r, dy, dx, unlit, refit) in motion.items():
             if j < total:
                 features.residual[j], features.shift[j], features.unlit[j] = r, (dy, dx), unlit
+                features.refit[j] = refit
     return features
 
 
@@ -316,6 +349,10 @@ class ContentParams:
     #   jumping to another level or colour (a strobe saturates parts of the picture and leaves
     #   a residual, but ~0.01-0.05 of its step is unlit; a punch-in or another picture 0.5-1.0);
     light_share: float = 0.25
+    #   ... and only when the residual still stands out once the rest of the frame is refitted
+    #   (Features.refit): on a still or slow shot the neighbours' residual is ~0, so a caption,
+    #   logo or graphic appearing, or an object entering, whose only pull on the rest of the
+    #   frame is through its mean and spread, would otherwise be a large relative jump;
     # - the translation jumps: a reframe is explained by a shift, but one far outside the shifts
     #   before and after it: at least shift_min of the frame and shift_jump times the spread of
     #   the neighbours' shifts plus one cell (the estimate's resolution); shake jitters as much
@@ -430,8 +467,11 @@ class ContentShotDetector:
                 and not np.isnan(f.residual[j])]
         if r >= p.cut_residual and d1[i] >= p.cut_min and d1[i] >= p.cut_ratio * level[i]:
             return True
-        around = max((float(f.residual[j]) for j in near), default=0.0)
-        if r >= p.residual_min and r >= p.residual_jump * around and f.unlit[i] > p.light_share:
+        # (the step and its neighbours alike: what stands out once each is refitted)
+        refit = min(r, float(f.refit[i]))
+        around_refit = max((min(float(f.residual[j]), float(f.refit[j])) for j in near), default=0.0)
+        if (refit >= p.residual_min and refit >= p.residual_jump * around_refit
+                and f.unlit[i] > p.light_share):
             return True
         if len(near) < 2 or r >= p.cut_residual:
             return False
