@@ -206,8 +206,29 @@ def literal_tier(query: str, text: str) -> int:
     return 1 if set(q) <= set(t) else 2
 
 
+def embed_text_query(embedder: TextEmbedder, query: str) -> np.ndarray:
+    """The query's vector. A model that embeds queries differently from what it indexed (a managed
+    model's retrieval purpose) offers embed_text_queries; a sentence embedder embeds both alike."""
+    embed_query = getattr(embedder, "embed_text_queries", None) or embedder.embed_texts
+    return embed_query([query])[0]
+
+
+class QueryVector:
+    """A text query's vector, embedded on first use and then reused: one search over several text
+    tables (dialogue, on-screen text) pays for one embedding (one request to a managed model)."""
+
+    def __init__(self, embedder: TextEmbedder, query: str):
+        self.embedder, self.query = embedder, query
+        self._vector: np.ndarray | None = None
+
+    def __call__(self) -> np.ndarray:
+        if self._vector is None:
+            self._vector = embed_text_query(self.embedder, self.query)
+        return self._vector
+
+
 def _hybrid(store: VectorStore, name: str, embedder: TextEmbedder, query: str, k: int,
-            title_id: str | None) -> list[tuple[dict, float, float]]:
+            title_id: str | None, query_vector: QueryVector | None = None) -> list[tuple[dict, float, float]]:
     """(row, score, similarity) of the best ``k`` rows of a text table for the query: hybrid vector +
     full-text search (fused by reciprocal rank, re-ranked by :func:`literal_tier`), or vector search
     alone when the table has no full-text index."""
@@ -215,10 +236,7 @@ def _hybrid(store: VectorStore, name: str, embedder: TextEmbedder, query: str, k
     if table is None:
         return []
     store.check_model(name, EmbeddingModel(embedder.model_id, embedder.dim))
-    # A model that embeds queries differently from what it indexed (a managed model's retrieval
-    # purpose) offers embed_text_queries; a sentence embedder embeds both alike.
-    embed_query = getattr(embedder, "embed_text_queries", None) or embedder.embed_texts
-    vector = embed_query([query])[0]
+    vector = (query_vector or QueryVector(embedder, query))()
     where = _where(title_id)
     words = _fts_text(query)
     has_fts = any(ix.index_type == "FTS" for ix in table.list_indices())
@@ -243,24 +261,24 @@ def _hybrid(store: VectorStore, name: str, embedder: TextEmbedder, query: str, k
 
 
 def search_lines(store: VectorStore, embedder: TextEmbedder, query: str, *, k: int = 10,
-                 title_id: str | None = None) -> list[LineHit]:
+                 title_id: str | None = None, query_vector: QueryVector | None = None) -> list[LineHit]:
     """Text → transcript lines: hybrid vector + full-text search, fused by reciprocal rank, literal
     matches first."""
     query = clean_query(query)
     _check_k(k)
     return [LineHit(r["title_id"], int(r["track"]), int(r["segment_index"]), r["start_s"], r["end_s"],
                     r["text"], r.get("language"), round(score, 6), round(similarity, 6))
-            for r, score, similarity in _hybrid(store, SEGMENTS, embedder, query, k, title_id)]
+            for r, score, similarity in _hybrid(store, SEGMENTS, embedder, query, k, title_id, query_vector)]
 
 
 def search_onscreen(store: VectorStore, embedder: TextEmbedder, query: str, *, k: int = 10,
-                    title_id: str | None = None) -> list[OnscreenHit]:
+                    title_id: str | None = None, query_vector: QueryVector | None = None) -> list[OnscreenHit]:
     """Text → on-screen text events (signs, credits, titles, burned-in subtitles)."""
     query = clean_query(query)
     _check_k(k)
     return [OnscreenHit(r["title_id"], int(r["event_index"]), r["start_s"], r["end_s"], int(r["shot_index"]),
                         r["text"], r["kind"], r["script"], round(score, 6))
-            for r, score, _ in _hybrid(store, ONSCREEN, embedder, query, k, title_id)]
+            for r, score, _ in _hybrid(store, ONSCREEN, embedder, query, k, title_id, query_vector)]
 
 
 class Searcher:
@@ -310,9 +328,12 @@ class Searcher:
                 if scope == "shots":
                     raise
                 results.notes.append(str(exc))
+        if scope in ("all", "transcripts", "onscreen"):
+            text_query = QueryVector(self.text_embedder, results.query)  # one embedding for both tables
         if scope in ("all", "transcripts"):
-            results.lines = search_lines(self.store, self.text_embedder, results.query, k=k, title_id=title_id)
+            results.lines = search_lines(self.store, self.text_embedder, results.query, k=k, title_id=title_id,
+                                         query_vector=text_query)
         if scope in ("all", "onscreen"):
             results.onscreen = search_onscreen(self.store, self.text_embedder, results.query, k=k,
-                                               title_id=title_id)
+                                               title_id=title_id, query_vector=text_query)
         return results
