@@ -103,6 +103,18 @@ def instance(prism_home):
         yield inst
 
 
+@pytest.fixture(autouse=True)
+def fresh_boto3_default_session():
+    """boto3's default session caches the credentials it first resolved; a test that set other
+    (fake) AWS credentials would leave them to the next test's clients (the compute-log manager's,
+    for one). Each test's clients resolve from its own environment."""
+    import boto3
+
+    boto3.DEFAULT_SESSION = None
+    yield
+    boto3.DEFAULT_SESSION = None
+
+
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory) -> S3Server:
     server = start_seaweedfs(tmp_path_factory.mktemp("seaweedfs"))

@@ -17,7 +17,7 @@ from prism_assets.status import title_status
 
 REPO = Path(__file__).resolve().parent.parent
 VISUAL_ASSETS = ("frame_signals", "shots", "keyframes", "onscreen_text", "visual_qc")
-AUDIO_ASSETS = ("audio", "speech_segments", "loudness", "transcript", "audio_qc")
+AUDIO_ASSETS = ("audio", "speech_segments", "speakers", "loudness", "transcript", "voices", "audio_qc")
 QC_ASSETS = ("qc", "report", "title_bundle")
 EMBEDDING_ASSETS = ("visual_embeddings", "text_embeddings", "onscreen_text_embeddings", "vectors")
 ALL_ASSETS = {"delivery", "source_probe", *VISUAL_ASSETS, *AUDIO_ASSETS, *EMBEDDING_ASSETS, *QC_ASSETS}
