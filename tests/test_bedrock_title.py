@@ -17,10 +17,10 @@ from helpers import deliver
 from PIL import Image
 from typer.testing import CliRunner
 
-from prism.cli import app
 from prism.media.synth import AudioTrack, Scene, Speech, write_title
 from prism.settings import Settings
 from prism.vectors.store import SEGMENTS, SHOTS, EmbeddingModel, ModelMismatch
+from prism_assets.cli import app
 from prism_assets.definitions import build_definitions
 from prism_assets.resources import build_resources
 from prism_assets.runner import run_title

@@ -5,7 +5,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from prism.cli import app
+from prism_assets.cli import app
 
 runner = CliRunner()
 

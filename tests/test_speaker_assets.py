@@ -9,9 +9,9 @@ from dagster import AssetKey
 from helpers import deliver
 from typer.testing import CliRunner
 
-from prism.cli import app
 from prism.media.audio_synth import VOICES
 from prism.media.synth import AudioTrack, Scene, Speech, Tone, espeak_available, write_title
+from prism_assets.cli import app
 from prism_assets.definitions import build_definitions
 from prism_assets.resources import build_resources
 

@@ -35,7 +35,7 @@ def dagster_dev(prism_home, tmp_path):
            "DAGSTER_HOME": str(prism_home.home / "dagster"), "PRISM_SENSOR_INTERVAL_S": "2"}
     log = tmp_path / "dagster-dev.log"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "prism.cli", "ui", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "prism_assets.cli", "ui", "--host", "127.0.0.1", "--port", str(port)],
         cwd=REPO, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
         start_new_session=True, preexec_fn=_reset_signals)
     url = f"http://127.0.0.1:{port}"
