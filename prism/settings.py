@@ -65,6 +65,9 @@ class Settings(BaseSettings):
         default=None, description="IAM role assumed to write bundles to the export bucket (production)."
     )
     qc_profile: str = Field(default="streaming", description="QC profile: streaming | broadcast | strict.")
+    subtitle_style: str = Field(
+        default="streamer-2024", description="Subtitle template style profile (prism/subtitles/profiles/"
+        "<name>.toml): line length, lines, reading speed, durations, gaps, shot-change rules.")
     qc_burned_in_share: float = Field(
         default=0.3, gt=0, le=1, description="Subtitle-like on-screen text covering more than this share of "
         "the speech time is a burned_in_subtitles finding.")

@@ -22,7 +22,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from prism.subtitles.template import SubtitleEvent, SubtitleTemplate
+from prism.subtitles.template import SubtitleEvent
 from prism.subtitles.timecode import FrameRate
 
 INAUDIBLE_PROBABILITY = 0.4
@@ -105,19 +105,20 @@ def _overlapping(onscreen: Sequence[dict], start_s: float, end_s: float, subtitl
     return " | ".join(texts)
 
 
-def dialogue_rows(templates: Sequence[SubtitleTemplate], rate: FrameRate,
+def dialogue_rows(tracks: Sequence[tuple[int, str | None, Sequence[SubtitleEvent]]], rate: FrameRate,
                   onscreen: Sequence[dict] = ()) -> list[DialogueRow]:
+    """Rows of ``(track, language, events)`` in track and event order; timecode at ``rate``."""
     rows = []
-    for t in templates:
-        for e in t.events:
+    for track, language, events in tracks:
+        for e in events:
             dialogue = "\n".join(e.lines) if e.dialogue else " ".join(e.lines)
             rows.append(DialogueRow(
-                track=t.track, event=e.index + 1,
+                track=track, event=e.index + 1,
                 in_tc=rate.timecode_at(e.start_s), out_tc=rate.timecode_at(e.end_s),
                 start_s=e.start_s, end_s=e.end_s, speaker=_speaker(e), dialogue=dialogue,
                 burned_in_subtitle=_overlapping(onscreen, e.start_s, e.end_s, True),
                 onscreen_text=_overlapping(onscreen, e.start_s, e.end_s, False),
-                annotations="; ".join(annotations_of(e, t.language)), language=t.language or "und"))
+                annotations="; ".join(annotations_of(e, language)), language=language or "und"))
     return rows
 
 

@@ -20,16 +20,18 @@ from prism_assets.assets.intake import delivery
 from prism_assets.assets.qc import qc, report, title_bundle
 from prism_assets.assets.source import source_probe
 from prism_assets.assets.speakers import SPEAKER_ASSETS, voices
+from prism_assets.assets.subtitles import SUBTITLE_ASSETS, dialogue_list, subtitle_template
 from prism_assets.assets.visual import frame_signals, keyframes, onscreen_text, shots, visual_qc
 
 VISUAL_ASSETS = [frame_signals, shots, keyframes, onscreen_text, visual_qc]
 QC_ASSETS = [qc, report, title_bundle]
-PER_TITLE_ASSETS = [delivery, source_probe, *VISUAL_ASSETS, *AUDIO_ASSETS, *SPEAKER_ASSETS, *EMBEDDING_ASSETS,
-                    *QC_ASSETS]
+PER_TITLE_ASSETS = [delivery, source_probe, *VISUAL_ASSETS, *AUDIO_ASSETS, *SPEAKER_ASSETS, *SUBTITLE_ASSETS,
+                    *EMBEDDING_ASSETS, *QC_ASSETS]
 
 __all__ = [
-    "PER_TITLE_ASSETS", "audio", "audio_qc", "delivery", "frame_signals", "keyframes", "loudness",
-    "onscreen_text", "onscreen_text_embeddings", "qc", "report", "shots", "source_probe", "speakers",
-    "speech_segments", "text_embeddings", "title_bundle", "transcript", "vectors", "visual_embeddings",
-    "visual_qc", "voices",
+    "PER_TITLE_ASSETS", "audio", "audio_qc", "delivery", "dialogue_list", "frame_signals", "keyframes",
+    "loudness", "onscreen_text", "onscreen_text_embeddings", "qc", "report", "shots", "source_probe",
+    "speakers",
+    "speech_segments", "subtitle_template", "text_embeddings", "title_bundle", "transcript", "vectors",
+    "visual_embeddings", "visual_qc", "voices",
 ]

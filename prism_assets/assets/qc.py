@@ -34,6 +34,8 @@ from prism_assets.partitions import title_of, titles
 from resources import ArtifactStorage, AudioQcPolicy, BundleExport
 
 DOMAIN_FINDINGS = ("qc_visual.parquet", "qc_audio.parquet")
+# What the subtitle template could not fix (reading speed); absent on titles processed before it.
+SUBTITLE_FINDINGS = "qc_subtitles.parquet"
 ONSCREEN_TEXT = "onscreen_text.parquet"
 SPEECH = "speech.parquet"
 CONTENT_QC = "content_qc"
@@ -51,9 +53,9 @@ def _json(store: ArtifactStore, title_id: str, relpath: str) -> dict:
 
 @asset(
     partitions_def=titles,
-    deps=["visual_qc", "audio_qc", "onscreen_text"],
+    deps=["visual_qc", "audio_qc", "onscreen_text", "subtitle_template"],
     group_name="qc",
-    code_version="qc-2",
+    code_version="qc-3",  # 3: the subtitle template's reading-speed warnings
     kinds={"parquet", "json"},
     check_specs=[
         AssetCheckSpec(CONTENT_QC, asset="qc", description="The title passes its QC profile (a content "
@@ -70,6 +72,8 @@ def qc(context: AssetExecutionContext, storage: ArtifactStorage) -> MaterializeR
         raise Failure(f"title {title_id}: QC findings missing ({', '.join(missing)}); "
                       "materialize visual_qc and audio_qc first")
     events = [e for f in DOMAIN_FINDINGS for e in read_events(store.read_bytes(title_id, f))]
+    if store.exists(title_id, SUBTITLE_FINDINGS):
+        events += read_events(store.read_bytes(title_id, SUBTITLE_FINDINGS))
     settings = get_settings()
     profile = get_profile(settings.qc_profile)
     duration = float(_json(store, title_id, "probe.json").get("duration_s") or 0.0)
