@@ -80,10 +80,12 @@ def annotations_of(event: SubtitleEvent, language: str | None) -> list[str]:
     text = " ".join(event.lines)
     if _MUSIC.search(text):
         notes.append("music")
-    script = script_of(text)
     own = _track_script(language)
-    if script and own and script != own:
-        notes.append(f"language: {_SCRIPT_LANG.get(script, script)}")
+    for line in event.lines:  # line by line: a two-speaker event may switch language
+        script = script_of(line)
+        note = f"language: {_SCRIPT_LANG.get(script, script)}"
+        if script and own and script != own and note not in notes:
+            notes.append(note)
     unsure = [w.text for w in event.words
               if w.probability is not None and w.probability < INAUDIBLE_PROBABILITY]
     if unsure:

@@ -230,11 +230,12 @@ def time_events(groups: Sequence[_Group], words: Sequence[TimedWord], clock: Fra
     speech = [(clock.frame_at(words[g.first].start_s), max(clock.frame_after(words[g.last].end_s),
                                                            clock.frame_at(words[g.first].start_s) + 1))
               for g in groups]
-    # In-cues: the first frame of speech, onto a cut within snap (not before the previous event's
-    # speech has ended plus a gap, not after this event's speech has ended).
+    # In-cues: the first frame of speech, onto a cut within snap (not so early that the previous
+    # event, ending out_gap frames before that cut, would be shorter than the minimum; not after
+    # this event's speech has ended).
     ins: list[int] = []
     for k, (s, e) in enumerate(speech):
-        lo = speech[k - 1][1] + gap if k else 0
+        lo = min(ins[-1] + min_frames + og, s) if k else 0
         c = _nearest(cuts, s, snap, lo, e - 1)
         start = c if c is not None else s
         if ins:
@@ -248,21 +249,28 @@ def time_events(groups: Sequence[_Group], words: Sequence[TimedWord], clock: Fra
         need = math.ceil(reading_chars(g.lines, rules) / rules.reading_speed_cps * fps)
         end = max(e, min(start + need, e + ext), start + min_frames)
         end = min(end, start + max_frames, hard_max)
-        # An out-cue within snap of a later cut ends out_gap frames before it; when that would cut
-        # the event below its minimum, it holds past the cut instead (beyond the snap zone).
+        # An out-cue within snap of a later cut ends out_gap frames before it, unless holding past
+        # the cut (beyond the snap zone) or ending before the zone breaks fewer rules.
         c = _nearest(cuts, end, snap, start + 1, clock.frame_count)
         if c is not None:
-            before = c - og
-            if before - start >= min_frames or (c > end and before > start):
-                end = before
-            elif c + snap + 1 <= min(hard_max, start + max_frames):
-                end = c + snap + 1
-            elif before > start:
-                end = before
-        # Chaining: a short gap to the next event closes to the minimum gap.
+            def broken(out: int, at_cut: bool, s: int = s, e: int = e, start: int = start, need: int = need,
+                       hard_max: int = hard_max) -> int:
+                if out <= start or out > hard_max or out - start > max_frames:
+                    return 99
+                return ((out - start < min_frames) + (out - start < need)
+                        + (not at_cut and out < e - profile.in_cue_tolerance_frames)
+                        + (not at_cut and out > max(e + ext, start + min_frames)))
+            options = [(c - og, True), (c + snap + 1, False), (c - snap - 1, False)]
+            scored = [(broken(out, at), i, out) for i, (out, at) in enumerate(options)]
+            best = min(scored)
+            if best[0] < 99:
+                end = best[2]
+        # Chaining: a short gap to the next event closes to the minimum gap (never pulling the
+        # out-cue into a cut's snap zone).
         if k + 1 < len(groups):
             nxt = ins[k + 1]
-            if gap < nxt - end <= chain and nxt - gap - start <= max_frames:
+            near_cut = any(abs(nxt - gap - x) <= snap and x > start and nxt - gap != x - og for x in cuts)
+            if gap < nxt - end <= chain and nxt - gap - start <= max_frames and not near_cut:
                 end = nxt - gap
         end = max(end, start + 1)
         events.append(SubtitleEvent(
