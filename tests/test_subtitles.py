@@ -261,3 +261,26 @@ def test_conformance_table_columns():
                                            cuts=[27])])
     assert table.column_names[:7] == ["track", "language", "event", "rule", "value", "limit", "fixed"]
     assert table.to_pylist() and all(r["fixed"] for r in table.to_pylist())
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_dialogue_the_template_reports_every_violation_it_leaves(seed):
+    """Random speakers, speeds, pauses and cuts: whatever the checker finds the conformance table
+    lists as not fixed, and most events break no rule."""
+    import random
+
+    r = random.Random(seed)
+    vocabulary = ("the harbour was quiet when boats came back I counted nine of them all full fish then "
+                  "market will be busy before rain nobody saw lighthouse keeper leave we should early").split()
+    fps = list(RATES.values())[seed % 3]
+    spoken, t = [], r.uniform(0.3, 2)
+    for _ in range(r.randint(8, 20)):
+        text = " ".join(r.choice(vocabulary) for _ in range(r.randint(1, 16))) + r.choice([".", "?", ",", ""])
+        words = say(text, t, speaker=r.choice(["S1", "S2", "S3"]), per_char_s=r.uniform(0.03, 0.09),
+                    pause_s=r.uniform(0.0, 0.15))
+        spoken += words
+        t = words[-1].end_s + r.choice([0.05, 0.2, 0.4, 0.8, 1.5, 3.0])
+    cuts = sorted({int(r.uniform(0, t) * fps) for _ in range(int(t / 2.5))})
+    template, found = checked(spoken, fps, cuts)
+    assert_honest(template, found)
+    assert 1 - len({i for i, _, _ in found}) / len(template.events) >= 0.7

@@ -166,6 +166,8 @@ def segment(words: Sequence[TimedWord], profile: StyleProfile, rules: LanguageRu
     if not n:
         return []
     max_width = rules.max_chars_per_line * profile.max_lines
+    # Speech may last the maximum less the two frames that rounding its ends to frames can add.
+    max_span = profile.max_duration_s - 2 * gap_s / max(profile.min_gap_frames, 1)
     best = [0.0] + [math.inf] * n
     choice: list[_Group | None] = [None] * (n + 1)
     for j in range(n):
@@ -175,7 +177,7 @@ def segment(words: Sequence[TimedWord], profile: StyleProfile, rules: LanguageRu
         for i in range(j, -1, -1):
             width += rules.text_width(words[i].text) + 1
             span = words[j].end_s - words[i].start_s
-            if i < j and (width > max_width + 2 or span > profile.max_duration_s):
+            if i < j and (width > max_width + 2 or span > max_span):
                 break
             if best[i] == math.inf:
                 continue
@@ -257,10 +259,12 @@ def time_events(groups: Sequence[_Group], words: Sequence[TimedWord], clock: Fra
                        hard_max: int = hard_max) -> int:
                 if out <= start or out > hard_max or out - start > max_frames:
                     return 99
-                return ((out - start < min_frames) + (out - start < need)
+                near_other = any(abs(out - x) <= snap and x > start and out != x - og for x in cuts)
+                return ((out - start < min_frames) + (out - start < need) + near_other
                         + (not at_cut and out < e - profile.in_cue_tolerance_frames)
                         + (not at_cut and out > max(e + ext, start + min_frames)))
-            options = [(c - og, True), (c + snap + 1, False), (c - snap - 1, False)]
+            options = [(x - og, True) for x in cuts if abs(x - end) <= snap and x > start + 1]
+            options += [(c + snap + 1, False), (c - snap - 1, False)]
             scored = [(broken(out, at), i, out) for i, (out, at) in enumerate(options)]
             best = min(scored)
             if best[0] < 99:
