@@ -83,8 +83,9 @@ def test_subtitle_template_and_dialogue_list_on_a_real_title(instance, prism_hom
         assert {(i, rule) for i, rule, _ in found} <= left, found
         assert entry["events"] >= 2
 
-    from ttconv.imsc import reader
     import xml.etree.ElementTree as ET
+
+    from ttconv.imsc import reader
     doc = reader.to_model(ET.ElementTree(ET.fromstring(store.read_bytes(tid, "subtitles.en.ttml"))))
     assert doc is not None
 

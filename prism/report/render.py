@@ -58,6 +58,9 @@ class ReportInputs:
     transcript: list[dict[str, Any]] = field(default_factory=list)
     onscreen_text: list[dict[str, Any]] = field(default_factory=list)  # onscreen_text.parquet rows
     speakers: dict[str, Any] = field(default_factory=dict)  # speakers.json
+    subtitles: dict[str, Any] = field(default_factory=dict)  # subtitle_template.json
+    subtitle_events: list[dict[str, Any]] = field(default_factory=list)  # subtitle_events.parquet rows
+    dialogue_list: dict[str, Any] = field(default_factory=dict)  # dialogue_list.json
     images: dict[str, str] = field(default_factory=dict)  # label → relative path (contact sheet, sprite)
     artifacts: list[tuple[str, int]] = field(default_factory=list)  # (relative path, bytes)
 
@@ -73,6 +76,14 @@ def render_report(inputs: ReportInputs, *, max_events: int = 200, max_lines: int
     for entry in transcript_tracks.values():
         entry["count"] = len(entry["lines"])
         entry["lines"] = sorted(entry["lines"], key=lambda s: s["start_s"])[:max_lines]
+    # The subtitle template of each track, shown beside its raw transcript.
+    templates = {int(t["track"]): t for t in inputs.subtitles.get("tracks", []) if isinstance(t, dict)}
+    for track, t in templates.items():
+        entry = transcript_tracks.setdefault(track, {"language": t.get("language"), "lines": [], "count": 0})
+        events = sorted((e for e in inputs.subtitle_events if int(e["track"]) == track),
+                        key=lambda e: e["event"])
+        entry["template"] = {**t, "shown": events[:max_lines]}
+    dialogue_rows = list(inputs.dialogue_list.get("rows", []))
     template = _env.get_template("report.html.j2")
     return template.render(
         title_id=inputs.title_id,
@@ -97,6 +108,10 @@ def render_report(inputs: ReportInputs, *, max_events: int = 200, max_lines: int
         onscreen_kinds={k: sum(1 for r in inputs.onscreen_text if r["kind"] == k)
                         for k in ("subtitle", "credit", "title", "sign")},
         speaker_tracks=[t for t in inputs.speakers.get("tracks", []) if isinstance(t, dict)],
+        subtitles=inputs.subtitles,
+        dialogue_rows=dialogue_rows[:max_text],
+        dialogue_count=len(dialogue_rows),
+        dialogue_timecode=inputs.dialogue_list.get("timecode"),
         images=inputs.images,
         artifacts=inputs.artifacts,
         severities=[s.value for s in Severity],

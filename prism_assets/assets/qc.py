@@ -108,12 +108,14 @@ def qc(context: AssetExecutionContext, storage: ArtifactStorage) -> MaterializeR
 
 @asset(
     partitions_def=titles,
-    deps=[qc, "shots", "keyframes", "loudness", "transcript", "speakers", "voices", "onscreen_text"],
+    deps=[qc, "shots", "keyframes", "loudness", "transcript", "speakers", "voices", "onscreen_text",
+          "subtitle_template", "dialogue_list"],
     group_name="qc",
-    code_version="report-3",  # 2: speakers lane and table; 3: on-screen text lane and table
+    code_version="report-4",  # 2: speakers lane and table; 3: on-screen text lane and table; 4: subtitles
     kinds={"html", "png"},
     description="report.html: QC verdict and timeline picture (with a speakers lane per track and an "
-    "on-screen text lane), shots and keyframes, loudness, speakers, transcript, on-screen text.",
+    "on-screen text lane), shots and keyframes, loudness, speakers, transcript beside the subtitle "
+    "template, the dialogue list, on-screen text.",
 )
 def report(context: AssetExecutionContext, storage: ArtifactStorage, audio_qc_policy: AudioQcPolicy
            ) -> MaterializeResult:
@@ -150,6 +152,9 @@ def report(context: AssetExecutionContext, storage: ArtifactStorage, audio_qc_po
         loudness=tracks, transcript=_table(store, title_id, "transcript.parquet"), images=images,
         onscreen_text=onscreen or [],
         speakers=_json(store, title_id, "speakers.json"),
+        subtitles=_json(store, title_id, "subtitle_template.json"),
+        subtitle_events=_table(store, title_id, "subtitle_events.parquet"),
+        dialogue_list=_json(store, title_id, "dialogue_list.json"),
         # Only what the bundle carries, so every link also works in the export.
         artifacts=[(f, store.path(title_id, f).stat().st_size) for f in select_exportable(files)
                    if not f.startswith("keyframes/") and f != "report.html"],
