@@ -20,7 +20,9 @@ VISUAL_ASSETS = ("frame_signals", "shots", "keyframes", "onscreen_text", "visual
 AUDIO_ASSETS = ("audio", "speech_segments", "speakers", "loudness", "transcript", "voices", "audio_qc")
 QC_ASSETS = ("qc", "report", "title_bundle")
 EMBEDDING_ASSETS = ("visual_embeddings", "text_embeddings", "onscreen_text_embeddings", "vectors")
-ALL_ASSETS = {"delivery", "source_probe", *VISUAL_ASSETS, *AUDIO_ASSETS, *EMBEDDING_ASSETS, *QC_ASSETS}
+LOCALIZATION_ASSETS = ("subtitle_template", "dialogue_list")
+ALL_ASSETS = {"delivery", "source_probe", *VISUAL_ASSETS, *AUDIO_ASSETS, *EMBEDDING_ASSETS, *QC_ASSETS,
+              *LOCALIZATION_ASSETS}
 VISUAL_CHECKS = ("shots_tile_duration", "every_shot_has_keyframe", "keyframes_inside_shots",
                  "keyframe_images_decode")
 
