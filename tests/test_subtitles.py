@@ -284,3 +284,28 @@ def test_random_dialogue_the_template_reports_every_violation_it_leaves(seed):
     template, found = checked(spoken, fps, cuts)
     assert_honest(template, found)
     assert 1 - len({i for i, _, _ in found}) / len(template.events) >= 0.7
+
+
+def test_report_shows_the_template_beside_the_transcript_and_the_dialogue_list():
+    from prism.qc.profile import get_profile, summarize
+    from prism.qc.timeline import render_timeline
+    from prism.report import ReportInputs, render_report
+    from prism.subtitles.artifacts import events_table
+
+    template = _exchange_template()
+    rate = FrameRate.of(30000 / 1001)
+    rows = dialogue_rows([(0, "en", template.events)], rate)
+    graded, summary = summarize([], get_profile("streaming"), 14.0)
+    html = render_report(ReportInputs(
+        title_id="EP1", summary=summary, events=graded, timeline_png=render_timeline(14.0, graded),
+        transcript=[{"track": 0, "segment_index": 0, "start_s": 1.0, "end_s": 2.0, "language": "en",
+                     "text": "Where were you last night?"}],
+        subtitles={"style": "streamer-2024", "style_version": 1, "timecode": "29.97 DF", "cuts": 1,
+                   "tracks": [{"track": 0, "language": "en", "events": len(template.events),
+                               "conformance_rate": template.conformance_rate, "fixed": 1, "violations_left": 0,
+                               "files": ["subtitles.en.vtt"]}]},
+        subtitle_events=events_table([template]).to_pylist(),
+        dialogue_list=json.loads(to_json(rows, title_id="EP1", rate=rate, style="streamer-2024")),
+    ))
+    assert "Raw transcript (Whisper)" in html and "Subtitle template (subtitles.en.vtt)" in html
+    assert "Dialogue list" in html and rows[0].in_tc in html and "-사랑해요" in html

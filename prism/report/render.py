@@ -80,9 +80,8 @@ def render_report(inputs: ReportInputs, *, max_events: int = 200, max_lines: int
     templates = {int(t["track"]): t for t in inputs.subtitles.get("tracks", []) if isinstance(t, dict)}
     for track, t in templates.items():
         entry = transcript_tracks.setdefault(track, {"language": t.get("language"), "lines": [], "count": 0})
-        events = sorted((e for e in inputs.subtitle_events if int(e["track"]) == track),
-                        key=lambda e: e["event"])
-        entry["template"] = {**t, "shown": events[:max_lines]}
+        cues = sorted((e for e in inputs.subtitle_events if int(e["track"]) == track), key=lambda e: e["event"])
+        entry["template"] = {**t, "shown": cues[:max_lines]}
     dialogue_rows = list(inputs.dialogue_list.get("rows", []))
     template = _env.get_template("report.html.j2")
     return template.render(
