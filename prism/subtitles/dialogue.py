@@ -86,7 +86,7 @@ def annotations_of(event: SubtitleEvent, language: str | None) -> list[str]:
         note = f"language: {_SCRIPT_LANG.get(script, script)}"
         if script and own and script != own and note not in notes:
             notes.append(note)
-    unsure = [w.text for w in event.words
+    unsure = [w.text.strip(".,;:!?…\"'“”") for w in event.words
               if w.probability is not None and w.probability < INAUDIBLE_PROBABILITY]
     if unsure:
         notes.append("inaudible: " + " ".join(unsure))
