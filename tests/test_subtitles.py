@@ -309,3 +309,18 @@ def test_report_shows_the_template_beside_the_transcript_and_the_dialogue_list()
     ))
     assert "Raw transcript (Whisper)" in html and "Subtitle template (subtitles.en.vtt)" in html
     assert "Dialogue list" in html and rows[0].in_tc in html and "-사랑해요" in html
+
+
+def test_variable_frame_rate_events_sit_on_real_frame_times():
+    times = [0.0]
+    for i in range(1199):  # 25 fps nominal, frames alternately 20 ms and 60 ms long
+        times.append(round(times[-1] + (0.02 if i % 2 else 0.06), 6))
+    clock = FrameClock.from_times(times, FrameRate.of(25))
+    spoken = say(" ".join(SENTENCES), 1.03)
+    words = [TimedWord(w.start_s, w.end_s, w.text, w.speaker, 0.9) for w in spoken]
+    cut = clock.frame_at(spoken[0].start_s) + 3
+    template = build_template(0, "en", words, clock, [cut], PROFILE)
+    assert template.events[0].in_frame == cut  # snapped onto the cut, counted in real frames
+    for e in template.events:
+        assert e.start_s == pytest.approx(times[e.in_frame], abs=1e-3)
+        assert e.end_s == pytest.approx(times[e.out_frame], abs=1e-3)
