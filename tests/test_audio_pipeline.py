@@ -5,9 +5,9 @@ import pytest
 from dagster import AssetKey
 from helpers import deliver
 
+from prism.audio.subtitles import subtitle_names
 from prism.media.synth import AudioTrack, Scene, Speech, Tone, write_title
 from prism.qc.events import read_events
-from prism_assets.assets.audio import subtitle_names
 from prism_assets.compute import is_gpu_step
 from prism_assets.definitions import build_definitions
 from prism_assets.resources import build_resources

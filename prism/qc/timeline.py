@@ -55,6 +55,17 @@ class LoudnessCurve:
     times_s: Sequence[float]
     lufs: Sequence[float]
 
+    @classmethod
+    def of_track(cls, track: dict) -> LoudnessCurve | None:
+        """A loudness.json track entry's short-term loudness (value i = the window ending at
+        i*step + window) as a curve; None when the entry has none."""
+        st = track.get("short_term")
+        if not isinstance(st, dict) or not st.get("lufs"):
+            return None
+        step, window = float(st.get("step_s", 1.0)), float(st.get("window_s", 3.0))
+        times = [i * step + window for i in range(len(st["lufs"]))]
+        return cls(int(track["track"]), times, [float("nan") if v is None else v for v in st["lufs"]])
+
 
 def _font(size: int) -> ImageFont.ImageFont:
     return ImageFont.load_default(size=size)

@@ -6,10 +6,8 @@
 ``report.html``; ``title_bundle`` publishes the derived results for the backend.
 """
 
-import io
 import statistics
 
-import pyarrow.parquet as pq
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -21,6 +19,7 @@ from dagster import (
     asset,
 )
 
+from prism.audio.artifacts import loudness_track_entries
 from prism.audio.qc import LOUDNESS_SPECS
 from prism.export import ExportRefused, publish_bundle, select_exportable
 from prism.ocr.qc import onscreen_text_findings
@@ -78,9 +77,7 @@ def qc(context: AssetExecutionContext, storage: ArtifactStorage) -> MaterializeR
                                      duration, max_speech_share=settings.qc_burned_in_share)
     graded, summary = summarize(events, profile, duration)
 
-    buf = io.BytesIO()
-    pq.write_table(events_table(graded), buf)
-    store.write_bytes(title_id, "qc.parquet", buf.getvalue())
+    store.write_table(title_id, "qc.parquet", events_table(graded))
     store.write_json(title_id, "qc_summary.json", summary.model_dump(mode="json"))
 
     passed = summary.status == "pass"
@@ -121,8 +118,8 @@ def report(context: AssetExecutionContext, storage: ArtifactStorage, audio_qc_po
     shots = _table(store, title_id, "shots.parquet")
     onscreen = _table(store, title_id, ONSCREEN_TEXT) if store.exists(title_id, ONSCREEN_TEXT) else None
     loudness = _json(store, title_id, "loudness.json")
-    tracks = loudness_tracks(loudness)
-    curves = [curve for t in tracks if (curve := short_term_curve(t)) is not None]
+    tracks = loudness_track_entries(loudness)
+    curves = [curve for t in tracks if (curve := LoudnessCurve.of_track(t)) is not None]
     timeline = render_timeline(
         summary.duration_s, events,
         shot_starts_s=[s["start_s"] for s in shots],
@@ -159,22 +156,6 @@ def report(context: AssetExecutionContext, storage: ArtifactStorage, audio_qc_po
         "shots": len(shots),
         "median_shot_s": round(statistics.median(lengths), 3) if lengths else 0.0,
     })
-
-
-def short_term_curve(track: dict) -> LoudnessCurve | None:
-    """A track's short-term loudness (value i = window ending at i*step + window) as a curve."""
-    st = track.get("short_term")
-    if not isinstance(st, dict) or not st.get("lufs"):
-        return None
-    step, window = float(st.get("step_s", 1.0)), float(st.get("window_s", 3.0))
-    times = [i * step + window for i in range(len(st["lufs"]))]
-    return LoudnessCurve(int(track["track"]), times, [float("nan") if v is None else v for v in st["lufs"]])
-
-
-def loudness_tracks(loudness: dict) -> list[dict]:
-    """The per-track entries of loudness.json."""
-    tracks = loudness.get("tracks", []) if isinstance(loudness, dict) else []
-    return [t for t in tracks if isinstance(t, dict)]
 
 
 @asset(
