@@ -85,6 +85,13 @@ def _tick_step(duration_s: float) -> float:
     return 7200.0
 
 
+def plot_x(t: float, duration_s: float, width: int = 1600) -> float:
+    """The x pixel of time ``t`` on a timeline ``width`` wide (the plot right of the lane labels)."""
+    duration_s = max(duration_s, 1e-3)
+    plot_w = width - LABEL_W - 2 * MARGIN
+    return LABEL_W + MARGIN + plot_w * min(max(t, 0.0), duration_s) / duration_s
+
+
 def render_timeline(
     duration_s: float,
     events: Sequence[QcEvent],
@@ -105,7 +112,6 @@ def render_timeline(
     )
     text_lane = 1 if onscreen_text is not None else 0
     rows = len(lanes) + (1 if len(lanes) == len(speaker_tracks) else 0)  # + a "no findings" row
-    plot_w = width - LABEL_W - 2 * MARGIN
     loud_h = 160 if loudness else 0
     height = MARGIN * 2 + 24 + LANE_H * (1 + text_lane + rows) + (loud_h + 30 if loudness else 0) + 22
     img = Image.new("RGB", (width, height), BACKGROUND)
@@ -113,7 +119,7 @@ def render_timeline(
     font, small = _font(13), _font(11)
 
     def x_of(t: float) -> float:
-        return LABEL_W + MARGIN + plot_w * min(max(t, 0.0), duration_s) / duration_s
+        return plot_x(t, duration_s, width)
 
     top = MARGIN + 20
     draw.text((MARGIN, MARGIN), f"QC timeline - {_clock(duration_s)}", fill=INK, font=_font(15))
