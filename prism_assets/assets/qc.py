@@ -29,10 +29,11 @@ from prism.qc.timeline import LoudnessCurve, SpeakerTurn, render_timeline
 from prism.report import ReportInputs, render_report
 from prism.settings import get_settings
 from prism.storage import ArtifactStore
+from prism_assets.assets.inputs import require_artifacts
 from prism_assets.partitions import title_of, titles
 from resources import ArtifactStorage, AudioQcPolicy, BundleExport
 
-DOMAIN_FINDINGS = ("qc_visual.parquet", "qc_audio.parquet")
+DOMAIN_FINDINGS = (("qc_visual.parquet", "visual_qc"), ("qc_audio.parquet", "audio_qc"))
 ONSCREEN_TEXT = "onscreen_text.parquet"
 SPEECH = "speech.parquet"
 CONTENT_QC = "content_qc"
@@ -64,11 +65,8 @@ def _json(store: ArtifactStore, title_id: str, relpath: str) -> dict:
 def qc(context: AssetExecutionContext, storage: ArtifactStorage) -> MaterializeResult:
     title_id = title_of(context)
     store = storage.store()
-    missing = [f for f in DOMAIN_FINDINGS if not store.exists(title_id, f)]
-    if missing:
-        raise Failure(f"title {title_id}: QC findings missing ({', '.join(missing)}); "
-                      "materialize visual_qc and audio_qc first")
-    events = [e for f in DOMAIN_FINDINGS for e in read_events(store.read_bytes(title_id, f))]
+    require_artifacts(store, title_id, *DOMAIN_FINDINGS)
+    events = [e for f, _ in DOMAIN_FINDINGS for e in read_events(store.read_bytes(title_id, f))]
     settings = get_settings()
     profile = get_profile(settings.qc_profile)
     duration = float(_json(store, title_id, "probe.json").get("duration_s") or 0.0)
