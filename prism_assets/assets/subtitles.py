@@ -12,7 +12,6 @@
 
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
-from prism.audio.artifacts import write_parquet
 from prism.qc.events import events_table as qc_events_table
 from prism.settings import get_settings
 from prism.subtitles.artifacts import (
@@ -28,7 +27,7 @@ from prism.subtitles.profile import ProfileError, load_profile
 from prism.subtitles.qc import subtitle_findings
 from prism.subtitles.template import build_template
 from prism.subtitles.writers import conformance_table, to_srt, to_ttml, to_vtt
-from prism_assets.assets.audio import _remove_stale, transcript
+from prism_assets.assets.audio import transcript
 from prism_assets.assets.inputs import require_artifacts
 from prism_assets.assets.visual import ONSCREEN_TEXT, PASS_SUMMARY, SHOTS, SIGNALS, onscreen_text, shots
 from prism_assets.partitions import title_of, titles
@@ -94,12 +93,9 @@ def subtitle_template(context: AssetExecutionContext, storage: ArtifactStorage) 
         store.write_text(title_id, f"{stem}.srt", to_srt(t))
         store.write_text(title_id, f"{stem}.ttml", to_ttml(t, title=title_id))
         written |= {f"{stem}.vtt", f"{stem}.srt", f"{stem}.ttml"}
-    with store.staged_file(title_id, QC_FINDINGS) as staged:
-        write_parquet(qc_events_table(subtitle_findings(templates)), staged)
-    with store.staged_file(title_id, CONFORMANCE) as staged:
-        write_parquet(conformance_table(templates), staged)
-    with store.staged_file(title_id, EVENTS) as staged:
-        write_parquet(events_table(templates), staged)
+    store.write_table(title_id, QC_FINDINGS, qc_events_table(subtitle_findings(templates)))
+    store.write_table(title_id, CONFORMANCE, conformance_table(templates))
+    store.write_table(title_id, EVENTS, events_table(templates))
     summary = {
         "style": profile.name, "style_version": profile.version, "style_source": profile.source,
         "frame_rate": float(clock.rate.fps), "timecode": str(clock.rate), "vfr": times is not None,
@@ -111,7 +107,7 @@ def subtitle_template(context: AssetExecutionContext, storage: ArtifactStorage) 
                     "files": [f"{stems[t.track]}.{x}" for x in ("vtt", "srt", "ttml")]} for t in templates],
     }
     store.write_json(title_id, SUMMARY, summary)
-    _remove_stale(store, title_id, written, ("subtitles.",))
+    store.remove_stale(title_id, keep=written, prefixes=("subtitles.",))
     events = sum(len(t.events) for t in templates)
     clean = sum(t.conformance_rate * len(t.events) for t in templates)
     return MaterializeResult(metadata={
