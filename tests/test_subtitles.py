@@ -209,9 +209,10 @@ def test_ttml_is_imsc_1_1_text_and_reads_in_ttconv(caplog):
     assert root.get(f"{{{ns['ttp']}}}contentProfiles") == IMSC11_TEXT
     assert root.get(f"{{{ns['ttp']}}}frameRate") == "30"
     assert root.get(f"{{{ns['ttp']}}}frameRateMultiplier") == "1000 1001"
-    caplog.set_level(logging.WARNING)
+    caplog.set_level(logging.WARNING, logger="ttconv")
     doc = reader.to_model(ET.ElementTree(root))  # the IMSC reference implementers' reader
-    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+    # ttconv logs (does not raise) what it finds wrong: a bad time, colour or region reference.
+    assert not [r for r in caplog.records if r.name.startswith("ttconv")], caplog.text
     ps = [el for el in doc.get_body().dfs_iterator() if type(el).__name__ == "P"]
     assert len(ps) == len(template.events)
     for p, e in zip(ps, template.events, strict=True):

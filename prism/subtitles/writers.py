@@ -69,11 +69,11 @@ def to_ttml(template: SubtitleTemplate, title: str | None = None) -> str:
     agents = sorted({s for e in template.events for s in e.speakers if s})
     meta = [f"      <ttm:title>{escape(title or 'subtitle template')}</ttm:title>",
             f"      <ttm:desc>{escape(desc)}</ttm:desc>"]
-    meta += [f'      <ttm:agent xml:id="{a}" type="character"><ttm:name type="alias">{a}</ttm:name></ttm:agent>'
-             for a in agents]
+    meta += [f'      <ttm:agent xml:id="speaker_{a}" type="character">'
+             f'<ttm:name type="alias">{escape(a)}</ttm:name></ttm:agent>' for a in agents]
     body = []
     for e in template.events:
-        agent = (f' ttm:agent="{" ".join(s for s in e.speakers if s)}"'
+        agent = (f' ttm:agent="{" ".join(f"speaker_{s}" for s in e.speakers if s)}"'
                  if any(e.speakers) else "")
         text = "<br/>".join(escape(line) for line in e.lines)
         body.append(f'      <p xml:id="e{e.index + 1}" begin="{_clock(e.start_s)}" end="{_clock(e.end_s)}"'
@@ -89,14 +89,14 @@ def to_ttml(template: SubtitleTemplate, title: str | None = None) -> str:
         *meta,
         "    </metadata>",
         "    <styling>",
-        '      <style xml:id="s1" tts:fontFamily="proportionalSansSerif" tts:fontSize="100%"'
+        '      <style xml:id="default" tts:fontFamily="proportionalSansSerif" tts:fontSize="100%"'
         ' tts:lineHeight="125%" tts:color="white" tts:textAlign="center" tts:textOutline="black 5%"/>',
         "    </styling>",
         "    <layout>",
         '      <region xml:id="bottom" tts:origin="10% 10%" tts:extent="80% 80%" tts:displayAlign="after"/>',
         "    </layout>",
         "  </head>",
-        '  <body region="bottom" style="s1">',
+        '  <body region="bottom" style="default">',
         "    <div>",
         *body,
         "    </div>",
