@@ -247,7 +247,11 @@ def test_dialogue_list_csv_and_xlsx_match_the_json(tmp_path):
     want = pd.DataFrame(data["rows"], columns=data["columns"])
     pd.testing.assert_frame_equal(csv, want, check_dtype=False)
 
-    book = openpyxl.load_workbook(io.BytesIO(to_xlsx(rows, [(0, "en"), (1, "ko")])))
+    xlsx = to_xlsx(rows, [(0, "en"), (1, "ko")])
+    import zipfile  # no clock inside: a re-run reproduces the file byte for byte
+    assert {i.date_time for i in zipfile.ZipFile(io.BytesIO(xlsx)).infolist()} == {(1980, 1, 1, 0, 0, 0)}
+    book = openpyxl.load_workbook(io.BytesIO(xlsx))
+    assert book.properties.modified.year == 2000
     assert book.sheetnames == ["Track 1 (en)", "Track 2 (ko)"]
     for sheet, track in zip(book.worksheets, (0, 1), strict=True):
         assert sheet.freeze_panes == "A2"

@@ -19,6 +19,7 @@ import csv
 import io
 import json
 import re
+import zipfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -167,4 +168,21 @@ def to_xlsx(rows: Sequence[DialogueRow], tracks: Sequence[tuple[int, str | None]
         sheet.freeze_panes = "A2"
     buf = io.BytesIO()
     book.save(buf)
-    return buf.getvalue()
+    return _without_clock(buf.getvalue())
+
+
+_XLSX_TIME = re.compile(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*(</dcterms:)")
+
+
+def _without_clock(xlsx: bytes) -> bytes:
+    """The workbook with fixed dates (document properties, zip entries): a re-run of the title
+    reproduces it byte for byte, like every other artifact."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(xlsx)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                data = _XLSX_TIME.sub(rb"\g<1>2000-01-01T00:00:00Z\g<2>", data)
+            dst.writestr(zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0)), data,
+                         compress_type=zipfile.ZIP_DEFLATED)
+    return out.getvalue()
