@@ -34,9 +34,9 @@ class OnscreenTextModel(ConfigurableResource):
             return _LOADED[key]
 
     def detector(self) -> TextDetector:
-        from prism.ocr.rapid import RapidDetector
+        from prism.ocr.rapid import text_detector
 
-        return self._load("detector", lambda: RapidDetector(limit_side_len=self.detector_side,
+        return self._load("detector", lambda: text_detector(limit_side_len=self.detector_side,
                                                             threads=self.threads))
 
     def reader(self) -> TextReader:
