@@ -111,13 +111,26 @@ def _aligned(region: Box, sx: float, sy: float, width: int, height: int) -> Box:
     ``sx``/``sy`` each side is a whole multiple of 32 px: the crop is then resized by the same
     factors as the whole picture, and its boxes match the whole picture's."""
     def side(start: int, length: int, scale: float, limit: int) -> tuple[int, int]:
-        want = min(int(np.ceil(np.ceil(length * scale / 32) * 32 / scale)), limit)
+        # (a side already within 5 % of a step of a multiple stays: aligning is idempotent)
+        steps = max(int(np.ceil(length * scale / 32 - 0.05)), 1)
+        want = min(max(int(round(steps * 32 / scale)), length), limit)
         start = min(max(start - (want - length) // 2, 0), limit - want)
         return start, want
 
     x, w = side(region.x, region.w, sx, width)
     y, h = side(region.y, region.h, sy, height)
     return Box(x, y, w, h)
+
+
+def _layout(boxes: Sequence[Box], sx: float, sy: float, width: int, height: int) -> list[Box]:
+    """The boxes aligned (see :func:`_aligned`) and merged until none overlap (a line in two
+    overlapping regions would be found twice)."""
+    out = _merge([_aligned(b, sx, sy, width, height) for b in boxes])
+    while True:
+        again = _merge([_aligned(b, sx, sy, width, height) for b in out])
+        if again == out:
+            return out
+        out = again
 
 
 def _touches_inner_edge(detections: Sequence[Detection], region: Box, width: int, height: int,
@@ -190,43 +203,77 @@ class RapidDetector:
         return _boxes(points, scores, w, h)
 
     def detect(self, image: np.ndarray) -> list[Detection]:
+        found = self.detect_within(image, None)
+        assert found is not None  # (the whole picture has no inner edge)
+        return found
+
+    def detect_within(self, image: np.ndarray, areas: Sequence[Box] | None) -> list[Detection] | None:
+        """The lines inside ``areas`` of the picture (None: all of it), found at the scale the
+        whole picture is detected at. None when a line reaches an area's inner edge (it may go
+        on outside it: detect the whole picture instead)."""
         h, w = image.shape[:2]
         if h < 4 or w < 4:
             return []
         bgr = np.ascontiguousarray(image[:, :, ::-1])
         scale = min(1.0, self.limit_side_len / max(h, w))
-        self.stats["frames"] += 1
-        if not self.gate or h * w * scale * scale < self.gate_min_pixels:
-            self.stats["full"] += 1
-            return self._full(bgr, scale)
-        coarse = self.probability(bgr, scale / 2) > self.gate_threshold
-        if not coarse.any():
-            self.stats["gated"] += 1
-            return []
-        count, _, boxes, _ = cv2.connectedComponentsWithStats(coarse.astype(np.uint8), connectivity=8)
-        fy, fx = h / coarse.shape[0], w / coarse.shape[1]
         rh, rw = self.input_size(h, w, scale)
-        sy, sx = rh / h, rw / w  # the whole picture's resize factors, kept for its regions
-        regions = []
-        for x, y, bw, bh, _ in boxes[1:count]:
-            # The probability map marks a line's shrunk core; its box is about 2.6x as tall.
-            candidate = Box(int(x * fx), int(y * fy), int(np.ceil(bw * fx)), int(np.ceil(bh * fy)))
-            pad = 2 * candidate.h + int(16 / scale)
-            regions.append(_aligned(candidate.padded(pad, pad, w, h), sx, sy, w, h))
-        regions = _merge(regions)
-        if sum(r.area for r in regions) > self.max_region_share * h * w:
-            self.stats["full"] += 1
-            return self._full(bgr, scale)
+        sy, sx = rh / h, rw / w  # the whole picture's resize factors, kept for its parts
+        self.stats["frames"] += 1
+        whole = Box(0, 0, w, h)
+        areas = [whole] if areas is None else _layout(areas, sx, sy, w, h)
         found: list[Detection] = []
-        for region in regions:
-            got = self._full(np.ascontiguousarray(region.crop(bgr)), scale, sx, sy)
-            self.stats["regions"] += 1
-            if _touches_inner_edge(got, region, w, h):
-                self.stats["full"] += 1
-                return self._full(bgr, scale)
-            found += _shifted(got, region.x, region.y)
+        for area in areas:
+            got = self._detect_area(bgr, area, scale, sx, sy)
+            if got is None:
+                if areas != [whole]:
+                    return None
+                self.stats["full_edge"] += 1
+                got = self._pass(bgr, whole, scale, sx, sy)
+            found += got
         found.sort(key=lambda d: (d.box.y, d.box.x))
         return found
+
+    def _pass(self, bgr: np.ndarray, area: Box, scale: float, sx: float, sy: float) -> list[Detection]:
+        """The full-scale pass over one area (boxes in the picture's pixels)."""
+        self.stats["full" if area.area == bgr.shape[0] * bgr.shape[1] else "regions"] += 1
+        crop = np.ascontiguousarray(area.crop(bgr))
+        return _shifted(self._full(crop, scale, sx, sy), area.x, area.y)
+
+    def _detect_area(self, bgr: np.ndarray, area: Box, scale: float, sx: float, sy: float
+                     ) -> list[Detection] | None:
+        h, w = bgr.shape[:2]
+        if not self.gate or area.area * sx * sy < self.gate_min_pixels:
+            self.stats["full_small"] += 1
+            got = self._pass(bgr, area, scale, sx, sy)
+        else:
+            crop = np.ascontiguousarray(area.crop(bgr))
+            coarse = self.probability(crop, scale / 2) > self.gate_threshold
+            if not coarse.any():
+                self.stats["gated"] += 1
+                return []
+            count, _, boxes, _ = cv2.connectedComponentsWithStats(coarse.astype(np.uint8), connectivity=8)
+            fy, fx = area.h / coarse.shape[0], area.w / coarse.shape[1]
+            regions = []
+            for x, y, bw, bh, _ in boxes[1:count]:
+                # The probability map marks a line's shrunk core; its box is about 2.6x as tall.
+                candidate = Box(area.x + int(x * fx), area.y + int(y * fy), int(np.ceil(bw * fx)),
+                                int(np.ceil(bh * fy)))
+                pad = 2 * candidate.h + int(16 / scale)
+                regions.append(candidate.padded(pad, pad, w, h))
+            regions = _layout(regions, sx, sy, w, h)
+            if sum(r.area for r in regions) > self.max_region_share * area.area:
+                self.stats["full_wide"] += 1
+                return self._pass(bgr, area, scale, sx, sy)
+            got = []
+            for region in regions:
+                part = self._pass(bgr, region, scale, sx, sy)
+                if region != area and _touches_inner_edge(_shifted(part, -region.x, -region.y), region, w, h):
+                    return self._pass(bgr, area, scale, sx, sy) if area.w == w and area.h == h else None
+                got += part
+        if area.w != w or area.h != h:
+            if _touches_inner_edge(_shifted(got, -area.x, -area.y), area, w, h):
+                return None
+        return got
 
 
 class ChangeAwareDetector:
@@ -278,6 +325,7 @@ class ChangeAwareDetector:
         h, w = image.shape[:2]
         if before is None or before[0].shape != blocks.shape:
             self.stats["full"] += 1
+            self.stats["full_first"] += 1
             return self.inner.detect(image)
         changed = np.abs(blocks - before[0]) > self.changed_level
         if not changed.any():
@@ -285,6 +333,7 @@ class ChangeAwareDetector:
             return list(before[1])
         if changed.mean() > self.max_changed_share:
             self.stats["full"] += 1
+            self.stats["full_wide"] += 1
             return self.inner.detect(image)
         count, _, stats, _ = cv2.connectedComponentsWithStats(changed.astype(np.uint8), connectivity=8)
         fy, fx = h / blocks.shape[0], w / blocks.shape[1]
@@ -301,14 +350,26 @@ class ChangeAwareDetector:
             regions += [d.box for d in touched]
         if sum(r.area for r in regions) > self.max_changed_share * h * w:
             self.stats["full"] += 1
+            self.stats["full_wide"] += 1
             return self.inner.detect(image)
-        found = list(kept)
-        for region in regions:
-            got = self.inner.detect(np.ascontiguousarray(region.crop(image)))
-            if _touches_inner_edge(got, region, w, h):
+        within = getattr(self.inner, "detect_within", None)
+        if within is not None:  # the inner detector looks at the regions at the whole picture's scale
+            got = within(image, regions)
+            if got is None:
                 self.stats["full"] += 1
+                self.stats["full_edge"] += 1
                 return self.inner.detect(image)
-            found += _shifted(got, region.x, region.y)
+            # (the inner detector may grow a region over a kept box: the new reading of it wins)
+            found = [d for d in kept if not any(d.box.overlap(g.box) >= 0.5 for g in got)] + got
+        else:
+            found = list(kept)
+            for region in regions:
+                part = self.inner.detect(np.ascontiguousarray(region.crop(image)))
+                if _touches_inner_edge(part, region, w, h):
+                    self.stats["full"] += 1
+                    self.stats["full_edge"] += 1
+                    return self.inner.detect(image)
+                found += _shifted(part, region.x, region.y)
         self.stats["partial"] += 1
         found.sort(key=lambda d: (d.box.y, d.box.x))
         return found
