@@ -133,6 +133,16 @@ def _layout(boxes: Sequence[Box], sx: float, sy: float, width: int, height: int)
         out = again
 
 
+def _distinct(detections: Sequence[Detection]) -> list[Detection]:
+    """Top to bottom, a line found twice (by two overlapping regions) once: the surer finding."""
+    kept: list[Detection] = []
+    for d in sorted(detections, key=lambda d: -d.score):
+        if not any(d.box.overlap(k.box) >= 0.5 and d.box.iou(k.box) >= 0.5 for k in kept):
+            kept.append(d)
+    kept.sort(key=lambda d: (d.box.y, d.box.x))
+    return kept
+
+
 def _touches_inner_edge(detections: Sequence[Detection], region: Box, width: int, height: int,
                         margin: int = 2) -> bool:
     """Does a box found in ``region`` reach one of its edges that is not the frame's edge (a line
@@ -153,12 +163,17 @@ class RapidDetector:
 
     ``gate``: first run the detector on the whole picture at half that scale, and the full-scale
     pass only on the regions where the gate's text probability passes ``gate_threshold`` (padded
-    by the candidate's height; a line found touching a region's inner edge sends the whole picture
-    to the full-scale pass). Measured on 1080p photographs: 16 px text (and 12 px text on cards or
-    outlined) still lights the gate; plain 12 px text over a busy background can be lost. Pictures
-    smaller than ``gate_min_pixels`` at the detector's scale skip the gate (the full pass is as
-    cheap). ``stats`` counts what happened: ``frames``, ``gated`` (no second pass), ``regions``
-    (full-scale passes on regions), ``full`` (full-scale passes on the whole picture)."""
+    by twice the candidate's height, aligned to the detector's 32 px grid; candidates over more
+    than ``max_region_share`` of the picture, or a line found touching a region's inner edge, send
+    the whole picture to the full-scale pass). Measured on 1080p photographs: 16 px text (and
+    12 px text on cards or outlined) still lights the gate; plain 12 px text over a busy
+    background can be lost. Pictures smaller than ``gate_min_pixels`` at the detector's scale
+    skip the gate (the full pass is as cheap). ``stats`` counts what happened: ``frames``,
+    ``gated`` (no second pass), ``regions`` (full-scale passes on regions), ``full`` (full-scale
+    passes on the whole picture; ``full_small``/``full_wide``/``full_edge`` say why).
+
+    :meth:`detect_within` detects parts of a picture at the whole picture's scale (the
+    change-aware detector's changed regions; the refinement's line regions could use it too)."""
 
     def __init__(self, *, limit_side_len: int = 960, threads: int = 1, gate: bool = True,
                  gate_threshold: float = 0.3, gate_min_pixels: int = 320 * 320, max_region_share: float = 0.5,
@@ -230,8 +245,7 @@ class RapidDetector:
                 self.stats["full_edge"] += 1
                 got = self._pass(bgr, whole, scale, sx, sy)
             found += got
-        found.sort(key=lambda d: (d.box.y, d.box.x))
-        return found
+        return _distinct(found)
 
     def _pass(self, bgr: np.ndarray, area: Box, scale: float, sx: float, sy: float) -> list[Detection]:
         """The full-scale pass over one area (boxes in the picture's pixels)."""
