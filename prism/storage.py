@@ -20,7 +20,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
@@ -119,6 +119,12 @@ def list_relative(base: UPath) -> list[str]:
     return sorted(r for r in rel if r and not PurePosixPath(r).name.startswith("."))
 
 
+def write_parquet(table: pa.Table, path: Path | str) -> None:
+    """The one Parquet writer (zstd). Artifacts go through :meth:`ArtifactStore.write_table`; this
+    writes a local working file (a staged or temporary path)."""
+    pq.write_table(table, str(path), compression="zstd")
+
+
 class ArtifactStore:
     """Reads and writes one storage root (local directory or ``s3://bucket/prefix``)."""
 
@@ -161,8 +167,25 @@ class ArtifactStore:
     def write_table(self, title_id: str, relpath: str, table: pa.Table) -> UPath:
         """A Parquet artifact (zstd), published atomically."""
         with self.staged_file(title_id, relpath) as staged:
-            pq.write_table(table, staged, compression="zstd")
+            write_parquet(table, staged)
         return self.path(title_id, relpath)
+
+    def publish_files(self, title_id: str, files: Mapping[str, Path], *,
+                      replace_prefixes: tuple[str, ...] = ()) -> None:
+        """Publish local ``files`` (artifact path -> local file), each atomically; then drop what an
+        earlier run left under ``replace_prefixes`` that this one did not publish, so a re-run
+        replaces a folder of artifacts exactly."""
+        for relpath, local in files.items():
+            with self.staged_file(title_id, relpath) as staged:
+                shutil.copyfile(local, staged)
+        if replace_prefixes:
+            self.remove_stale(title_id, keep=set(files), prefixes=replace_prefixes)
+
+    def remove_stale(self, title_id: str, *, keep: set[str], prefixes: tuple[str, ...]) -> None:
+        """Delete the title's artifacts under ``prefixes`` that are not in ``keep``."""
+        for rel in self.list_files(title_id):
+            if rel.startswith(prefixes) and rel not in keep:
+                self.delete(title_id, rel)
 
     @contextmanager
     def staged_file(self, title_id: str, relpath: str) -> Iterator[Path]:

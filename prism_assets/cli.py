@@ -234,8 +234,8 @@ def search(
     credits, burned-in subtitles) by meaning and words."""
     import json
 
+    from prism.catalogue import open_searcher
     from prism.embeddings.base import EmbeddingError
-    from prism.search import open_searcher
     from prism.vectors.search import SearchError
     from prism.vectors.store import VectorStoreError
 

@@ -1,8 +1,8 @@
 """Model resources for the audio steps: Whisper (two backends) and Silero VAD.
 
-A model is loaded on first use and kept for the life of the process (a
-module-level cache keyed by its configuration), never at import time, so a
-run that materializes several titles, or several tracks, loads it once.
+A model is loaded on first use and kept for the life of the process (the one
+registry, :mod:`resources.models`, keyed by its configuration), never at import
+time, so a run that materializes several titles, or several tracks, loads it once.
 ``source`` is a local directory, an ``s3://`` prefix (synced once into the
 local model cache) or a hub id (for machines that can reach a hub); with no
 source the faster-whisper backend uses the small Whisper models bundled in
@@ -11,7 +11,6 @@ the ``demo`` extra.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 from dagster import ConfigurableResource
@@ -19,10 +18,9 @@ from dagster import ConfigurableResource
 from prism.audio.asr import FasterWhisper, ModelUnavailable, Transcriber, TransformersWhisper, bundled_model_dir
 from prism.audio.vad import VadOptions, load_vad_model
 from prism.modelstore import ModelStoreError, local_source
+from resources.models import MODELS
 from resources.s3 import S3Connected
 
-_LOADED: dict[tuple, Transcriber] = {}
-_LOCK = threading.Lock()
 SOURCE_SETTING = "PRISM_ASR_MODEL_SOURCE"
 
 
@@ -59,27 +57,24 @@ class AsrModel(S3Connected):
         return str(bundled)
 
     def transcriber(self) -> Transcriber:
-        key = (self.backend, self.source, self.device, self.compute_type, self.beam_size, self.cache_dir)
-        with _LOCK:
-            if key not in _LOADED:
-                path = self.resolve_source()
-                try:
-                    if self.backend == "faster-whisper":
-                        _LOADED[key] = FasterWhisper(path, device=self.device, compute_type=self.compute_type,
-                                                     beam_size=self.beam_size)
-                    elif self.backend == "transformers":
-                        _LOADED[key] = TransformersWhisper(path, device=self.device,
-                                                           num_beams=self.beam_size)
-                    else:
-                        raise ModelUnavailable(f"unknown ASR backend {self.backend!r} (PRISM_ASR_BACKEND: "
-                                               "'faster-whisper' or 'transformers')")
-                except ModelUnavailable:
-                    raise
-                except Exception as exc:
-                    raise ModelUnavailable(
-                        f"cannot load the {self.backend} Whisper model from {path!r}: {exc} "
-                        f"(check {SOURCE_SETTING})") from exc
-            return _LOADED[key]
+        key = ("asr", self.backend, self.source, self.device, self.compute_type, self.beam_size, self.cache_dir)
+        return MODELS.get(key, self._load)
+
+    def _load(self) -> Transcriber:
+        path = self.resolve_source()
+        try:
+            if self.backend == "faster-whisper":
+                return FasterWhisper(path, device=self.device, compute_type=self.compute_type,
+                                     beam_size=self.beam_size)
+            if self.backend == "transformers":
+                return TransformersWhisper(path, device=self.device, num_beams=self.beam_size)
+        except ModelUnavailable:
+            raise
+        except Exception as exc:
+            raise ModelUnavailable(f"cannot load the {self.backend} Whisper model from {path!r}: {exc} "
+                                   f"(check {SOURCE_SETTING})") from exc
+        raise ModelUnavailable(f"unknown ASR backend {self.backend!r} (PRISM_ASR_BACKEND: "
+                               "'faster-whisper' or 'transformers')")
 
 
 class VadModel(ConfigurableResource):
@@ -95,7 +90,7 @@ class VadModel(ConfigurableResource):
                           min_silence_s=self.min_silence_s, pad_s=self.pad_s)
 
     def model(self):
-        return load_vad_model()
+        return MODELS.get(("silero-vad",), load_vad_model)
 
 
 class AudioQcPolicy(ConfigurableResource):

@@ -11,16 +11,13 @@ cached by content hash under ``embedding_cache_uri``.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 from prism.embeddings.base import ImageEmbedder, TextEmbedder
 from prism.embeddings.bedrock import BedrockOptions
 from prism.embeddings.loading import load_image_embedder, load_text_embedder
+from resources.models import MODELS
 from resources.s3 import S3Connected
-
-_LOADED: dict[tuple, object] = {}
-_LOCK = threading.Lock()
 
 
 class _EmbeddingModel(S3Connected):
@@ -45,12 +42,9 @@ class _EmbeddingModel(S3Connected):
     def _load(self, loader):
         key = (type(self).__name__, self.source, self.device, self.batch_size, self.cache_dir,
                repr(self.bedrock_options()), self.s3_endpoint_url, self.s3_region)
-        with _LOCK:
-            if key not in _LOADED:
-                _LOADED[key] = loader(self.source, device=self.device, batch_size=self.batch_size,
-                                      cache_dir=Path(self.cache_dir), s3_options=self.storage_options(),
-                                      bedrock=self.bedrock_options())
-            return _LOADED[key]
+        return MODELS.get(key, lambda: loader(self.source, device=self.device, batch_size=self.batch_size,
+                                              cache_dir=Path(self.cache_dir), s3_options=self.storage_options(),
+                                              bedrock=self.bedrock_options()))
 
 
 class VisualEmbeddingModel(_EmbeddingModel):

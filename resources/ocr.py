@@ -9,16 +9,12 @@ Debian's ``tesseract-ocr-kor``/``-eng`` data). See docs/ocr.md.
 
 from __future__ import annotations
 
-import threading
-
 from dagster import ConfigurableResource
 
 from prism.ocr.base import TextDetector, TextReader
 from prism.ocr.events import EventOptions
 from prism.ocr.video import OcrOptions
-
-_LOADED: dict[tuple, object] = {}
-_LOCK = threading.Lock()
+from resources.models import MODELS
 
 
 class OnscreenTextModel(ConfigurableResource):
@@ -29,11 +25,7 @@ class OnscreenTextModel(ConfigurableResource):
     threads: int = 1  # ONNX Runtime threads per model
 
     def _load(self, what: str, build):
-        key = (what, self.detector_side, self.languages, self.threads)
-        with _LOCK:
-            if key not in _LOADED:
-                _LOADED[key] = build()
-            return _LOADED[key]
+        return MODELS.get(("ocr", what, self.detector_side, self.languages, self.threads), build)
 
     def detector(self) -> TextDetector:
         from prism.ocr.rapid import text_detector

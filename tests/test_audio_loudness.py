@@ -11,7 +11,6 @@ from audio_signals import RATE, music_bed, place, speech, tone, write_audio
 
 from prism.audio.decode import decode_tracks
 from prism.audio.loudness import LoudnessMeter, channel_weights, to_db
-from prism.audio.qc import silences
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -125,7 +124,7 @@ def test_silences_are_found_where_the_programme_is_quiet():
     x = place(30, (0, tone(5, 440, -20)), (17, tone(13, 440, -20)))
     meter = LoudnessMeter(RATE, ["FC"])
     meter.add(x[None, :])
-    found = silences(meter.finish(), threshold_lufs=-60, min_duration_s=8)
+    found = meter.finish().quiet_stretches(threshold_lufs=-60, min_duration_s=8)
     assert len(found) == 1
     start, end = found[0]
     assert start == pytest.approx(5.0, abs=0.5) and end == pytest.approx(17.0, abs=0.5)

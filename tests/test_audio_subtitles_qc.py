@@ -6,7 +6,8 @@ import re
 import pytest
 
 from prism.audio.asr import TranscriptSegment, Word
-from prism.audio.qc import LOUDNESS_SPECS, TrackFacts, audio_events, normalize_language
+from prism.audio.languages import normalize_language
+from prism.audio.qc import LOUDNESS_SPECS, TrackFacts, audio_events
 from prism.audio.subtitles import MAX_CUE_S, MAX_LINE, cues_of, to_srt, to_vtt
 
 TIMING = re.compile(r"^(\d\d):(\d\d):(\d\d)([.,])(\d\d\d) --> (\d\d):(\d\d):(\d\d)([.,])(\d\d\d)$")

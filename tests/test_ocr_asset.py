@@ -6,10 +6,10 @@ from helpers import deliver
 from ocr_truth import short_title
 from typer.testing import CliRunner
 
+from prism.catalogue import search
 from prism.ocr.base import similarity
 from prism.ocr.tesseract import tesseract_available
 from prism.qc.events import read_events
-from prism.search import search
 from prism_assets.cli import app
 from prism_assets.definitions import build_definitions
 from prism_assets.resources import build_resources

@@ -7,7 +7,7 @@ S3-compatible server. Afterwards the run, the materializations and the check res
 back from Postgres through a fresh instance and plain SQL.
 
 Data-driven over ``PER_TITLE_ASSETS``: every asset (and every check spec) that exists when the
-test runs must have materialized (passed) for the title, so assets join as they merge.
+test runs must have materialized (passed) for the title.
 """
 
 import pytest

@@ -8,7 +8,16 @@ from PIL import Image
 
 from prism.qc import QcEvent, Severity
 from prism.qc.profile import PROFILES, get_profile, summarize
-from prism.qc.timeline import SEVERITY_COLOURS, LoudnessCurve, render_timeline
+from prism.qc.timeline import (
+    LABEL_W,
+    LANE_H,
+    MARGIN,
+    SEVERITY_COLOURS,
+    TRACK_COLOURS,
+    LoudnessCurve,
+    plot_x,
+    render_timeline,
+)
 from prism.report import ReportInputs, render_report
 
 
@@ -50,12 +59,13 @@ def test_timeline_draws_each_finding_where_it_happens():
     img = Image.open(io.BytesIO(png)).convert("RGB")
     assert img.format is None and img.width == 1600
     red = SEVERITY_COLOURS[Severity.error]
-    xs = [x for x in range(img.width) for y in range(0, 120, 2) if img.getpixel((x, y)) == red]
+    lanes_bottom = MARGIN + 20 + 3 * LANE_H  # title, shots lane, the one finding lane (the legend is lower)
+    xs = [x for x in range(img.width) for y in range(0, lanes_bottom, 2) if img.getpixel((x, y)) == red]
     assert xs, "the error finding is drawn"
-    plot_left, plot_w = 230 + 12, 1600 - 230 - 24
-    # The red bar spans 40–60 % of the plot width (±2 px).
-    assert min(xs) == pytest.approx(plot_left + 0.4 * plot_w, abs=2)
-    assert max(xs) == pytest.approx(plot_left + 0.6 * plot_w, abs=2)
+    # The red bar spans 40–60 s of the 100 s plot (±2 px).
+    assert min(xs) == pytest.approx(plot_x(40, duration, img.width), abs=2)
+    assert max(xs) == pytest.approx(plot_x(60, duration, img.width), abs=2)
+    assert min(xs) > LABEL_W  # right of the lane labels
 
 
 class _Collect(HTMLParser):
@@ -100,11 +110,10 @@ def test_loudness_line_breaks_at_silent_blocks_instead_of_bridging_them():
     curve = LoudnessCurve(0, [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100],
                           [-20, -20, -20, float("nan"), None, float("nan"), -20, -20, -20, -20, -20])
     img = Image.open(io.BytesIO(render_timeline(100.0, [], loudness=[curve]))).convert("RGB")
-    plot_left, plot_w = 230 + 12, 1600 - 230 - 24
-    blue = (30, 110, 200)  # track 0
+    blue = TRACK_COLOURS[0]
 
     def drawn_at(t):
-        x = round(plot_left + plot_w * t / 100)
+        x = round(plot_x(t, 100.0, img.width))
         return any(img.getpixel((x, y)) == blue for y in range(img.height))
 
     assert drawn_at(10) and drawn_at(80)
@@ -116,10 +125,8 @@ def test_speakers_lane_and_table():
 
     turns = [SpeakerTurn(0, 0.0, 20.0, "S1"), SpeakerTurn(0, 40.0, 60.0, "S2")]
     img = Image.open(io.BytesIO(render_timeline(100.0, [], speakers=turns))).convert("RGB")
-    plot_left, plot_w = 230 + 12, 1600 - 230 - 24
-
     def colours_at(t):
-        x = round(plot_left + plot_w * t / 100)
+        x = round(plot_x(t, 100.0, img.width))
         return {img.getpixel((x, y)) for y in range(img.height)}
 
     assert speaker_colour("S1") in colours_at(10) and speaker_colour("S2") in colours_at(50)

@@ -134,3 +134,21 @@ def test_a_column_selection_reads_only_those_columns_and_local_copy_streams(stor
     with store.local_copy("t1", "frame_signals.parquet") as local:
         assert local.stat().st_size == size
     assert local.exists() == store.is_local  # a temp copy from S3 is gone afterwards
+
+
+def test_publishing_a_folder_replaces_it_exactly(store, tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        (work / name).write_bytes(name.encode())
+    store.write_json("t1", "keyframes.json", {"keep": True})  # outside the folder: never touched
+    store.publish_files("t1", {f"keyframes/{n}": work / n for n in ("a.jpg", "b.jpg", "c.jpg")},
+                        replace_prefixes=("keyframes/",))
+    assert store.list_files("t1") == ["keyframes.json", "keyframes/a.jpg", "keyframes/b.jpg", "keyframes/c.jpg"]
+    # A re-run that yields fewer files leaves no stale one behind.
+    store.publish_files("t1", {"keyframes/b.jpg": work / "a.jpg"}, replace_prefixes=("keyframes/",))
+    assert store.list_files("t1") == ["keyframes.json", "keyframes/b.jpg"]
+    assert store.read_bytes("t1", "keyframes/b.jpg") == b"a.jpg"
+    # remove_stale alone keeps what it is told to keep.
+    store.remove_stale("t1", keep={"keyframes.json"}, prefixes=("keyframes",))
+    assert store.list_files("t1") == ["keyframes.json"]

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from prism.audio.asr import TranscriptSegment, Word
 from prism.audio.loudness import BLOCK_S, MeterBlocks
@@ -87,9 +86,11 @@ def meter_from(table: pa.Table, info: dict) -> MeterBlocks:
     )
 
 
-def write_parquet(table: pa.Table, path) -> None:
-    pq.write_table(table, str(path), compression="zstd")
-
-
 def finite_or_none(x: float | None, digits: int = 2) -> float | None:
     return None if x is None or not math.isfinite(x) else round(float(x), digits)
+
+
+def loudness_track_entries(loudness: dict) -> list[dict]:
+    """The per-track entries of loudness.json (none when the document has none)."""
+    tracks = loudness.get("tracks", []) if isinstance(loudness, dict) else []
+    return [t for t in tracks if isinstance(t, dict)]

@@ -199,6 +199,33 @@ class MeterBlocks:
     def momentary(self) -> np.ndarray:
         return _lufs_array(self.gating_blocks())
 
+    def short_term_every(self, step_s: float = 1.0) -> list[float | None]:
+        """Short-term loudness sampled every ``step_s`` (None where it is below −70 LUFS / undefined):
+        the curve loudness.json carries and the report draws."""
+        stride = max(1, int(round(step_s / BLOCK_S)))
+        return [None if not np.isfinite(v) or v < -70 else round(float(v), 2)
+                for v in self.short_term()[::stride]]
+
+    def quiet_stretches(self, threshold_lufs: float, min_duration_s: float) -> list[tuple[float, float]]:
+        """Stretches of at least ``min_duration_s`` where the momentary (400 ms) loudness stays
+        below ``threshold_lufs`` (what audio QC reports as silences)."""
+        quiet = self.momentary() < threshold_lufs
+        found = []
+        i = 0
+        while i < quiet.size:
+            if not quiet[i]:
+                i += 1
+                continue
+            j = i
+            while j < quiet.size and quiet[j]:
+                j += 1
+            # block k covers [k·0.1, k·0.1 + 0.4); a quiet run of blocks i..j-1 spans that union
+            start, end = i * BLOCK_S, min((j - 1) * BLOCK_S + 0.4, self.duration_s)
+            if end - start >= min_duration_s:
+                found.append((round(start, 2), round(end, 2)))
+            i = j
+        return found
+
     def loudness_range(self) -> float:
         st = _windowed_mean(self.energy, 30)
         st = st[st > 0]

@@ -15,9 +15,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
-from prism.audio.loudness import BLOCK_S, MeterBlocks
+from prism.audio.languages import normalize_language
 from prism.qc.events import QcEvent, Severity
 
 
@@ -37,49 +35,6 @@ LOUDNESS_SPECS: dict[str, LoudnessSpec] = {
     # EBU R128 s1 for streaming: −16 LUFS ±1, TP ≤ −1 dBTP
     "streaming-16": LoudnessSpec("streaming-16", -16.0, 1.0, -1.0),
 }
-
-# ISO 639-2 (bibliographic and terminology) → ISO 639-1, for the languages Whisper knows
-# that deliveries carry most; tags already in 639-1 (or BCP 47 like 'pt-BR') pass through.
-_ISO639_2_TO_1 = {
-    "eng": "en", "kor": "ko", "jpn": "ja", "zho": "zh", "chi": "zh", "fra": "fr", "fre": "fr",
-    "deu": "de", "ger": "de", "spa": "es", "por": "pt", "ita": "it", "rus": "ru", "ara": "ar",
-    "hin": "hi", "tha": "th", "vie": "vi", "ind": "id", "msa": "ms", "may": "ms", "tur": "tr",
-    "pol": "pl", "nld": "nl", "dut": "nl", "swe": "sv", "nor": "no", "nob": "no", "dan": "da",
-    "fin": "fi", "ces": "cs", "cze": "cs", "ell": "el", "gre": "el", "heb": "he", "hun": "hu",
-    "ron": "ro", "rum": "ro", "ukr": "uk", "tgl": "tl", "fil": "tl", "yue": "yue", "cat": "ca",
-}
-
-
-def normalize_language(tag: str | None) -> str | None:
-    """A comparable primary language code ('eng' → 'en', 'pt-BR' → 'pt'); None for unknown."""
-    if not tag:
-        return None
-    primary = tag.strip().lower().replace("_", "-").split("-")[0]
-    if primary in ("", "und", "unk", "mul", "zxx", "mis"):
-        return None
-    return _ISO639_2_TO_1.get(primary, primary)
-
-
-def silences(meter: MeterBlocks, threshold_lufs: float, min_duration_s: float) -> list[tuple[float, float]]:
-    """Stretches where the momentary (400 ms) loudness stays below ``threshold_lufs``."""
-    momentary = meter.momentary()
-    quiet = momentary < threshold_lufs
-    found = []
-    i = 0
-    while i < quiet.size:
-        if not quiet[i]:
-            i += 1
-            continue
-        j = i
-        while j < quiet.size and quiet[j]:
-            j += 1
-        # block k covers [k·0.1, k·0.1 + 0.4); a quiet run of blocks i..j-1 spans that union
-        start, end = i * BLOCK_S, min((j - 1) * BLOCK_S + 0.4, meter.duration_s)
-        if end - start >= min_duration_s:
-            found.append((round(start, 2), round(end, 2)))
-        i = j
-    return found
-
 
 @dataclass(frozen=True)
 class TrackFacts:
@@ -167,10 +122,3 @@ def merge_ranges(ranges: Sequence[tuple[float, float]]) -> list[tuple[float, flo
         else:
             out.append((a, b))
     return out
-
-
-def short_term_curve(meter: MeterBlocks, step_s: float = 1.0) -> list[float | None]:
-    """Short-term loudness sampled every ``step_s`` (None where it is below −70 LUFS / undefined)."""
-    st = meter.short_term()
-    stride = max(1, int(round(step_s / BLOCK_S)))
-    return [None if not np.isfinite(v) or v < -70 else round(float(v), 2) for v in st[::stride]]

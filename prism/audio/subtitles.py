@@ -117,3 +117,14 @@ def to_srt(segments: Iterable[TranscriptSegment]) -> str:
     for i, cue in enumerate(cues_of(segments), start=1):
         blocks.append(f"{i}\n{_timestamp(cue.start_s, ',')} --> {_timestamp(cue.end_s, ',')}\n{cue.text}\n")
     return "\n".join(blocks)
+
+
+def subtitle_names(languages: list[tuple[int, str]]) -> dict[int, str]:
+    """``transcript.<lang>`` per track; a language on several tracks gets ``<lang>-track<N>`` after
+    the first, so no file is overwritten."""
+    names, seen = {}, set()
+    for track, lang in languages:
+        stem = f"transcript.{lang}" if lang not in seen else f"transcript.{lang}-track{track}"
+        seen.add(lang)
+        names[track] = stem
+    return names

@@ -55,6 +55,17 @@ class LoudnessCurve:
     times_s: Sequence[float]
     lufs: Sequence[float]
 
+    @classmethod
+    def of_track(cls, track: dict) -> LoudnessCurve | None:
+        """A loudness.json track entry's short-term loudness (value i = the window ending at
+        i*step + window) as a curve; None when the entry has none."""
+        st = track.get("short_term")
+        if not isinstance(st, dict) or not st.get("lufs"):
+            return None
+        step, window = float(st.get("step_s", 1.0)), float(st.get("window_s", 3.0))
+        times = [i * step + window for i in range(len(st["lufs"]))]
+        return cls(int(track["track"]), times, [float("nan") if v is None else v for v in st["lufs"]])
+
 
 def _font(size: int) -> ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
@@ -72,6 +83,13 @@ def _tick_step(duration_s: float) -> float:
         if duration_s / step <= 12:
             return float(step)
     return 7200.0
+
+
+def plot_x(t: float, duration_s: float, width: int = 1600) -> float:
+    """The x pixel of time ``t`` on a timeline ``width`` wide (the plot right of the lane labels)."""
+    duration_s = max(duration_s, 1e-3)
+    plot_w = width - LABEL_W - 2 * MARGIN
+    return LABEL_W + MARGIN + plot_w * min(max(t, 0.0), duration_s) / duration_s
 
 
 def render_timeline(
@@ -94,7 +112,6 @@ def render_timeline(
     )
     text_lane = 1 if onscreen_text is not None else 0
     rows = len(lanes) + (1 if len(lanes) == len(speaker_tracks) else 0)  # + a "no findings" row
-    plot_w = width - LABEL_W - 2 * MARGIN
     loud_h = 160 if loudness else 0
     height = MARGIN * 2 + 24 + LANE_H * (1 + text_lane + rows) + (loud_h + 30 if loudness else 0) + 22
     img = Image.new("RGB", (width, height), BACKGROUND)
@@ -102,7 +119,7 @@ def render_timeline(
     font, small = _font(13), _font(11)
 
     def x_of(t: float) -> float:
-        return LABEL_W + MARGIN + plot_w * min(max(t, 0.0), duration_s) / duration_s
+        return plot_x(t, duration_s, width)
 
     top = MARGIN + 20
     draw.text((MARGIN, MARGIN), f"QC timeline - {_clock(duration_s)}", fill=INK, font=_font(15))

@@ -228,7 +228,7 @@ class VectorStore:
     def configured(cls, uri: str, *, s3_endpoint_url: str | None = None, s3_region: str | None = None,
                    index_min_rows: int = IndexPolicy.min_rows,
                    on_model_change: OnModelChange = "fail") -> VectorStore:
-        """The store as Prism's settings describe it (the resource and ``prism.search`` use this)."""
+        """The store as Prism's settings describe it (the resource and ``prism.catalogue`` use this)."""
         options = lance_storage_options(uri, endpoint_url=s3_endpoint_url, region=s3_region)
         return cls(uri, storage_options=options, index_policy=IndexPolicy(min_rows=index_min_rows),
                    on_model_change=on_model_change)

@@ -18,8 +18,8 @@ from prism_assets.assets.embeddings import (
 )
 from prism_assets.assets.intake import delivery
 from prism_assets.assets.qc import qc, report, title_bundle
+from prism_assets.assets.series_voices import SPEAKER_ASSETS, voices
 from prism_assets.assets.source import source_probe
-from prism_assets.assets.speakers import SPEAKER_ASSETS, voices
 from prism_assets.assets.visual import frame_signals, keyframes, onscreen_text, shots, visual_qc
 
 VISUAL_ASSETS = [frame_signals, shots, keyframes, onscreen_text, visual_qc]

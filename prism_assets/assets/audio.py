@@ -18,7 +18,6 @@ writes its (empty) result and ``audio_qc`` reports the finding.
 
 import hashlib
 import json
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -32,7 +31,6 @@ from prism.audio.artifacts import (
     meter_table,
     speech_table,
     transcript_table,
-    write_parquet,
 )
 from prism.audio.asr import ModelUnavailable, identify_language, plan_chunks, speech_chunks, transcribe
 from prism.audio.decode import (
@@ -42,14 +40,12 @@ from prism.audio.decode import (
     speech_file,
 )
 from prism.audio.diarize import DiarizationUnavailable, diarize_track
+from prism.audio.languages import normalize_language
 from prism.audio.loudness import to_db
 from prism.audio.qc import (
     LOUDNESS_SPECS,
     TrackFacts,
     audio_events,
-    normalize_language,
-    short_term_curve,
-    silences,
 )
 from prism.audio.speakers import (
     VOICES_SCHEMA,
@@ -59,10 +55,10 @@ from prism.audio.speakers import (
     turns_of,
     voice_profiles,
 )
-from prism.audio.subtitles import to_srt, to_vtt
+from prism.audio.subtitles import subtitle_names, to_srt, to_vtt
 from prism.audio.vad import detect_speech
 from prism.qc.events import events_table
-from prism.storage import ArtifactStore
+from prism.storage import ArtifactStore, write_parquet
 from prism_assets.assets.inputs import require_artifacts
 from prism_assets.assets.source import source_probe
 from prism_assets.compute import GPU_STEP
@@ -75,18 +71,6 @@ AUDIO_DIR = "audio"
 
 def meter_file(track: int) -> str:
     return f"track{track}.meter.parquet"
-
-
-def _publish(store: ArtifactStore, title_id: str, relpath: str, local: Path) -> None:
-    with store.staged_file(title_id, relpath) as staged:
-        shutil.copyfile(local, staged)
-
-
-def _remove_stale(store: ArtifactStore, title_id: str, keep: set[str], prefixes: tuple[str, ...]) -> None:
-    """Re-runs replace artifacts exactly: drop files a previous run left that this one did not write."""
-    for rel in store.list_files(title_id):
-        if rel.startswith(prefixes) and rel not in keep:
-            store.delete(title_id, rel)
 
 
 def _audio_info(store: ArtifactStore, title_id: str) -> dict:
@@ -124,15 +108,12 @@ def audio(context: AssetExecutionContext, storage: ArtifactStorage, media: Media
         except AudioDecodeError as exc:
             raise Failure(f"title {title_id}: {exc}") from None
         # Publish the per-track files first, audio.json (the index) last.
-        tracks, written = [], set()
+        tracks, files = [], {}
         for d in decoded:
             meter_path = work / meter_file(d.track)
             write_parquet(meter_table(d.meter), meter_path)
-            for name, local in ((speech_file(d.track), work / speech_file(d.track)),
-                                (meter_file(d.track), meter_path)):
-                rel = f"{AUDIO_DIR}/{name}"
-                _publish(store, title_id, rel, local)
-                written.add(rel)
+            files[f"{AUDIO_DIR}/{speech_file(d.track)}"] = work / speech_file(d.track)
+            files[f"{AUDIO_DIR}/{meter_file(d.track)}"] = meter_path
             tracks.append({
                 "track": d.track, "stream_index": d.stream_index, "codec": d.codec,
                 "stream_language": d.language,
@@ -144,7 +125,7 @@ def audio(context: AssetExecutionContext, storage: ArtifactStorage, media: Media
                 "meter": f"{AUDIO_DIR}/{meter_file(d.track)}",
                 "digital_silence": [list(r) for r in d.digital_silence],
             })
-    _remove_stale(store, title_id, written, (f"{AUDIO_DIR}/",))
+        store.publish_files(title_id, files, replace_prefixes=(f"{AUDIO_DIR}/",))
     record = {"audio_version": AUDIO_VERSION, "no_audio": not tracks, "tracks": tracks}
     store.write_json(title_id, "audio.json", record)
     digest = hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
@@ -179,8 +160,7 @@ def speech_segments(context: AssetExecutionContext, storage: ArtifactStorage,
         rows += [{"track": t["track"], "start_s": s.start_s, "end_s": s.end_s, "kind": "speech",
                   "confidence": s.confidence} for s in segments]
         per_track[t["track"]] = round(sum(s.duration_s for s in segments), 2)
-    with store.staged_file(title_id, "speech.parquet") as staged:
-        write_parquet(speech_table(rows), staged)
+    store.write_table(title_id, "speech.parquet", speech_table(rows))
     return MaterializeResult(metadata={
         "segments": len(rows), "speech_s_by_track": MetadataValue.json(per_track),
         "no_audio": info["no_audio"],
@@ -222,7 +202,7 @@ def loudness(context: AssetExecutionContext, storage: ArtifactStorage) -> Materi
             "sample_peak_dbfs": finite_or_none(to_db(meter.sample_peak_max)),
             "dialog_lufs": finite_or_none(meter.gated_loudness_in(ranges)) if ranges else None,
             "speech_s": round(sum(e - s for s, e in ranges), 2),
-            "short_term": {"step_s": 1.0, "window_s": 3.0, "lufs": short_term_curve(meter, 1.0)},
+            "short_term": {"step_s": 1.0, "window_s": 3.0, "lufs": meter.short_term_every(1.0)},
         })
     record = {"standard": "ITU-R BS.1770-4 / EBU R128 (EBU Tech 3342 LRA)", "no_audio": info["no_audio"],
               "tracks": tracks}
@@ -288,10 +268,8 @@ def speakers(context: AssetExecutionContext, storage: ArtifactStorage,
                            "f0_median_hz": p.f0_median_hz if p else None,
                            "f0_p10_hz": p.f0_p10_hz if p else None, "f0_p90_hz": p.f0_p90_hz if p else None,
                            "embedding": result.centroids[speaker].astype("float32").tolist()})
-    with store.staged_file(title_id, SPEAKER_VOICES) as staged:
-        write_parquet(pa.Table.from_pylist(voices, schema=VOICES_SCHEMA), staged)
-    with store.staged_file(title_id, SPEAKERS_PARQUET) as staged:  # the turn table last
-        write_parquet(speakers_table(rows), staged)
+    store.write_table(title_id, SPEAKER_VOICES, pa.Table.from_pylist(voices, schema=VOICES_SCHEMA))
+    store.write_table(title_id, SPEAKERS_PARQUET, speakers_table(rows))  # the turn table last
     return MaterializeResult(metadata={
         "turns": len(rows), "speakers": len(voices), "backend": diarization.backend,
         "speakers_by_track": MetadataValue.json({str(t["track"]): sum(v["track"] == t["track"] for v in voices)
@@ -301,17 +279,6 @@ def speakers(context: AssetExecutionContext, storage: ArtifactStorage,
         "x_real_time": round(audio_s / diarize_s, 1) if diarize_s else None,
         "notes": "; ".join(notes) or "none", "no_audio": info["no_audio"],
     })
-
-
-def subtitle_names(languages: list[tuple[int, str]]) -> dict[int, str]:
-    """``transcript.<lang>`` per track; a language on several tracks gets ``<lang>-track<N>`` after
-    the first, so no file is overwritten."""
-    names, seen = {}, set()
-    for track, lang in languages:
-        stem = f"transcript.{lang}" if lang not in seen else f"transcript.{lang}-track{track}"
-        seen.add(lang)
-        names[track] = stem
-    return names
 
 
 @asset(
@@ -371,8 +338,7 @@ def transcript(context: AssetExecutionContext, storage: ArtifactStorage, asr: As
         store.write_text(title_id, f"{stem}.vtt", to_vtt(r.segments, r.language))
         store.write_text(title_id, f"{stem}.srt", to_srt(r.segments))
         written |= {f"{stem}.vtt", f"{stem}.srt"}
-    with store.staged_file(title_id, "transcript.parquet") as staged:
-        write_parquet(table, staged)
+    store.write_table(title_id, "transcript.parquet", table)
     summary = {"backend": asr.backend, "no_audio": info["no_audio"], "tracks": [
         {"track": t["track"], "declared_language": t["declared_language"],
          "language": r.language if r else None,
@@ -383,7 +349,8 @@ def transcript(context: AssetExecutionContext, storage: ArtifactStorage, asr: As
          "subtitles": [f"{names[t['track']]}.vtt", f"{names[t['track']]}.srt"] if t["track"] in names else []}
         for t, r, d in results]}
     store.write_json(title_id, "transcript.json", summary)
-    _remove_stale(store, title_id, written | {"transcript.parquet", "transcript.json"}, ("transcript.",))
+    store.remove_stale(title_id, keep=written | {"transcript.parquet", "transcript.json"},
+                       prefixes=("transcript.",))
     return MaterializeResult(metadata={
         "segments": table.num_rows, "backend": asr.backend,
         "languages": MetadataValue.json({str(x["track"]): x["language"] for x in summary["tracks"]}),
@@ -426,14 +393,14 @@ def audio_qc(context: AssetExecutionContext, storage: ArtifactStorage, audio_qc_
             dialog_lufs=_or_inf(level["dialog_lufs"]), speech_s=level["speech_s"],
             declared_language=t["declared_language"], detected_language=lang.get("detected_language"),
             detected_probability=lang.get("detected_probability"),
-            silences=silences(meter, audio_qc_policy.silence_threshold_lufs, audio_qc_policy.silence_min_s),
+            silences=meter.quiet_stretches(audio_qc_policy.silence_threshold_lufs,
+                                           audio_qc_policy.silence_min_s),
             dropouts=[tuple(r) for r in t.get("digital_silence", [])],
             overlaps=[(r["start_s"], r["end_s"]) for r in turns if r["track"] == n and r["overlap"]],
         ))
     duration = _title_duration(store, title_id, info)
     events = audio_events(duration, facts, spec)
-    with store.staged_file(title_id, "qc_audio.parquet") as staged:
-        write_parquet(events_table(events), staged)
+    store.write_table(title_id, "qc_audio.parquet", events_table(events))
     counts: dict[str, int] = {}
     for e in events:
         counts[e.check] = counts.get(e.check, 0) + 1

@@ -32,6 +32,7 @@ from prism.embeddings import BUILTIN_COLOR_LAYOUT
 from prism.embeddings.base import EmbeddingError
 from prism.settings import get_settings
 from prism.storage import ArtifactStore
+from prism.vectors.rows import onscreen_rows, segment_rows, shot_rows
 from prism.vectors.store import (
     ONSCREEN,
     ONSCREEN_COLUMNS,
@@ -43,7 +44,6 @@ from prism.vectors.store import (
     metadata_json,
     model_metadata,
     model_of_schema,
-    vector_matrix,
 )
 from prism_assets.assets.audio import transcript
 from prism_assets.assets.inputs import require_artifacts
@@ -223,38 +223,6 @@ def onscreen_text_embeddings(context: AssetExecutionContext, storage: ArtifactSt
 
 
 # -- vectors -----------------------------------------------------------------
-def shot_rows(title_id: str, embedded: pa.Table, model: EmbeddingModel, shots_table: pa.Table,
-              metadata: str | None) -> list[dict]:
-    vectors = vector_matrix(embedded, model.dim)
-    bounds = {r["shot_index"]: r for r in shots_table.to_pylist()}
-    rows = []
-    for i, r in enumerate(embedded.drop_columns(["vector"]).to_pylist()):
-        shot = bounds.get(r["shot_index"])
-        if shot is None:
-            raise Failure(f"title {title_id}: keyframe of shot {r['shot_index']} has no shot in shots.parquet; "
-                          "re-materialize `keyframes` and `visual_embeddings`")
-        rows.append({"id": f"{title_id}/{r['shot_index']}/{r['frame_index']}", "title_id": title_id,
-                     "shot_index": r["shot_index"], "frame_index": r["frame_index"],
-                     "start_s": shot["start_s"], "end_s": shot["end_s"], "time_s": r["time_s"],
-                     "transition": shot["transition"], "keyframe_path": r["path"], "metadata": metadata,
-                     "vector": vectors[i]})
-    return rows
-
-
-def segment_rows(title_id: str, embedded: pa.Table, model: EmbeddingModel, metadata: str | None) -> list[dict]:
-    vectors = vector_matrix(embedded, model.dim)
-    return [{"id": f"{title_id}/{r['track']}/{r['segment_index']}", "title_id": title_id, **r,
-             "metadata": metadata, "vector": vectors[i]}
-            for i, r in enumerate(embedded.drop_columns(["vector"]).to_pylist())]
-
-
-def onscreen_rows(title_id: str, embedded: pa.Table, model: EmbeddingModel, metadata: str | None) -> list[dict]:
-    vectors = vector_matrix(embedded, model.dim)
-    return [{"id": f"{title_id}/{r['event_index']}", "title_id": title_id, **r,
-             "metadata": metadata, "vector": vectors[i]}
-            for i, r in enumerate(embedded.drop_columns(["vector"]).to_pylist())]
-
-
 def _delivery_metadata(store: ArtifactStore, title_id: str) -> str | None:
     if not store.exists(title_id, "delivery.json"):
         return None
@@ -292,11 +260,14 @@ def vectors(context: AssetExecutionContext, storage: ArtifactStorage,
     onscreen_vectors = store.read_table(title_id, ONSCREEN_EMBEDDINGS)
     onscreen_model = embedding_model_of(title_id, ONSCREEN_EMBEDDINGS, onscreen_vectors)
     shots_table = store.read_table(title_id, SHOTS_PARQUET)
-    planned = {
-        SHOTS: (shot_rows(title_id, keyframe_vectors, visual_model, shots_table, metadata), visual_model),
-        SEGMENTS: (segment_rows(title_id, line_vectors, text_model, metadata), text_model),
-        ONSCREEN: (onscreen_rows(title_id, onscreen_vectors, onscreen_model, metadata), onscreen_model),
-    }
+    try:
+        planned = {
+            SHOTS: (shot_rows(title_id, keyframe_vectors, visual_model, shots_table, metadata), visual_model),
+            SEGMENTS: (segment_rows(title_id, line_vectors, text_model, metadata), text_model),
+            ONSCREEN: (onscreen_rows(title_id, onscreen_vectors, onscreen_model, metadata), onscreen_model),
+        }
+    except VectorStoreError as exc:
+        raise Failure(str(exc)) from None
     db = vector_index.store()
     results = {}
     try:

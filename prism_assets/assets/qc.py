@@ -6,10 +6,8 @@
 ``report.html``; ``title_bundle`` publishes the derived results for the backend.
 """
 
-import io
 import statistics
 
-import pyarrow.parquet as pq
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -21,6 +19,7 @@ from dagster import (
     asset,
 )
 
+from prism.audio.artifacts import loudness_track_entries
 from prism.audio.qc import LOUDNESS_SPECS
 from prism.export import ExportRefused, publish_bundle, select_exportable
 from prism.ocr.qc import onscreen_text_findings
@@ -30,10 +29,11 @@ from prism.qc.timeline import LoudnessCurve, SpeakerTurn, render_timeline
 from prism.report import ReportInputs, render_report
 from prism.settings import get_settings
 from prism.storage import ArtifactStore
+from prism_assets.assets.inputs import require_artifacts
 from prism_assets.partitions import title_of, titles
 from resources import ArtifactStorage, AudioQcPolicy, BundleExport
 
-DOMAIN_FINDINGS = ("qc_visual.parquet", "qc_audio.parquet")
+DOMAIN_FINDINGS = (("qc_visual.parquet", "visual_qc"), ("qc_audio.parquet", "audio_qc"))
 ONSCREEN_TEXT = "onscreen_text.parquet"
 SPEECH = "speech.parquet"
 CONTENT_QC = "content_qc"
@@ -65,11 +65,8 @@ def _json(store: ArtifactStore, title_id: str, relpath: str) -> dict:
 def qc(context: AssetExecutionContext, storage: ArtifactStorage) -> MaterializeResult:
     title_id = title_of(context)
     store = storage.store()
-    missing = [f for f in DOMAIN_FINDINGS if not store.exists(title_id, f)]
-    if missing:
-        raise Failure(f"title {title_id}: QC findings missing ({', '.join(missing)}); "
-                      "materialize visual_qc and audio_qc first")
-    events = [e for f in DOMAIN_FINDINGS for e in read_events(store.read_bytes(title_id, f))]
+    require_artifacts(store, title_id, *DOMAIN_FINDINGS)
+    events = [e for f, _ in DOMAIN_FINDINGS for e in read_events(store.read_bytes(title_id, f))]
     settings = get_settings()
     profile = get_profile(settings.qc_profile)
     duration = float(_json(store, title_id, "probe.json").get("duration_s") or 0.0)
@@ -78,9 +75,7 @@ def qc(context: AssetExecutionContext, storage: ArtifactStorage) -> MaterializeR
                                      duration, max_speech_share=settings.qc_burned_in_share)
     graded, summary = summarize(events, profile, duration)
 
-    buf = io.BytesIO()
-    pq.write_table(events_table(graded), buf)
-    store.write_bytes(title_id, "qc.parquet", buf.getvalue())
+    store.write_table(title_id, "qc.parquet", events_table(graded))
     store.write_json(title_id, "qc_summary.json", summary.model_dump(mode="json"))
 
     passed = summary.status == "pass"
@@ -121,8 +116,8 @@ def report(context: AssetExecutionContext, storage: ArtifactStorage, audio_qc_po
     shots = _table(store, title_id, "shots.parquet")
     onscreen = _table(store, title_id, ONSCREEN_TEXT) if store.exists(title_id, ONSCREEN_TEXT) else None
     loudness = _json(store, title_id, "loudness.json")
-    tracks = loudness_tracks(loudness)
-    curves = [curve for t in tracks if (curve := short_term_curve(t)) is not None]
+    tracks = loudness_track_entries(loudness)
+    curves = [curve for t in tracks if (curve := LoudnessCurve.of_track(t)) is not None]
     timeline = render_timeline(
         summary.duration_s, events,
         shot_starts_s=[s["start_s"] for s in shots],
@@ -159,22 +154,6 @@ def report(context: AssetExecutionContext, storage: ArtifactStorage, audio_qc_po
         "shots": len(shots),
         "median_shot_s": round(statistics.median(lengths), 3) if lengths else 0.0,
     })
-
-
-def short_term_curve(track: dict) -> LoudnessCurve | None:
-    """A track's short-term loudness (value i = window ending at i*step + window) as a curve."""
-    st = track.get("short_term")
-    if not isinstance(st, dict) or not st.get("lufs"):
-        return None
-    step, window = float(st.get("step_s", 1.0)), float(st.get("window_s", 3.0))
-    times = [i * step + window for i in range(len(st["lufs"]))]
-    return LoudnessCurve(int(track["track"]), times, [float("nan") if v is None else v for v in st["lufs"]])
-
-
-def loudness_tracks(loudness: dict) -> list[dict]:
-    """The per-track entries of loudness.json."""
-    tracks = loudness.get("tracks", []) if isinstance(loudness, dict) else []
-    return [t for t in tracks if isinstance(t, dict)]
 
 
 @asset(

@@ -81,15 +81,9 @@ def _video_title(store: ArtifactStore, title_id: str) -> tuple[str, dict]:
 
 
 def _publish_dir(store: ArtifactStore, title_id: str, directory: str, files: dict[str, Path]) -> None:
-    """Publish ``files`` (name -> local file) under ``directory`` and remove stale ones
-    from an earlier run, so a re-run replaces the artifacts exactly."""
-    for name, local in files.items():
-        with store.staged_file(title_id, f"{directory}/{name}") as staged:
-            shutil.copyfile(local, staged)
-    prefix = directory + "/"
-    for rel in store.list_files(title_id):
-        if rel.startswith(prefix) and rel[len(prefix):] not in files:
-            store.delete(title_id, rel)
+    """Publish ``files`` (name -> local file) as the whole of ``directory``."""
+    store.publish_files(title_id, {f"{directory}/{name}": local for name, local in files.items()},
+                        replace_prefixes=(directory + "/",))
 
 
 def _table_md(rows: list[dict], columns: list[str], limit: int = 10) -> str:

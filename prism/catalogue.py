@@ -1,6 +1,6 @@
 """Catalogue search as one function call, configured like everything else (``PRISM_*``).
 
-    from prism.search import search
+    from prism.catalogue import search
     results = search("the truck at the harbour", k=5)            # shots + dialogue
     results = search(like="ep-101:12", title_id="ep-102")         # shots that look like ep-101 shot 12
 
