@@ -1,13 +1,18 @@
 """On-screen text cost on CPU: seconds of OCR per minute of video at the default interval.
 
 Renders a 1080p25 H.264 title (scikit-image photographs; outlined Korean/English subtitles that
-change every 2.5 s, signs on cards, stretches with no text; see tests/ocr_truth.py), then runs
-``prism.ocr.video.read_onscreen_text`` with the default settings (PRISM_OCR_INTERVAL_S = 1 s,
-detector side 960, one ONNX Runtime thread per model) and, for scale, a bare PyAV decode of the
-same file. Prints the OCR time, seconds per minute of video, the split between detection and
-reading, and how many drawn lines were found.
+change every 2.5 s, signs on cards, stretches with no text; every third shot pans, so its
+pictures change at every sample; see tests/ocr_truth.py), then, in one run, a bare PyAV decode of
+the file and ``prism.ocr.video.read_onscreen_text`` with the default settings
+(PRISM_OCR_INTERVAL_S = 1 s, detector side 960, one ONNX Runtime thread per model, the gated and
+change-aware detector). Prints seconds of OCR per minute of video beside the bare decode, the
+split between detection and reading, what the detector did with its pictures (reused, partly
+detected, gated, full passes) and how many drawn lines were found.
 
-    .venv/bin/python benchmarks/ocr.py [--seconds 60] [--interval 1.0] [--workdir DIR]
+``--compare`` runs the same title once more with the plain detector (the full-scale PP-OCR pass
+on every picture, as before the gate), for a before/after on the same machine and load.
+
+    .venv/bin/python benchmarks/ocr.py [--seconds 60] [--interval 1.0] [--workdir DIR] [--compare]
 """
 
 from __future__ import annotations
@@ -42,7 +47,8 @@ def bench_title(path: Path, seconds: int, fps: int = 25):
     shots, lines = [], []
     for k, start in enumerate(range(0, frames, shot_len)):
         end = min(start + shot_len, frames)
-        shots.append(TruthShot(start, end, BACKGROUNDS[k % len(BACKGROUNDS)]))
+        shots.append(TruthShot(start, end, BACKGROUNDS[k % len(BACKGROUNDS)],
+                               pan_px_per_frame=0.8 if k % 3 == 1 else 0.0))
         if k % 6 == 5:
             continue  # text-free
         for j, s in enumerate(range(start + 13, start + 2 * (end - start) // 3, int(2.5 * fps))):
@@ -62,11 +68,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--interval", type=float, default=1.0)
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--compare", action="store_true",
+                        help="also run the plain detector (no gate, no reuse) on the same title")
     args = parser.parse_args()
 
     import av
 
-    from prism.ocr.rapid import RapidDetector, RapidReader
+    from prism.ocr.rapid import RapidDetector, RapidReader, text_detector
     from prism.ocr.readers import ScriptRoutedReader
     from prism.ocr.tesseract import TesseractReader
     from prism.ocr.video import OcrOptions, read_onscreen_text
@@ -86,48 +94,74 @@ def main() -> None:
         decoded = sum(1 for _ in container.decode(stream))
     bare = time.perf_counter() - started
 
-    timings: Counter = Counter()
-
-    def timed(obj, name: str, key: str) -> None:
-        inner = getattr(obj, name)
-
-        def wrapper(*a, **kw):
-            t0 = time.perf_counter()
-            try:
-                return inner(*a, **kw)
-            finally:
-                timings[key] += time.perf_counter() - t0
-                timings[key + "_calls"] += 1
-        setattr(obj, name, wrapper)
-
-    detector, latin, korean = RapidDetector(), RapidReader(), TesseractReader()
-    timed(detector, "detect", "detect")
-    timed(latin, "read", "ppocr_read")
-    timed(korean, "read", "tesseract_read")
     times = np.arange(title.frame_count) / title.fps
     shots = [{"shot_index": i, "start_frame": s.start_frame, "end_frame": s.end_frame}
              for i, s in enumerate(title.shots)]
-    started = time.perf_counter()
-    result = read_onscreen_text(lambda: str(path), times, shots, detector=detector,
-                                reader=ScriptRoutedReader(latin, korean),
-                                options=OcrOptions(interval_s=args.interval))
-    ocr = time.perf_counter() - started
     minutes = title.duration_s / 60
-    found = sum(any(similarity(e.line.text, t.text) >= 0.5 and e.start_frame < t.end_frame
-                    and t.start_frame < e.end_frame for e in result.events) for t in title.lines)
-    print(f"bare PyAV decode: {decoded} frames in {bare:.1f} s")
-    print(f"OCR at interval {args.interval:g} s: {ocr:.1f} s for {title.duration_s:.0f} s of video "
-          f"= {ocr / minutes:.1f} s of OCR per minute of video ({ocr / bare:.1f}x a bare decode)")
-    print(f"  samples {result.samples}, refinement probes {result.probes} ({result.detector_probes} by the "
-          f"detector), gap decodes {result.gap_decodes}")
-    print(f"  detection {timings['detect']:.1f} s ({timings['detect_calls']} calls, incl. probes), "
-          f"PP-OCR reading {timings['ppocr_read']:.1f} s, Tesseract reading {timings['tesseract_read']:.1f} s "
-          f"({timings['tesseract_read_calls']} lines)")
-    false = [e for e in result.events
-             if not any(similarity(e.line.text, t.text) >= 0.5 and e.start_frame < t.end_frame
-                        and t.start_frame < e.end_frame for t in title.lines)]
-    print(f"  events {len(result.events)}; drawn lines found {found}/{len(title.lines)}; events matching no "
-          f"drawn line {len(false)} {[e.line.text for e in false][:5]}")
+    print(f"bare PyAV decode: {decoded} frames in {bare:.1f} s = {bare / minutes:.1f} s per minute of video")
+    runs = [("gated, change-aware detector (default)", text_detector())]
+    if args.compare:
+        runs.append(("plain detector (full-scale pass on every picture)", RapidDetector(gate=False)))
+    latin, korean = RapidReader(), TesseractReader()
+    for label, detector in runs:
+        timings: Counter = Counter()
+        timed(timings, detector, "detect", "detect")
+        timed(timings, latin, "read", "ppocr_read")
+        timed(timings, korean, "read", "tesseract_read")
+        started = time.perf_counter()
+        result = read_onscreen_text(lambda: str(path), times, shots, detector=detector,
+                                    reader=ScriptRoutedReader(latin, korean),
+                                    options=OcrOptions(interval_s=args.interval))
+        ocr = time.perf_counter() - started
+        untime(detector, "detect")
+        untime(latin, "read")
+        untime(korean, "read")
+        found = sum(any(similarity(e.line.text, t.text) >= 0.5 and e.start_frame < t.end_frame
+                        and t.start_frame < e.end_frame for e in result.events) for t in title.lines)
+        print(f"\n{label}, interval {args.interval:g} s: {ocr:.1f} s for {title.duration_s:.0f} s of video "
+              f"= {ocr / minutes:.1f} s of OCR per minute of video ({ocr / bare:.1f}x the bare decode, "
+              f"{bare / minutes:.1f} s per minute)")
+        print(f"  samples {result.samples}, refinement probes {result.probes} ({result.detector_probes} by the "
+              f"detector), gap decodes {result.gap_decodes}")
+        reading = timings["ppocr_read"] + timings["tesseract_read"]
+        rest = ocr - timings["detect"] - reading
+        print(f"  detection {timings['detect']:.1f} s ({timings['detect_calls']} calls, incl. probes; "
+              f"{100 * timings['detect'] / ocr:.0f} %), reading {reading:.1f} s ({100 * reading / ocr:.0f} %: "
+              f"PP-OCR {timings['ppocr_read']:.1f} s, Tesseract {timings['tesseract_read']:.1f} s, "
+              f"{timings['tesseract_read_calls']} lines), decoding and the rest {rest:.1f} s "
+              f"({100 * rest / ocr:.0f} %)")
+        inner = getattr(detector, "inner", detector)
+        if hasattr(detector, "inner"):
+            c = detector.stats
+            print(f"  pictures {c['frames']}: unchanged, boxes reused {c['reused']} "
+                  f"({100 * c['reused'] / max(c['frames'], 1):.0f} %), changed in places {c['partial']}, "
+                  f"detected whole {c['full']}")
+        c = inner.stats
+        print(f"  PP-OCR detector: pictures {c['frames']}, gated (no text, no full-scale pass) {c['gated']} "
+              f"({100 * c['gated'] / max(c['frames'], 1):.0f} %), full-scale passes on regions {c['regions']}, "
+              f"on whole pictures {c['full']}")
+        false = [e for e in result.events
+                 if not any(similarity(e.line.text, t.text) >= 0.5 and e.start_frame < t.end_frame
+                            and t.start_frame < e.end_frame for t in title.lines)]
+        print(f"  events {len(result.events)}; drawn lines found {found}/{len(title.lines)}; events matching "
+              f"no drawn line {len(false)} {[e.line.text for e in false][:5]}")
+
+
+def timed(timings: Counter, obj, name: str, key: str) -> None:
+    inner = getattr(obj, name)
+
+    def wrapper(*a, **kw):
+        t0 = time.perf_counter()
+        try:
+            return inner(*a, **kw)
+        finally:
+            timings[key] += time.perf_counter() - t0
+            timings[key + "_calls"] += 1
+    setattr(obj, name, wrapper)
+
+
+def untime(obj, name: str) -> None:
+    delattr(obj, name)
 
 
 if __name__ == "__main__":

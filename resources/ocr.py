@@ -1,8 +1,10 @@
 """The on-screen text resource: the text detector and the script-routed reader, and their settings.
 
 Models are loaded on first use and kept for the life of the process (keyed by configuration),
-never at import time: PP-OCR detection and Latin recognition from the ``rapidocr`` wheel, Korean
-and English reading by Tesseract (Debian ``tesseract-ocr-kor``/``-eng``).
+never at import time: PP-OCR detection (behind the half-scale gate, detecting only what changed
+since the last picture: ``prism.ocr.rapid.text_detector``) and Latin recognition from the
+``rapidocr`` wheel, Korean and English reading by in-process Tesseract (``tesserocr``, with
+Debian's ``tesseract-ocr-kor``/``-eng`` data). See docs/ocr.md.
 """
 
 from __future__ import annotations
@@ -26,9 +28,9 @@ class OnscreenTextModel(ConfigurableResource):
         return MODELS.get(("ocr", what, self.detector_side, self.languages, self.threads), build)
 
     def detector(self) -> TextDetector:
-        from prism.ocr.rapid import RapidDetector
+        from prism.ocr.rapid import text_detector
 
-        return self._load("detector", lambda: RapidDetector(limit_side_len=self.detector_side,
+        return self._load("detector", lambda: text_detector(limit_side_len=self.detector_side,
                                                             threads=self.threads))
 
     def reader(self) -> TextReader:

@@ -80,11 +80,11 @@ def test_kinds_by_position_background_and_dynamics():
 # -- a rendered title, end to end --------------------------------------------------
 @pytest.fixture(scope="module")
 def ocr_models():
-    from prism.ocr.rapid import RapidDetector, RapidReader
+    from prism.ocr.rapid import RapidReader, text_detector
     from prism.ocr.readers import ScriptRoutedReader
     from prism.ocr.tesseract import TesseractReader
 
-    return RapidDetector(), ScriptRoutedReader(RapidReader(), TesseractReader("kor+eng"))
+    return text_detector(), ScriptRoutedReader(RapidReader(), TesseractReader("kor+eng"))
 
 
 @pytest.fixture(scope="module")
