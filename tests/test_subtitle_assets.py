@@ -117,3 +117,13 @@ def test_subtitle_template_and_dialogue_list_on_a_real_title(instance, prism_hom
     bundle = json.loads((exported / "bundle.json").read_text())
     names = {f["path"] for f in bundle["files"]}
     assert {"subtitles.en.ttml", "subtitle_conformance.parquet", "dialogue_list.xlsx"} <= names
+
+
+def test_graph_shape(prism_home):
+    graph = build_definitions(prism_home).resolve_asset_graph()
+    parents = {k: {p.to_user_string() for p in graph.get(AssetKey(k)).parent_keys}
+               for k in ("subtitle_template", "dialogue_list")}
+    # The template does not wait for OCR; the dialogue list needs the on-screen text.
+    assert parents == {"subtitle_template": {"transcript", "shots", "frame_signals"},
+                       "dialogue_list": {"subtitle_template", "onscreen_text"}}
+    assert "subtitle_template" in {p.to_user_string() for p in graph.get(AssetKey("qc")).parent_keys}

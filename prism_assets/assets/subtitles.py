@@ -29,7 +29,15 @@ from prism.subtitles.template import build_template
 from prism.subtitles.writers import conformance_table, to_srt, to_ttml, to_vtt
 from prism_assets.assets.audio import transcript
 from prism_assets.assets.inputs import require_artifacts
-from prism_assets.assets.visual import ONSCREEN_TEXT, PASS_SUMMARY, SHOTS, SIGNALS, onscreen_text, shots
+from prism_assets.assets.visual import (
+    ONSCREEN_TEXT,
+    PASS_SUMMARY,
+    SHOTS,
+    SIGNALS,
+    frame_signals,
+    onscreen_text,
+    shots,
+)
 from prism_assets.partitions import title_of, titles
 from resources import ArtifactStorage
 
@@ -52,7 +60,9 @@ def subtitle_stems(languages: list[tuple[int, str]]) -> dict[int, str]:
 
 @asset(
     partitions_def=titles,
-    deps=[transcript, shots, onscreen_text],
+    # Not on onscreen_text: the template needs only words, cuts and frame times, so it need not
+    # wait for OCR (the dialogue list does).
+    deps=[transcript, shots, frame_signals],
     group_name="localization",
     code_version="subtitle-template-1",
     kinds={"webvtt", "ttml", "parquet"},
