@@ -233,3 +233,18 @@ def frames_of(column: pa.Array) -> np.ndarray:
     start = column.offset * FRAME_BYTES
     data = np.frombuffer(buf, np.uint8, count=len(column) * FRAME_BYTES, offset=start)
     return data.reshape(len(column), THUMB_H, THUMB_W, 3)
+
+
+def frame_stats(slots: list[np.ndarray], previous_luma: np.ndarray | None, layout: PlaneLayout
+                ) -> tuple[float, float, float, np.ndarray]:
+    """Sharpness, motion and black ratio of one frame from its gathered samples, as
+    :func:`compute_signals` computes them for a chunk (the pass needs them at the frame, to decide
+    what to capture while the frame is still decoded). Returns them and the frame's luma grid (the
+    next frame's ``previous_luma``)."""
+    lo, span = (0.0, 255.0) if layout.full_range else (16.0, 219.0)
+    y = slots[0].astype(np.int16)
+    yc, yr, yd = (s.astype(np.int16) for s in slots[3:6])
+    sharpness = float(np.abs(yr - yc).mean() + np.abs(yd - yc).mean()) / (2 * span)
+    motion = float(np.abs(y - previous_luma).mean()) / span if previous_luma is not None else 0.0
+    black_ratio = float(np.count_nonzero(slots[0] < lo + BLACK_PIXEL * span)) / y.size
+    return sharpness, motion, black_ratio, y
