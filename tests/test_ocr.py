@@ -20,7 +20,7 @@ from prism.ocr.video import (
     sample_frames,
 )
 from prism.visual.captures import CaptureOptions, capture_index
-from prism.visual.decode import run_pass
+from prism.visual.decode import read_scalars, run_pass
 
 needs_tesseract = pytest.mark.skipif(not tesseract_available("kor+eng"),
                                      reason="tesseract-ocr-kor/-eng not installed (scripts/setup.sh)")
@@ -103,11 +103,12 @@ def read_with_pass(title, shots, detector, reader, work, interval_s: float = 1.0
     summary, _ = run_pass(str(title.path), work / "signals.parquet", work / "sprites",
                           capture=CaptureOptions(text_samples=samples, sample_interval_s=interval_s))
     times = np.arange(title.frame_count) / title.fps
+    key_frames = read_scalars(work / "signals.parquet", ["key_frame"])["key_frame"]
     index = capture_index(samples)
-    plan = plan_samples(list(zip(index.column("frame_index").to_pylist(), index.column("reason").to_pylist(),
-                                 strict=True)), shots, len(times))
+    plan = plan_samples(index, shots, len(times))
     result = read_onscreen_text(lambda: str(title.path), times, shots, captured_samples(plan, samples),
-                                detector=detector, reader=reader, options=OcrOptions(interval_s=interval_s))
+                                detector=detector, reader=reader, key_frames=key_frames,
+                                options=OcrOptions(interval_s=interval_s))
     return times, result
 
 

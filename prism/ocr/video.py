@@ -97,18 +97,19 @@ def _rotate(rgb: np.ndarray, rotation: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(rgb, k=-(rotation // 90) % 4)) if rotation % 360 else rgb
 
 
-def plan_samples(captures: Sequence[tuple[int, str]], shots: Sequence[dict], n_frames: int,
+def plan_samples(captures: pa.Table, shots: Sequence[dict], n_frames: int,
                  keyframes: Sequence[int] = ()) -> list[tuple[int, int]]:
     """(frame index, shot index) of the samples to read: the decode pass's grid samples, its cut
-    samples that are real shot starts (``captures``: (frame index, reason) of text_samples.parquet),
-    and the keyframes."""
+    samples that are real shot starts (``captures``: text_samples.parquet's ``frame_index`` and
+    ``reason``), and the keyframes."""
     shot_of = np.zeros(n_frames, np.int32)
     starts = set()
     for shot in shots:
         start, end = int(shot["start_frame"]), min(int(shot["end_frame"]), n_frames)
         shot_of[start:end] = shot["shot_index"]
         starts.add(start)
-    picks = {int(f) for f, reason in captures if 0 <= f < n_frames and (reason != "cut" or f in starts)}
+    pairs = zip(captures.column("frame_index").to_pylist(), captures.column("reason").to_pylist(), strict=True)
+    picks = {int(f) for f, reason in pairs if 0 <= f < n_frames and (reason != "cut" or f in starts)}
     picks |= {int(f) for f in keyframes if 0 <= f < n_frames}
     return [(f, int(shot_of[f])) for f in sorted(picks)]
 
@@ -137,9 +138,12 @@ class WindowDecoder:
     whole stream. Counts what it decoded."""
 
     def __init__(self, open_source: Callable[[], str | IO[bytes]], times: np.ndarray, *, rotation: int = 0,
-                 max_forward_s: float = 2.0):
+                 key_frames: np.ndarray | None = None, max_forward_s: float = 2.0):
         self.open_source = open_source
         self.times = times
+        # Seek points (frame_signals' key_frame): a window whose seek would land at or before the
+        # frame the decoder is at is decoded on instead (a seek would decode those frames again).
+        self.key_index = np.flatnonzero(key_frames) if key_frames is not None and np.any(key_frames) else None
         self.rotation = rotation
         self.max_forward_s = max_forward_s
         self.windows = 0
@@ -182,8 +186,13 @@ class WindowDecoder:
         got: dict[int, av.VideoFrame] = {}
         for back_s in (None, 0.0, 10.0):  # decode on; seek; seek further back if the seek landed late
             if back_s is None:
-                if (self._frames is None or self._position >= lo
-                        or self.times[lo] - self.times[max(self._position, 0)] > self.max_forward_s):
+                if self._frames is None or self._position >= lo:
+                    continue
+                if self.key_index is not None:
+                    seek_point = self.key_index[max(int(np.searchsorted(self.key_index, lo, "right")) - 1, 0)]
+                    if self._position < seek_point - 1:
+                        continue
+                elif self.times[lo] - self.times[max(self._position, 0)] > self.max_forward_s:
                     continue
             else:
                 self._container.seek(max(0, int((float(self.times[lo]) - back_s) / self._stream.time_base)),
@@ -318,17 +327,19 @@ class Refiner:
 
 def read_onscreen_text(open_source: Callable[[], str | IO[bytes]], times: np.ndarray, shots: Sequence[dict],
                        samples: Iterable[tuple[int, int, np.ndarray]], *, detector: TextDetector,
-                       reader: TextReader, rotation: int = 0, options: OcrOptions | None = None,
-                       total: int | None = None,
+                       reader: TextReader, rotation: int = 0, key_frames: np.ndarray | None = None,
+                       options: OcrOptions | None = None, total: int | None = None,
                        progress: Callable[[int, int | None], None] | None = None) -> OcrResult:
     """Every on-screen text event of a title (see the module doc). ``samples``: (frame index, shot
     index, display-oriented RGB image) in frame order (see :func:`plan_samples`); ``open_source``
-    opens the title's media for the refinement windows."""
+    opens the title's media for the refinement windows; ``key_frames``: the pass's per-frame
+    keyframe flags (where a seek lands)."""
     options = options or OcrOptions()
     times = np.asarray(times, np.float64)
     n_frames = len(times)
     shot_bounds = {int(s["shot_index"]): (int(s["start_frame"]), int(s["end_frame"])) for s in shots}
-    with WindowDecoder(open_source, times, rotation=rotation, max_forward_s=options.max_forward_s) as windows:
+    with WindowDecoder(open_source, times, rotation=rotation, key_frames=key_frames,
+                       max_forward_s=options.max_forward_s) as windows:
         refiner = Refiner(detector, reader, windows.rgb)
         read: list[Sample] = []
         starts: dict[tuple[int, int], int] = {}  # (sample position, line position) -> first frame

@@ -97,6 +97,7 @@ def run_pass(source: str | IO[bytes], signals_path: Path, sprite_dir: Path, *,
         carry = ChunkCarry()
         bufs = [np.empty((chunk_frames, size), np.uint8) for size in SLOT_SIZES]
         times = np.empty(chunk_frames, np.float64)
+        keys = np.zeros(chunk_frames, bool)
         k = count = 0
         first_time = last_time = None
         last_dur = 0.0
@@ -112,7 +113,8 @@ def run_pass(source: str | IO[bytes], signals_path: Path, sprite_dir: Path, *,
         def flush(final: bool = False) -> None:
             nonlocal k, writer
             if k:
-                pending.append(compute_signals(count - k, times[:k], [b[:k] for b in bufs], layout, carry))
+                pending.append(compute_signals(count - k, times[:k], [b[:k] for b in bufs], layout, carry,
+                                               keys[:k].copy()))
                 k = 0
             if pending and (final or sum(t.num_rows for t in pending) >= ROW_GROUP_FRAMES):
                 if writer is None:
@@ -150,6 +152,7 @@ def run_pass(source: str | IO[bytes], signals_path: Path, sprite_dir: Path, *,
                     sharp, motion, black, previous_luma = frame_stats(slots, previous_luma, layout)
                     capturer.add(count, t, frame, sharp, motion, black)
                 times[k] = t
+                keys[k] = frame.key_frame
                 k += 1
                 count += 1
 

@@ -46,6 +46,7 @@ SIGNALS_SCHEMA = pa.schema(
         pa.field("bar_left", pa.float32()),
         pa.field("bar_right", pa.float32()),
         pa.field("rgb_48x27", pa.binary(FRAME_BYTES), nullable=False),  # TransNetV2-ready RGB, HWC uint8
+        pa.field("key_frame", pa.bool_(), nullable=False),  # the decoder marked it a keyframe (seek point)
     ]
 )
 
@@ -179,7 +180,7 @@ class ChunkCarry:
 
 
 def compute_signals(first_index: int, times: np.ndarray, grids: list[np.ndarray], layout: PlaneLayout,
-                    carry: ChunkCarry) -> pa.Table:
+                    carry: ChunkCarry, key_frames: np.ndarray | None = None) -> pa.Table:
     """Signals for a chunk of ``n`` frames from their samples (see :func:`gather`; each
     ``(n, SLOT_SIZES[i])`` uint8). Luma statistics stay in integer code values and are
     normalized once per frame: cheaper than converting every sample."""
@@ -220,6 +221,8 @@ def compute_signals(first_index: int, times: np.ndarray, grids: list[np.ndarray]
             *[_arrow(b, pa.float32(), np.isnan(b)) for b in bars],
             pa.FixedSizeBinaryArray.from_buffers(pa.binary(FRAME_BYTES), n,
                                                  [None, pa.py_buffer(rgb.tobytes())]),
+            pa.Array.from_buffers(pa.bool_(), n, [None, pa.py_buffer(np.packbits(
+                key_frames if key_frames is not None else np.zeros(n, bool), bitorder="little").tobytes())]),
         ],
         schema=SIGNALS_SCHEMA,
     )

@@ -28,12 +28,12 @@ from dagster import (
 from PIL import Image
 
 from prism.ocr.tesseract import TesseractUnavailable
-from prism.ocr.video import OcrVideoError, read_onscreen_text
+from prism.ocr.video import OcrVideoError, captured_samples, plan_samples, read_onscreen_text
 from prism.ocr.video import events_table as onscreen_text_table
 from prism.qc.events import events_table
 from prism.settings import get_settings
 from prism.storage import ArtifactStore
-from prism.visual.captures import CaptureOptions, iter_captures
+from prism.visual.captures import CaptureOptions, decode_jpeg, iter_captures
 from prism.visual.decode import PASS_VERSION, VisualDecodeError, read_scalars, run_pass, scalar_arrays
 from prism.visual.keyframes import (
     KEYFRAMES_SCHEMA,
@@ -356,10 +356,11 @@ def keyframes(context: AssetExecutionContext, storage: ArtifactStorage, media: M
     partitions_def=titles,
     deps=[shots, keyframes],
     group_name="visual",
-    code_version="onscreen-text-1",
+    code_version="onscreen-text-2",
     kinds={"pyav", "onnx", "parquet"},
-    description="On-screen text (onscreen_text.parquet): frames sampled within each shot every "
-    "PRISM_OCR_INTERVAL_S seconds plus the keyframes (by seeking, no second full decode), text "
+    description="On-screen text (onscreen_text.parquet): the frames the decode pass sampled every "
+    "PRISM_OCR_INTERVAL_S seconds and at shot starts, plus the keyframes (no second decode: only short "
+    "windows around event boundaries are decoded, to time them to the frame), text "
     "detected (PP-OCR) and read by script (PP-OCR for Latin, Tesseract for Korean), tracked into events "
     "with frame-exact bounds, each a subtitle, credit, title or sign.",
 )
@@ -368,11 +369,16 @@ def onscreen_text(context: AssetExecutionContext, storage: ArtifactStorage, medi
     title_id = title_of(context)
     store = storage.store()
     location, _ = _video_title(store, title_id)
-    require_artifacts(store, title_id, (SIGNALS, "frame_signals"), (SHOTS, "shots"), (KEYFRAMES, "keyframes"))
+    require_artifacts(store, title_id, (SIGNALS, "frame_signals"), (SHOTS, "shots"), (KEYFRAMES, "keyframes"),
+                      (TEXT_SAMPLES, "frame_signals"))
     summary = store.read_json(title_id, PASS_SUMMARY)
     shot_rows = store.read_table(title_id, SHOTS).to_pylist()
-    keyframe_frames = store.read_table(title_id, KEYFRAMES).column("frame_index").to_pylist()
-    times = scalar_arrays(store.read_table(title_id, SIGNALS, columns=["time_s"]))["time_s"]
+    keyframe_rows = store.read_table(title_id, KEYFRAMES, columns=["frame_index", "path"]).to_pylist()
+    sig = scalar_arrays(store.read_table(title_id, SIGNALS, columns=["time_s", "key_frame"]))
+    times = sig["time_s"]
+    captures = store.read_table(title_id, TEXT_SAMPLES, columns=["frame_index", "reason"])
+    plan = plan_samples(captures, shot_rows, len(times), keyframes=[r["frame_index"] for r in keyframe_rows])
+    keyframe_path = {r["frame_index"]: r["path"] for r in keyframe_rows}
     try:
         detector, reader = onscreen_text_model.detector(), onscreen_text_model.reader()
     except TesseractUnavailable as exc:
@@ -385,9 +391,15 @@ def onscreen_text(context: AssetExecutionContext, storage: ArtifactStorage, medi
             def open_source():
                 return handles.enter_context(media.open(location))
 
-            result = read_onscreen_text(open_source, times, shot_rows, detector=detector, reader=reader,
-                                        keyframes=keyframe_frames, rotation=int(summary.get("rotation") or 0),
-                                        options=onscreen_text_model.options())
+            def keyframe_image(frame_index: int) -> np.ndarray:  # already display-oriented
+                return decode_jpeg(store.read_bytes(title_id, keyframe_path[frame_index]))
+
+            samples_path = handles.enter_context(store.local_copy(title_id, TEXT_SAMPLES))
+            result = read_onscreen_text(open_source, times, shot_rows,
+                                        captured_samples(plan, samples_path, keyframe_image),
+                                        detector=detector, reader=reader,
+                                        rotation=int(summary.get("rotation") or 0), key_frames=sig["key_frame"],
+                                        options=onscreen_text_model.options(), total=len(plan))
     except OcrVideoError as exc:
         raise Failure(f"title {title_id}: {exc}", metadata={"media_location": location}) from None
     elapsed = time.perf_counter() - started
@@ -403,6 +415,9 @@ def onscreen_text(context: AssetExecutionContext, storage: ArtifactStorage, medi
         "samples": result.samples,
         "refinement_probes": result.probes,
         "refinement_detector_probes": result.detector_probes,
+        "refinement_windows": result.windows,
+        "decoded_frames": result.decoded_frames,
+        "decoded_share": round(result.decoded_frames / max(summary["frame_count"], 1), 4),
         "ocr_seconds": round(elapsed, 2),
         "seconds_per_minute": round(60 * elapsed / max(summary["duration_s"], 1e-9), 2),
         "reader": reader.name,
