@@ -74,8 +74,8 @@ def run_pass(source: str | IO[bytes], signals_path: Path, sprite_dir: Path, *,
 
     ``skip_loop_filter`` skips the codec's in-loop deblocking filter (H.264/HEVC): about a
     fifth less decoding work, invisible in 48x27 cells and 160 px thumbnails; the captured frames
-    come from the same decode (43 dB PSNR or better against a full decode on the benchmark title,
-    see docs/performance.md). Returns the summary and the thumbnails VTT text.
+    come from the same decode (43 dB PSNR or better against a full decode on the benchmark title).
+    Returns the summary and the thumbnails VTT text.
     """
     try:
         container = av.open(source, mode="r", metadata_errors="ignore")
