@@ -17,7 +17,6 @@ from prism.ocr.video import (
     events_table,
     plan_samples,
     read_onscreen_text,
-    sample_frames,
 )
 from prism.visual.captures import CaptureOptions, capture_index
 from prism.visual.decode import read_scalars, run_pass
@@ -49,14 +48,6 @@ def test_tesseract_tsv_joins_syllables_split_by_tesseract():
     text, conf = parse_tsv("\n".join(rows))
     assert text == "우주에서 돌아온"
     assert conf == pytest.approx(0.8)
-
-
-def test_sample_frames_cover_each_shot_start_interval_and_keyframes():
-    times = np.arange(100) / 25
-    shots = [{"shot_index": 0, "start_frame": 0, "end_frame": 60},
-             {"shot_index": 1, "start_frame": 60, "end_frame": 100}]
-    picks = sample_frames(shots, times, 1.0, extra=[37])
-    assert picks == [(0, 0), (25, 0), (37, 0), (50, 0), (60, 1), (85, 1)]
 
 
 def _line(text: str, x: int, y: int, w: int = 200, h: int = 30) -> Observation:

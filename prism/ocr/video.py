@@ -68,31 +68,6 @@ class OcrResult:
     decoded_frames: int  # frames the refinement windows decoded (all of the OCR's video decoding)
 
 
-def sample_frames(shots: Sequence[dict], times: np.ndarray, interval_s: float,
-                  extra: Sequence[int] = ()) -> list[tuple[int, int]]:
-    """(frame index, shot index) of every sample: each shot's first frame, then every
-    ``interval_s`` seconds within it, plus the ``extra`` frames (keyframes)."""
-    picks: dict[int, int] = {}
-    n = len(times)
-    shot_of = np.zeros(n, np.int32)
-    for shot in shots:
-        start, end = int(shot["start_frame"]), min(int(shot["end_frame"]), n)
-        if end <= start:
-            continue
-        shot_of[start:end] = shot["shot_index"]
-        t = float(times[start])
-        while True:
-            f = int(np.searchsorted(times, t - 1e-6))
-            if f >= end:
-                break
-            picks[f] = int(shot["shot_index"])
-            t += interval_s
-    for f in extra:
-        if 0 <= f < n:
-            picks[int(f)] = int(shot_of[f])
-    return sorted(picks.items())
-
-
 def _rotate(rgb: np.ndarray, rotation: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(rgb, k=-(rotation // 90) % 4)) if rotation % 360 else rgb
 

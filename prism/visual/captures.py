@@ -220,7 +220,7 @@ class FrameCapturer:
                 if self.rotation % 360:
                     rgb = np.ascontiguousarray(np.rot90(rgb, k=-(self.rotation // 90) % 4))
                 buf = io.BytesIO()
-                Image.fromarray(rgb).save(buf, "JPEG", quality=self.options.jpeg_quality)
+                Image.fromarray(np.ascontiguousarray(rgb)).save(buf, "JPEG", quality=self.options.jpeg_quality)
                 writer.add({"frame_index": held.index, "time_s": held.time_s, "reason": reason,
                             "score": held.score, "width": rgb.shape[1], "height": rgb.shape[0],
                             "jpeg": buf.getvalue()})
