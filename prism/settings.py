@@ -94,8 +94,9 @@ class Settings(BaseSettings):
     )
     # On-screen text (OCR).
     ocr_interval_s: float = Field(
-        default=1.0, gt=0, le=60, description="Seconds between frames sampled for on-screen text within a "
-        "shot (each shot's first frame and keyframes are sampled too).")
+        default=1.0, gt=0, le=60, description="Seconds between the frames the visual pass captures for "
+        "on-screen text (each shot's first frame and the keyframes are read too); applies when "
+        "frame_signals runs.")
     ocr_detector_side: int = Field(
         default=960, ge=320, le=4096, description="Longer side (px) frames are scaled to for text detection.")
     ocr_languages: str = Field(

@@ -49,6 +49,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
             thumbnail_interval_s=settings.thumbnail_interval_s,
             keyframe_every_s=settings.keyframe_every_s,
             skip_loop_filter=settings.visual_skip_loop_filter,
+            text_sample_interval_s=settings.ocr_interval_s,
         ),
         "onscreen_text_model": OnscreenTextModel(
             interval_s=settings.ocr_interval_s, detector_side=settings.ocr_detector_side,

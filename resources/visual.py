@@ -36,6 +36,7 @@ class VisualAnalysis(ConfigurableResource):
     thumbnail_width: int = 160
     keyframe_every_s: float = 10.0
     skip_loop_filter: bool = True  # in the analysis pass only (see prism.visual.decode.run_pass)
+    text_sample_interval_s: float = 1.0  # PRISM_OCR_INTERVAL_S: the pass captures on-screen text samples
 
     def detector(self) -> ShotDetector:
         if self.shot_detector == "transnetv2":

@@ -11,7 +11,15 @@ from ocr_truth import TruthLine, standard_title
 from prism.ocr.base import Box, TextLine, edit_distance, script_of, similarity
 from prism.ocr.events import EventOptions, Observation, Sample, classify, track_lines
 from prism.ocr.tesseract import parse_tsv, tesseract_available
-from prism.ocr.video import OcrOptions, events_table, read_onscreen_text, sample_frames
+from prism.ocr.video import (
+    OcrOptions,
+    captured_samples,
+    events_table,
+    plan_samples,
+    read_onscreen_text,
+)
+from prism.visual.captures import CaptureOptions, capture_index
+from prism.visual.decode import read_scalars, run_pass
 
 needs_tesseract = pytest.mark.skipif(not tesseract_available("kor+eng"),
                                      reason="tesseract-ocr-kor/-eng not installed (scripts/setup.sh)")
@@ -40,14 +48,6 @@ def test_tesseract_tsv_joins_syllables_split_by_tesseract():
     text, conf = parse_tsv("\n".join(rows))
     assert text == "우주에서 돌아온"
     assert conf == pytest.approx(0.8)
-
-
-def test_sample_frames_cover_each_shot_start_interval_and_keyframes():
-    times = np.arange(100) / 25
-    shots = [{"shot_index": 0, "start_frame": 0, "end_frame": 60},
-             {"shot_index": 1, "start_frame": 60, "end_frame": 100}]
-    picks = sample_frames(shots, times, 1.0, extra=[37])
-    assert picks == [(0, 0), (25, 0), (37, 0), (50, 0), (60, 1), (85, 1)]
 
 
 def _line(text: str, x: int, y: int, w: int = 200, h: int = 30) -> Observation:
@@ -87,15 +87,32 @@ def ocr_models():
     return text_detector(), ScriptRoutedReader(RapidReader(), TesseractReader("kor+eng"))
 
 
+def read_with_pass(title, shots, detector, reader, work, interval_s: float = 1.0):
+    """The production path: the decode pass captures the samples, the OCR reads them and decodes
+    only short windows of the title to refine boundaries."""
+    samples = work / "text_samples.parquet"
+    summary, _ = run_pass(str(title.path), work / "signals.parquet", work / "sprites",
+                          capture=CaptureOptions(text_samples=samples, sample_interval_s=interval_s))
+    times = np.arange(title.frame_count) / title.fps
+    key_frames = read_scalars(work / "signals.parquet", ["key_frame"])["key_frame"]
+    index = capture_index(samples)
+    plan = plan_samples(index, shots, len(times))
+    result = read_onscreen_text(lambda: str(title.path), times, shots, captured_samples(plan, samples),
+                                detector=detector, reader=reader, key_frames=key_frames,
+                                options=OcrOptions(interval_s=interval_s))
+    return times, result
+
+
 @pytest.fixture(scope="module")
 def read_title(tmp_path_factory, ocr_models):
-    title = standard_title(tmp_path_factory.mktemp("ocr") / "title.mp4")
-    times = np.arange(title.frame_count) / title.fps
+    work = tmp_path_factory.mktemp("ocr")
+    title = standard_title(work / "title.mp4")
     shots = [{"shot_index": i, "start_frame": s.start_frame, "end_frame": s.end_frame}
              for i, s in enumerate(title.shots)]
-    detector, reader = ocr_models
-    result = read_onscreen_text(lambda: str(title.path), times, shots, detector=detector, reader=reader,
-                                options=OcrOptions(interval_s=1.0))
+    times, result = read_with_pass(title, shots, *ocr_models, work)
+    print(f"\nOCR decoding: {result.decoded_frames} frames in {result.windows} refinement windows, "
+          f"title {title.frame_count} frames ({result.decoded_frames / title.frame_count:.1%})")
+    assert result.decoded_frames < title.frame_count  # never a second full decode
     return title, times, result
 
 
@@ -121,7 +138,8 @@ def test_every_line_is_found_read_and_timed(read_title):
     matched = {id(t): _match(t, result.events) for t in title.lines}
     recall = sum(m is not None for m in matched.values()) / len(title.lines)
     report = {"recall": round(recall, 3), "events": len(result.events), "samples": result.samples,
-              "probes": result.probes, "detector_probes": result.detector_probes}
+              "probes": result.probes, "detector_probes": result.detector_probes,
+              "decoded_frames": result.decoded_frames, "frames": title.frame_count}
     for group, cats in (("clean", CLEAN), ("busy", BUSY)):
         for script in ("Hang", "Latn"):
             pairs = [(t, matched[id(t)]) for t in title.lines

@@ -153,3 +153,53 @@ def test_corrupt_video_is_a_clear_error(tmp_path):
     with pytest.raises(VisualDecodeError, match="cannot open the media"):
         run_pass(str(bad), tmp_path / "s.parquet", tmp_path / "sprites")
     assert not (tmp_path / "s.parquet").exists()
+
+
+def test_pass_captures_keyframes_so_that_nothing_is_sought(title, tmp_path):
+    """The pass's candidates are the exact frames they claim, the selection takes them with the
+    same rules (outside transitions, flashes and cut margins; one per started stretch), and on this
+    title no keyframe needs a seek."""
+    import pyarrow.parquet as pq
+
+    from prism.visual.captures import CaptureOptions, capture_index, decode_jpeg, iter_captures
+
+    path, truth, summary, _, d = title
+    captures = CaptureOptions(keyframe_candidates=tmp_path / "kc.parquet", text_samples=tmp_path / "ts.parquet")
+    again, _ = run_pass(str(path), tmp_path / "s.parquet", tmp_path / "sprites", capture=captures)
+    assert again.frame_count == summary.frame_count
+    stored = frames_of(pq.read_table(d / "s.parquet", columns=["rgb_48x27"]).column(0))
+    for row in iter_captures(tmp_path / "kc.parquet"):
+        image = decode_jpeg(row["jpeg"])
+        assert image.shape == (180, 320, 3) and (row["width"], row["height"]) == (320, 180)
+        small = np.asarray(Image.fromarray(image).resize((48, 27), Image.Resampling.BOX)).astype(int)
+        i = row["frame_index"]
+        here = np.abs(small - stored[i]).mean()
+        assert here < 6, i
+        for j in (i - 1, i + 1):
+            if 0 <= j < 75:  # inside the fast pan
+                assert here < np.abs(small - stored[j]).mean(), (i, j)
+
+    shots = _shots(d, summary)
+    sig = read_scalars(d / "s.parquet", ["time_s", "sharpness", "motion", "black_ratio"])
+    scores = frame_scores(sig["sharpness"], sig["motion"], sig["black_ratio"])
+    captured = np.zeros(len(scores), bool)
+    candidates = capture_index(tmp_path / "kc.parquet").column("frame_index").to_pylist()
+    captured[candidates] = True
+    assert len(candidates) <= math.ceil(truth.duration_s / 2.5) + 2 * len(shots)  # bounded by stretches
+    choices = select_keyframes(shots, sig["time_s"], scores, every_s=5.0, captured=captured)
+    plain = select_keyframes(shots, sig["time_s"], scores, every_s=5.0)
+    assert [(c.shot_index, c.rank) for c in choices] == [(c.shot_index, c.rank) for c in plain]
+    assert all(c.captured for c in choices), [c for c in choices if not c.captured]
+    for c, p in zip(choices, plain, strict=True):
+        assert c.score >= 0.75 * p.score
+    gradual = next(s for s in shots if s["transition"] == "gradual")
+    span = range(gradual["transition_start_frame"], gradual["transition_end_frame"])
+    assert not any(c.frame_index in span for c in choices)
+    assert not any(c.frame_index in (f, f + 1) for c in choices for f in truth.flashes)
+    assert not any(abs(c.frame_index - cut) < 2 for c in choices for cut in truth.cuts)
+
+    # Text samples: every whole second, and the first frame of the shot after each cut.
+    samples = capture_index(tmp_path / "ts.parquet").to_pylist()
+    frames = {r["frame_index"] for r in samples}
+    assert {round(k * FPS) for k in range(math.ceil(truth.duration_s))} <= frames
+    assert set(truth.cuts) <= frames

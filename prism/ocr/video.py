@@ -1,14 +1,14 @@
 """On-screen text of a title: sample frames within shots, detect and read, track, refine, classify.
 
-Frames are read by sampling (every ``interval_s`` within each shot, plus the keyframes), never by
-a second full decode: the walker seeks to a sample that lies far ahead and decodes forward to
-one that is near (as :func:`prism.visual.keyframes.extract_frames` does). The frames decoded on
-the way between two samples are kept (as decoded pictures, up to a memory cap), because that is
-exactly where a line that appeared or vanished between the samples changed: its start or end is
-refined to the frame by bisecting those frames with the detector on the line's region (a
-line replaced by another in the same place, like a subtitle change, is told apart by reading).
-A gap that was not decoded on the way (a seek, or over the cap) is decoded on its own when a
-boundary falls in it.
+Frames are never decoded a second time in full. The samples come from the one decode pass
+(:mod:`prism.visual.captures`: a frame every ``interval_s`` seconds on a grid from 0, and the
+first frame after each provisional cut), plus the keyframes' images; :func:`plan_samples` keeps
+the grid samples, the cut samples that are real shot starts, and the keyframes. Where a line
+appears or vanishes between two samples, its start or end is refined to the frame by bisecting
+the frames between them with the detector on the line's region (a line replaced by another in
+the same place, like a subtitle change, is told apart by reading); those frames are decoded in a
+short window only (:class:`WindowDecoder`: a seek to the keyframe before the earlier sample, then
+decoding up to the later one).
 
 Frame indices and times come from the decode pass (``frame_signals.parquet``'s ``time_s``), so
 variable frame rate titles are timed by their presentation timestamps.
@@ -16,8 +16,9 @@ variable frame rate titles are timed by their presentation timestamps.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import IO
 
 import av
@@ -40,6 +41,7 @@ from prism.ocr.events import (
     settle_top_band,
     track_lines,
 )
+from prism.visual.captures import decode_jpeg, iter_captures
 
 
 class OcrVideoError(RuntimeError):
@@ -48,9 +50,8 @@ class OcrVideoError(RuntimeError):
 
 @dataclass(frozen=True)
 class OcrOptions:
-    interval_s: float = 1.0
-    max_forward_s: float = 3.0  # a sample further ahead than this is reached by seeking
-    buffer_bytes: int = 256 * 1024 * 1024  # decoded pictures kept between two samples
+    interval_s: float = 1.0  # of the samples the decode pass captured (PRISM_OCR_INTERVAL_S)
+    max_forward_s: float = 2.0  # a refinement window this close ahead is decoded forward, not sought
     min_box_h: int = 8  # px: detections smaller than this are not read
     events: EventOptions = field(default_factory=EventOptions)
 
@@ -63,50 +64,69 @@ class OcrResult:
     height: int
     probes: int  # frames examined by the boundary refinement
     detector_probes: int  # of which the detector had to decide (the rest matched a sample's pixels)
-    gap_decodes: int  # gaps decoded on their own for a refinement
-
-
-def sample_frames(shots: Sequence[dict], times: np.ndarray, interval_s: float,
-                  extra: Sequence[int] = ()) -> list[tuple[int, int]]:
-    """(frame index, shot index) of every sample: each shot's first frame, then every
-    ``interval_s`` seconds within it, plus the ``extra`` frames (keyframes)."""
-    picks: dict[int, int] = {}
-    n = len(times)
-    shot_of = np.zeros(n, np.int32)
-    for shot in shots:
-        start, end = int(shot["start_frame"]), min(int(shot["end_frame"]), n)
-        if end <= start:
-            continue
-        shot_of[start:end] = shot["shot_index"]
-        t = float(times[start])
-        while True:
-            f = int(np.searchsorted(times, t - 1e-6))
-            if f >= end:
-                break
-            picks[f] = int(shot["shot_index"])
-            t += interval_s
-    for f in extra:
-        if 0 <= f < n:
-            picks[int(f)] = int(shot_of[f])
-    return sorted(picks.items())
+    windows: int  # refinement windows decoded (each a seek, or a short decode forward)
+    decoded_frames: int  # frames the refinement windows decoded (all of the OCR's video decoding)
 
 
 def _rotate(rgb: np.ndarray, rotation: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(rgb, k=-(rotation // 90) % 4)) if rotation % 360 else rgb
 
 
-class FrameWalker:
-    """Decodes the sampled frames in order (forward when near, seeking when far) and keeps the
-    pictures decoded between consecutive samples."""
+def plan_samples(captures: pa.Table, shots: Sequence[dict], n_frames: int,
+                 keyframes: Sequence[int] = ()) -> list[tuple[int, int]]:
+    """(frame index, shot index) of the samples to read: the decode pass's grid samples, its cut
+    samples that are real shot starts (``captures``: text_samples.parquet's ``frame_index`` and
+    ``reason``), and the keyframes."""
+    shot_of = np.zeros(n_frames, np.int32)
+    starts = set()
+    for shot in shots:
+        start, end = int(shot["start_frame"]), min(int(shot["end_frame"]), n_frames)
+        shot_of[start:end] = shot["shot_index"]
+        starts.add(start)
+    pairs = zip(captures.column("frame_index").to_pylist(), captures.column("reason").to_pylist(), strict=True)
+    picks = {int(f) for f, reason in pairs if 0 <= f < n_frames and (reason != "cut" or f in starts)}
+    picks |= {int(f) for f in keyframes if 0 <= f < n_frames}
+    return [(f, int(shot_of[f])) for f in sorted(picks)]
+
+
+def captured_samples(plan: Sequence[tuple[int, int]], samples_path: str | Path,
+                     keyframe_image: Callable[[int], np.ndarray] | None = None
+                     ) -> Iterator[tuple[int, int, np.ndarray]]:
+    """(frame index, shot index, RGB image) of each planned sample, in order: from the decode pass's
+    ``text_samples.parquet``, else (a keyframe) from ``keyframe_image``. One image in memory."""
+    rows = iter_captures(samples_path, {f for f, _ in plan})
+    row = next(rows, None)
+    for frame_index, shot_index in plan:
+        while row is not None and row["frame_index"] < frame_index:
+            row = next(rows, None)
+        if row is not None and row["frame_index"] == frame_index:
+            yield frame_index, shot_index, decode_jpeg(row["jpeg"])
+        elif keyframe_image is not None:
+            yield frame_index, shot_index, keyframe_image(frame_index)
+        else:
+            raise OcrVideoError(f"frame {frame_index} was not captured by the decode pass")
+
+
+class WindowDecoder:
+    """Decodes short windows of the title for the boundary refinement: each window by a seek to the
+    keyframe before it (or by decoding on when it starts just ahead of the last one), never the
+    whole stream. Counts what it decoded."""
 
     def __init__(self, open_source: Callable[[], str | IO[bytes]], times: np.ndarray, *, rotation: int = 0,
-                 max_forward_s: float = 3.0, buffer_bytes: int = 256 * 1024 * 1024):
+                 key_frames: np.ndarray | None = None, max_forward_s: float = 2.0):
         self.open_source = open_source
         self.times = times
+        # Seek points (frame_signals' key_frame): a window whose seek would land at or before the
+        # frame the decoder is at is decoded on instead (a seek would decode those frames again).
+        self.key_index = np.flatnonzero(key_frames) if key_frames is not None and np.any(key_frames) else None
         self.rotation = rotation
         self.max_forward_s = max_forward_s
-        self.buffer_bytes = buffer_bytes
-        self.gap_decodes = 0
+        self.windows = 0
+        self.decoded = 0
+        self._container = None
+        self._stream = None
+        self._frames: Iterator | None = None
+        self._position = -1
 
     def index_of(self, t: float) -> int:
         i = int(np.searchsorted(self.times, t - 1e-4))
@@ -119,94 +139,56 @@ class FrameWalker:
     def rgb(self, frame: av.VideoFrame) -> np.ndarray:
         return _rotate(frame.to_ndarray(format="rgb24"), self.rotation)
 
-    def walk(self, targets: Sequence[int]
-             ) -> Iterator[tuple[int, av.VideoFrame, dict[int, av.VideoFrame] | None]]:
-        """Yield ``(frame index, frame, gap)`` per target, where ``gap`` holds every frame
-        strictly between the previous target and this one (None when they were not all decoded)."""
-        if not targets:
-            return
-        with av.open(self.open_source(), mode="r", metadata_errors="ignore") as container:
-            stream = next(s for s in container.streams.video
-                          if not (s.disposition & av.stream.Disposition.attached_pic))
-            stream.thread_type = "AUTO"
-            tb = stream.time_base
-            frames: Iterator | None = None
-            position = -1
-            previous = -1
-            gap: dict[int, av.VideoFrame] = {}
-            gap_ok = True
-            cap = None
-            for target in targets:
-                found = None
-                for back_s in (None, 0.0, 10.0):
-                    if back_s is None:
-                        if (frames is None or target <= position
-                                or self.times[target] - self.times[max(position, 0)] > self.max_forward_s):
-                            continue
-                    else:
-                        container.seek(max(0, int((float(self.times[target]) - back_s) / tb)), stream=stream,
-                                       backward=True)
-                        frames = container.decode(stream)
-                        position = -1
-                        gap_ok = False
-                    first = True
-                    for frame in frames:
-                        if frame.time is None:
-                            continue
-                        idx = self.index_of(frame.time)
-                        if idx < 0:
-                            continue
-                        position = idx
-                        if cap is None:
-                            cap = max(1, self.buffer_bytes // max(frame.width * frame.height * 3 // 2, 1))
-                        if idx < target:
-                            if idx > previous and gap_ok:
-                                gap[idx] = frame
-                                if len(gap) > cap:
-                                    gap.clear()
-                                    gap_ok = False
-                            first = False
-                            continue
-                        if idx == target or not first:  # a frame past the target: try seeking
-                            found = frame if idx == target else None
-                        break
-                    if found is not None:
-                        break
-                if found is None:
-                    raise OcrVideoError(f"frame {target} at {self.times[target]:.3f}s could not be decoded "
-                                        "by seeking")
-                complete = gap_ok and previous >= 0 and all(i in gap for i in range(previous + 1, target))
-                yield target, found, (gap if complete else None)
-                previous = target
-                gap = {}
-                gap_ok = True
+    def close(self) -> None:
+        if self._container is not None:
+            self._container.close()
+            self._container = self._frames = None
 
-    def decode_range(self, lo: int, hi: int) -> dict[int, av.VideoFrame]:
-        """Frames lo..hi-1 decoded on their own (a gap the walk did not keep)."""
-        self.gap_decodes += 1
+    def __enter__(self) -> WindowDecoder:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def frames(self, lo: int, hi: int) -> dict[int, av.VideoFrame]:
+        """Frames lo..hi (both included)."""
+        self.windows += 1
+        if self._container is None:
+            self._container = av.open(self.open_source(), mode="r", metadata_errors="ignore")
+            self._stream = next(s for s in self._container.streams.video
+                                if not (s.disposition & av.stream.Disposition.attached_pic))
+            self._stream.thread_type = "AUTO"
         got: dict[int, av.VideoFrame] = {}
-        if hi <= lo:
-            return got
-        with av.open(self.open_source(), mode="r", metadata_errors="ignore") as container:
-            stream = next(s for s in container.streams.video
-                          if not (s.disposition & av.stream.Disposition.attached_pic))
-            stream.thread_type = "AUTO"
-            for back_s in (0.0, 10.0):  # once more from further back if the seek landed late
-                container.seek(max(0, int((float(self.times[lo]) - back_s) / stream.time_base)),
-                               stream=stream, backward=True)
-                got = {}
-                for frame in container.decode(stream):
-                    idx = -1 if frame.time is None else self.index_of(frame.time)
-                    if idx >= hi:
-                        break
-                    if idx >= lo:
-                        got[idx] = frame
-                if all(i in got for i in range(lo, hi)):
+        for back_s in (None, 0.0, 10.0):  # decode on; seek; seek further back if the seek landed late
+            if back_s is None:
+                if self._frames is None or self._position >= lo:
+                    continue
+                if self.key_index is not None:
+                    seek_point = self.key_index[max(int(np.searchsorted(self.key_index, lo, "right")) - 1, 0)]
+                    if self._position < seek_point - 1:
+                        continue
+                elif self.times[lo] - self.times[max(self._position, 0)] > self.max_forward_s:
+                    continue
+            else:
+                self._container.seek(max(0, int((float(self.times[lo]) - back_s) / self._stream.time_base)),
+                                     stream=self._stream, backward=True)
+                self._frames = self._container.decode(self._stream)
+                self._position = -1
+            got = {}
+            for frame in self._frames:
+                self.decoded += 1
+                idx = -1 if frame.time is None else self.index_of(frame.time)
+                if idx < 0:
+                    continue
+                self._position = idx
+                if idx >= lo:
+                    got[idx] = frame
+                if idx >= hi:
                     break
-        missing = [i for i in range(lo, hi) if i not in got]
-        if missing:
-            raise OcrVideoError(f"frames {missing[0]}..{missing[-1]} could not be decoded by seeking")
-        return got
+            if all(i in got for i in range(lo, hi + 1)):
+                return got
+        missing = [i for i in range(lo, hi + 1) if i not in got]
+        raise OcrVideoError(f"frames {missing[0]}..{missing[-1]} could not be decoded by seeking")
 
 
 def read_lines(reader: TextReader, image: np.ndarray, boxes: Sequence[Box],
@@ -319,68 +301,78 @@ class Refiner:
 
 
 def read_onscreen_text(open_source: Callable[[], str | IO[bytes]], times: np.ndarray, shots: Sequence[dict],
-                       *, detector: TextDetector, reader: TextReader, keyframes: Sequence[int] = (),
-                       rotation: int = 0, options: OcrOptions | None = None,
-                       progress: Callable[[int, int], None] | None = None) -> OcrResult:
-    """Every on-screen text event of a title (see the module doc)."""
+                       samples: Iterable[tuple[int, int, np.ndarray]], *, detector: TextDetector,
+                       reader: TextReader, rotation: int = 0, key_frames: np.ndarray | None = None,
+                       options: OcrOptions | None = None, total: int | None = None,
+                       progress: Callable[[int, int | None], None] | None = None) -> OcrResult:
+    """Every on-screen text event of a title (see the module doc). ``samples``: (frame index, shot
+    index, display-oriented RGB image) in frame order (see :func:`plan_samples`); ``open_source``
+    opens the title's media for the refinement windows; ``key_frames``: the pass's per-frame
+    keyframe flags (where a seek lands)."""
     options = options or OcrOptions()
     times = np.asarray(times, np.float64)
     n_frames = len(times)
-    plan = sample_frames(shots, times, options.interval_s, keyframes)
-    walker = FrameWalker(open_source, times, rotation=rotation, max_forward_s=options.max_forward_s,
-                         buffer_bytes=options.buffer_bytes)
-    refiner = Refiner(detector, reader, walker.rgb)
-    shot_of = dict(plan)
-    samples: list[Sample] = []
-    starts: dict[tuple[int, int], int] = {}  # (sample position, line position) -> first frame
-    ends: dict[tuple[int, int], int] = {}  # (sample position, line position) -> exclusive end frame
-    width = height = 0
-    previous: tuple[np.ndarray, list[TextLine]] | None = None
-    for pos, (frame_index, frame, gap) in enumerate(walker.walk([f for f, _ in plan])):
-        image = walker.rgb(frame)
-        height, width = image.shape[:2]
-        # A line cut by the frame's top or bottom edge (a credit rolling in or out) is not read.
-        boxes = [d.box for d in detector.detect(image)
-                 if d.box.h >= options.min_box_h and d.box.y > 1 and d.box.y + d.box.h < image.shape[0] - 1]
-        lines = [line for line in read_lines(reader, image, boxes, previous) if line.text]
-        before_image = previous[0] if previous is not None else None
-        previous = (image, lines)
-        sample = Sample(frame_index, shot_of[frame_index],
-                        [Observation(line, plain_background(image, line.box)) for line in lines])
-        samples.append(sample)
-        if progress:
-            progress(pos + 1, len(plan))
-        if pos == 0:
-            continue
-        before = samples[pos - 1]
-        lo, hi = before.frame_index, frame_index
-        if hi - lo <= 1:
-            continue
-        now = [o.line for o in sample.observations]
-        was = [o.line for o in before.observations]
-        appearing = [(i, line) for i, line in enumerate(now)
-                     if keep(line, options.events) and not any(continues(p, line) for p in was)]
-        vanishing = [(i, line) for i, line in enumerate(was)
-                     if keep(line, options.events) and not any(continues(line, q) for q in now)]
-        if not appearing and not vanishing:
-            continue
-        frames = gap if gap is not None else walker.decode_range(lo + 1, hi)
-        for i, line in appearing:
-            rivals = [p for p in was if p.box.overlap(line.box) >= 0.3 and not same_line(p, line)]
-            starts[(pos, i)] = refiner.boundary(frames, lo, hi, line, rivals, appearing=True,
-                                                lo_image=before_image, hi_image=image)
-        for i, line in vanishing:
-            rivals = [q for q in now if q.box.overlap(line.box) >= 0.3 and not same_line(line, q)]
-            ends[(pos - 1, i)] = refiner.boundary(frames, lo, hi, line, rivals, appearing=False,
-                                                  lo_image=before_image, hi_image=image)
+    shot_bounds = {int(s["shot_index"]): (int(s["start_frame"]), int(s["end_frame"])) for s in shots}
+    with WindowDecoder(open_source, times, rotation=rotation, key_frames=key_frames,
+                       max_forward_s=options.max_forward_s) as windows:
+        refiner = Refiner(detector, reader, windows.rgb)
+        read: list[Sample] = []
+        starts: dict[tuple[int, int], int] = {}  # (sample position, line position) -> first frame
+        ends: dict[tuple[int, int], int] = {}  # (sample position, line position) -> exclusive end frame
+        width = height = 0
+        previous: tuple[np.ndarray, list[TextLine]] | None = None
+        for pos, (frame_index, shot_index, image) in enumerate(samples):
+            height, width = image.shape[:2]
+            # A line cut by the frame's top or bottom edge (a credit rolling in or out) is not read.
+            boxes = [d.box for d in detector.detect(image)
+                     if d.box.h >= options.min_box_h and d.box.y > 1 and d.box.y + d.box.h < height - 1]
+            lines = [line for line in read_lines(reader, image, boxes, previous) if line.text]
+            previous = (image, lines)
+            sample = Sample(frame_index, shot_index,
+                            [Observation(line, plain_background(image, line.box)) for line in lines])
+            read.append(sample)
+            if progress:
+                progress(pos + 1, total)
+            if pos == 0:
+                continue
+            before = read[pos - 1]
+            lo, hi = before.frame_index, frame_index
+            if hi - lo <= 1:
+                continue
+            now = [o.line for o in sample.observations]
+            was = [o.line for o in before.observations]
+            appearing = [(i, line) for i, line in enumerate(now)
+                         if keep(line, options.events) and not any(continues(p, line) for p in was)]
+            vanishing = [(i, line) for i, line in enumerate(was)
+                         if keep(line, options.events) and not any(continues(line, q) for q in now)]
+            if not appearing and not vanishing:
+                continue
+            frames = windows.frames(lo, hi)
+            # The references are the decoded samples themselves, so pixel comparisons are made
+            # between pictures of one decoder (the captured sample is a JPEG of the pass's decode).
+            lo_image, hi_image = windows.rgb(frames[lo]), windows.rgb(frames[hi])
+            for i, line in appearing:
+                rivals = [p for p in was if p.box.overlap(line.box) >= 0.3 and not same_line(p, line)]
+                starts[(pos, i)] = refiner.boundary(frames, lo, hi, line, rivals, appearing=True,
+                                                    lo_image=lo_image, hi_image=hi_image)
+            for i, line in vanishing:
+                rivals = [q for q in now if q.box.overlap(line.box) >= 0.3 and not same_line(line, q)]
+                ends[(pos - 1, i)] = refiner.boundary(frames, lo, hi, line, rivals, appearing=False,
+                                                      lo_image=lo_image, hi_image=hi_image)
+            del frames
 
-    events = build_events(samples, starts, ends, times, n_frames, width, height, options.events)
-    return OcrResult(events, len(samples), width, height, refiner.probes, refiner.detector_probes,
-                     walker.gap_decodes)
+    events = build_events(read, starts, ends, times, n_frames, width, height, options.events, shot_bounds)
+    return OcrResult(events, len(read), width, height, refiner.probes, refiner.detector_probes,
+                     windows.windows, windows.decoded)
 
 
 def build_events(samples: list[Sample], starts: dict, ends: dict, times: np.ndarray, n_frames: int,
-                 width: int, height: int, options: EventOptions) -> list[TextEvent]:
+                 width: int, height: int, options: EventOptions,
+                 shot_bounds: dict[int, tuple[int, int]] | None = None) -> list[TextEvent]:
+    """Tracks to events; ``shot_bounds``: shot index -> (start, end frame), the cut a line that
+    cannot be refined is bounded by when the neighbouring sample lies in another shot (else that
+    sample's frame)."""
+    shot_bounds = shot_bounds or {}
     events = []
     index_in_sample = {id(obs): i for s in samples for i, obs in enumerate(s.observations)}
     for track in track_lines(samples, options):
@@ -399,7 +391,8 @@ def build_events(samples: list[Sample], starts: dict, ends: dict, times: np.ndar
         elif start_key in starts and not rolling:
             start, start_exact = starts[start_key], True
         elif samples[first_pos - 1].shot_index != samples[first_pos].shot_index:
-            start, start_exact = samples[first_pos].frame_index, False
+            shot_start = shot_bounds.get(samples[first_pos].shot_index, (samples[first_pos].frame_index,))[0]
+            start, start_exact = max(shot_start, samples[first_pos - 1].frame_index + 1), False
         else:  # (adjacent samples: the midpoint is the sample itself, and exact)
             start = (samples[first_pos - 1].frame_index + samples[first_pos].frame_index + 1) // 2
             start_exact = samples[first_pos].frame_index - samples[first_pos - 1].frame_index <= 1
@@ -408,7 +401,8 @@ def build_events(samples: list[Sample], starts: dict, ends: dict, times: np.ndar
         elif end_key in ends and not rolling:
             end, end_exact = ends[end_key], True
         elif samples[last_pos + 1].shot_index != samples[last_pos].shot_index:
-            end, end_exact = samples[last_pos + 1].frame_index, False
+            shot_end = shot_bounds.get(samples[last_pos].shot_index, (0, samples[last_pos + 1].frame_index))[1]
+            end, end_exact = min(shot_end, samples[last_pos + 1].frame_index), False
         else:
             end = (samples[last_pos].frame_index + samples[last_pos + 1].frame_index + 1) // 2
             end_exact = samples[last_pos + 1].frame_index - samples[last_pos].frame_index <= 1

@@ -20,18 +20,20 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from prism.visual.captures import CaptureOptions, FrameCapturer
 from prism.visual.signals import (
     SIGNALS_SCHEMA,
     SLOT_SIZES,
     ChunkCarry,
     compute_signals,
     direct_format,
+    frame_stats,
     gather,
     plane_layout,
 )
 from prism.visual.sprites import SpriteWriter, tile_size
 
-PASS_VERSION = "1"
+PASS_VERSION = "2"  # 2: captures keyframe candidates and on-screen text samples
 # Signals are computed 32 frames at a time (the working set stays in cache) and written
 # to parquet in row groups of ROW_GROUP_FRAMES.
 CHUNK_FRAMES = 32
@@ -54,6 +56,7 @@ class PassSummary:
     pix_fmt: str
     thumbnails: int = 0
     sprite_sheets: list[str] = field(default_factory=list)
+    captures: dict = field(default_factory=dict)  # counts from prism.visual.captures (when captured)
 
 
 def _rotate(rgb: np.ndarray, rotation: int) -> np.ndarray:
@@ -63,12 +66,16 @@ def _rotate(rgb: np.ndarray, rotation: int) -> np.ndarray:
 
 def run_pass(source: str | IO[bytes], signals_path: Path, sprite_dir: Path, *,
              rotation: int = 0, thumbnail_interval_s: float = 5.0, thumbnail_width: int = 160,
-             skip_loop_filter: bool = True, chunk_frames: int = CHUNK_FRAMES) -> tuple[PassSummary, str]:
-    """Decode ``source`` once; write signals to ``signals_path`` and sprites into ``sprite_dir``.
+             skip_loop_filter: bool = True, chunk_frames: int = CHUNK_FRAMES,
+             capture: CaptureOptions | None = None) -> tuple[PassSummary, str]:
+    """Decode ``source`` once; write signals to ``signals_path`` and sprites into ``sprite_dir``,
+    and, with ``capture``, the full-resolution keyframe candidates and on-screen text samples
+    (:mod:`prism.visual.captures`).
 
     ``skip_loop_filter`` skips the codec's in-loop deblocking filter (H.264/HEVC): about a
-    fifth less decoding work, invisible in 48x27 cells and 160 px thumbnails; keyframes are
-    extracted separately with full decoding. Returns the summary and the thumbnails VTT text.
+    fifth less decoding work, invisible in 48x27 cells and 160 px thumbnails; the captured frames
+    come from the same decode (43 dB PSNR or better against a full decode on the benchmark title).
+    Returns the summary and the thumbnails VTT text.
     """
     try:
         container = av.open(source, mode="r", metadata_errors="ignore")
@@ -90,6 +97,7 @@ def run_pass(source: str | IO[bytes], signals_path: Path, sprite_dir: Path, *,
         carry = ChunkCarry()
         bufs = [np.empty((chunk_frames, size), np.uint8) for size in SLOT_SIZES]
         times = np.empty(chunk_frames, np.float64)
+        keys = np.zeros(chunk_frames, bool)
         k = count = 0
         first_time = last_time = None
         last_dur = 0.0
@@ -99,11 +107,14 @@ def run_pass(source: str | IO[bytes], signals_path: Path, sprite_dir: Path, *,
         width = height = 0
 
         pending: list = []
+        capturer = FrameCapturer(capture, rotation) if capture is not None else None
+        previous_luma = None
 
         def flush(final: bool = False) -> None:
             nonlocal k, writer
             if k:
-                pending.append(compute_signals(count - k, times[:k], [b[:k] for b in bufs], layout, carry))
+                pending.append(compute_signals(count - k, times[:k], [b[:k] for b in bufs], layout, carry,
+                                               keys[:k].copy()))
                 k = 0
             if pending and (final or sum(t.num_rows for t in pending) >= ROW_GROUP_FRAMES):
                 if writer is None:
@@ -135,8 +146,13 @@ def run_pass(source: str | IO[bytes], signals_path: Path, sprite_dir: Path, *,
                 if frame.width != width or frame.height != height:  # a mid-stream size change
                     width, height = frame.width, frame.height
                     layout = plane_layout(src)
-                gather(src, layout, [b[k] for b in bufs])
+                slots = [b[k] for b in bufs]
+                gather(src, layout, slots)
+                if capturer is not None:
+                    sharp, motion, black, previous_luma = frame_stats(slots, previous_luma, layout)
+                    capturer.add(count, t, frame, sharp, motion, black)
                 times[k] = t
+                keys[k] = frame.key_frame
                 k += 1
                 count += 1
 
@@ -154,9 +170,13 @@ def run_pass(source: str | IO[bytes], signals_path: Path, sprite_dir: Path, *,
                 if k == chunk_frames:
                     flush()
             flush(final=True)
+            captured = capturer.finish() if capturer is not None else {}
+            capturer = None
         except av.error.FFmpegError as exc:
             raise VisualDecodeError(f"video stream is corrupt after {count} frames: {exc}") from None
         finally:
+            if capturer is not None:  # an error on the way: stop the encoder thread
+                capturer.abort()
             if writer is not None:
                 writer.close()
         if count == 0:
@@ -172,6 +192,7 @@ def run_pass(source: str | IO[bytes], signals_path: Path, sprite_dir: Path, *,
         frame_count=count, duration_s=round(duration, 6), first_time_s=first_time, width=width,
         height=height, rotation=rotation, mean_fps=round(count / max(duration - first_time, 1e-9), 4),
         pix_fmt=pix_fmt, thumbnails=len(sprites.tiles), sprite_sheets=list(sprites.sheets),
+        captures=captured,
     )
     return summary, vtt
 

@@ -1,11 +1,15 @@
-"""Keyframes: which frames represent each shot, and extracting them at full resolution by seeking.
+"""Keyframes: which frames represent each shot, and their full-resolution images.
 
 Selection works on the decode pass's scalars only: within a shot (minus the
 frames of the transitions into and out of it, and a small margin at cuts) the
 frame with the best sharpness, least motion and no black is chosen; a long
 shot gets one keyframe per started ``every_s`` seconds, each the best of its
-own stretch. Extraction seeks to each chosen frame (ordered by time, so frames
-in the same GOP are decoded on the way) and never decodes the whole title.
+own stretch. The images come from the candidates the decode pass captured
+(:mod:`prism.visual.captures`): each stretch takes the best captured frame in
+it, unless none was captured there or the best captured one scores clearly
+below the stretch's best frame; only those are extracted by seeking
+(:func:`extract_frames`, ordered by time, so frames in the same GOP are decoded
+on the way).
 """
 
 from __future__ import annotations
@@ -33,6 +37,9 @@ KEYFRAMES_SCHEMA = pa.schema(
     ]
 )
 CUT_MARGIN = 2  # frames next to a cut are skipped (encoders smear them)
+# A captured candidate stands for its stretch when it scores at least this share of the stretch's
+# best frame (else that frame is extracted by seeking).
+CAPTURED_MIN_SHARE = 0.75
 
 
 class KeyframeError(RuntimeError):
@@ -46,6 +53,7 @@ class KeyframeChoice:
     time_s: float
     rank: int
     score: float
+    captured: bool = False  # the decode pass captured this frame's image
 
 
 def frame_scores(sharpness: np.ndarray, motion: np.ndarray, black_ratio: np.ndarray) -> np.ndarray:
@@ -55,8 +63,10 @@ def frame_scores(sharpness: np.ndarray, motion: np.ndarray, black_ratio: np.ndar
 
 
 def select_keyframes(shots: list[dict], times: np.ndarray, scores: np.ndarray,
-                     every_s: float = 10.0) -> list[KeyframeChoice]:
-    """Keyframes per shot (see module doc). ``shots``: rows of ``shots.parquet``."""
+                     every_s: float = 10.0, captured: np.ndarray | None = None,
+                     min_share: float = CAPTURED_MIN_SHARE) -> list[KeyframeChoice]:
+    """Keyframes per shot (see module doc). ``shots``: rows of ``shots.parquet``; ``captured``: a
+    per-frame mask of the frames whose images the decode pass captured."""
     choices: list[KeyframeChoice] = []
     for k, shot in enumerate(shots):
         start, end = shot["start_frame"], shot["end_frame"]
@@ -80,10 +90,19 @@ def select_keyframes(shots: list[dict], times: np.ndarray, scores: np.ndarray,
         duration = max(shot["end_s"] - shot["start_s"], 0.0)
         parts = max(1, min(len(idx), math.ceil(duration / every_s) if every_s > 0 else 1))
         picks = []
+        have = set()
         for part in np.array_split(idx, parts):
             if len(part):
                 best = int(part[int(np.argmax(scores[part]))])
+                if captured is not None and not captured[best]:
+                    there = part[captured[part]]
+                    if len(there):
+                        alt = int(there[int(np.argmax(scores[there]))])
+                        if scores[alt] >= min_share * scores[best]:
+                            best = alt
                 picks.append(best)
+                if captured is not None and captured[best]:
+                    have.add(best)
         # Rank 0 is the best keyframe of the shot, the rest follow in time order.
         order = sorted(picks, key=lambda f: -scores[f])
         rank_of = {f: (0 if f == order[0] else 1) for f in picks}
@@ -93,7 +112,8 @@ def select_keyframes(shots: list[dict], times: np.ndarray, scores: np.ndarray,
                 rank_of[f] = rank
                 rank += 1
         for f in picks:
-            choices.append(KeyframeChoice(shot["shot_index"], f, float(times[f]), rank_of[f], float(scores[f])))
+            choices.append(KeyframeChoice(shot["shot_index"], f, float(times[f]), rank_of[f], float(scores[f]),
+                                          f in have))
     return choices
 
 

@@ -46,6 +46,7 @@ SIGNALS_SCHEMA = pa.schema(
         pa.field("bar_left", pa.float32()),
         pa.field("bar_right", pa.float32()),
         pa.field("rgb_48x27", pa.binary(FRAME_BYTES), nullable=False),  # TransNetV2-ready RGB, HWC uint8
+        pa.field("key_frame", pa.bool_(), nullable=False),  # the decoder marked it a keyframe (seek point)
     ]
 )
 
@@ -179,7 +180,7 @@ class ChunkCarry:
 
 
 def compute_signals(first_index: int, times: np.ndarray, grids: list[np.ndarray], layout: PlaneLayout,
-                    carry: ChunkCarry) -> pa.Table:
+                    carry: ChunkCarry, key_frames: np.ndarray | None = None) -> pa.Table:
     """Signals for a chunk of ``n`` frames from their samples (see :func:`gather`; each
     ``(n, SLOT_SIZES[i])`` uint8). Luma statistics stay in integer code values and are
     normalized once per frame: cheaper than converting every sample."""
@@ -220,6 +221,8 @@ def compute_signals(first_index: int, times: np.ndarray, grids: list[np.ndarray]
             *[_arrow(b, pa.float32(), np.isnan(b)) for b in bars],
             pa.FixedSizeBinaryArray.from_buffers(pa.binary(FRAME_BYTES), n,
                                                  [None, pa.py_buffer(rgb.tobytes())]),
+            pa.Array.from_buffers(pa.bool_(), n, [None, pa.py_buffer(np.packbits(
+                key_frames if key_frames is not None else np.zeros(n, bool), bitorder="little").tobytes())]),
         ],
         schema=SIGNALS_SCHEMA,
     )
@@ -233,3 +236,18 @@ def frames_of(column: pa.Array) -> np.ndarray:
     start = column.offset * FRAME_BYTES
     data = np.frombuffer(buf, np.uint8, count=len(column) * FRAME_BYTES, offset=start)
     return data.reshape(len(column), THUMB_H, THUMB_W, 3)
+
+
+def frame_stats(slots: list[np.ndarray], previous_luma: np.ndarray | None, layout: PlaneLayout
+                ) -> tuple[float, float, float, np.ndarray]:
+    """Sharpness, motion and black ratio of one frame from its gathered samples, as
+    :func:`compute_signals` computes them for a chunk (the pass needs them at the frame, to decide
+    what to capture while the frame is still decoded). Returns them and the frame's luma grid (the
+    next frame's ``previous_luma``)."""
+    lo, span = (0.0, 255.0) if layout.full_range else (16.0, 219.0)
+    y = slots[0].astype(np.int16)
+    yc, yr, yd = (s.astype(np.int16) for s in slots[3:6])
+    sharpness = float(np.abs(yr - yc).mean() + np.abs(yd - yc).mean()) / (2 * span)
+    motion = float(np.abs(y - previous_luma).mean()) / span if previous_luma is not None else 0.0
+    black_ratio = float(np.count_nonzero(slots[0] < lo + BLACK_PIXEL * span)) / y.size
+    return sharpness, motion, black_ratio, y

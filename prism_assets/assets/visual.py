@@ -28,11 +28,12 @@ from dagster import (
 from PIL import Image
 
 from prism.ocr.tesseract import TesseractUnavailable
-from prism.ocr.video import OcrVideoError, read_onscreen_text
+from prism.ocr.video import OcrVideoError, captured_samples, plan_samples, read_onscreen_text
 from prism.ocr.video import events_table as onscreen_text_table
 from prism.qc.events import events_table
 from prism.settings import get_settings
 from prism.storage import ArtifactStore
+from prism.visual.captures import CaptureOptions, decode_jpeg, iter_captures
 from prism.visual.decode import PASS_VERSION, VisualDecodeError, read_scalars, run_pass, scalar_arrays
 from prism.visual.keyframes import (
     KEYFRAMES_SCHEMA,
@@ -56,6 +57,9 @@ SIGNALS = "frame_signals.parquet"
 PASS_SUMMARY = "visual_pass.json"
 SHOTS = "shots.parquet"
 KEYFRAMES = "keyframes.parquet"
+KEYFRAME_CANDIDATES = "keyframe_candidates.parquet"
+TEXT_SAMPLES = "text_samples.parquet"
+KEYFRAME_JPEG_QUALITY = 90  # keyframes extracted by seeking; the pass's captures use the same
 KEYFRAME_DIR = "keyframes"
 CONTACT_SHEET = "contact_sheet.jpg"
 QC_VISUAL = "qc_visual.parquet"
@@ -104,8 +108,10 @@ def _table_md(rows: list[dict], columns: list[str], limit: int = 10) -> str:
     code_version=f"visual-pass-{PASS_VERSION}",
     kinds={"pyav", "parquet"},
     description="The one streaming decode of the title's video: per-frame signals keyed by "
-    "presentation time plus 48x27 RGB frames (frame_signals.parquet), and the thumbnail sprite "
-    "sheets + WebVTT thumbnails track sampled from the same frames.",
+    "presentation time plus 48x27 RGB frames (frame_signals.parquet), the thumbnail sprite "
+    "sheets + WebVTT thumbnails track, and full-resolution captures from the same frames: keyframe "
+    "candidates (keyframe_candidates.parquet) and on-screen text samples every PRISM_OCR_INTERVAL_S "
+    "(text_samples.parquet).",
 )
 def frame_signals(context: AssetExecutionContext, storage: ArtifactStorage, media: MediaReader,
                   visual: VisualAnalysis) -> MaterializeResult:
@@ -116,19 +122,26 @@ def frame_signals(context: AssetExecutionContext, storage: ArtifactStorage, medi
     work = Path(tempfile.mkdtemp(prefix="prism-visual-"))
     try:
         signals_local, sprite_dir = work / SIGNALS, work / SPRITE_DIR
+        capture = CaptureOptions(keyframe_candidates=work / KEYFRAME_CANDIDATES,
+                                 text_samples=work / TEXT_SAMPLES,
+                                 sample_interval_s=visual.text_sample_interval_s,
+                                 jpeg_quality=KEYFRAME_JPEG_QUALITY)
         started = time.perf_counter()
         try:
             with media.open(location) as source:
                 summary, vtt = run_pass(source, signals_local, sprite_dir, rotation=rotation,
                                         thumbnail_interval_s=visual.thumbnail_interval_s,
                                         thumbnail_width=visual.thumbnail_width,
-                                        skip_loop_filter=visual.skip_loop_filter)
+                                        skip_loop_filter=visual.skip_loop_filter, capture=capture)
         except VisualDecodeError as exc:
             raise Failure(f"title {title_id}: {exc}", metadata={"media_location": location}) from None
         elapsed = time.perf_counter() - started
-        # Sprites first, the signals (what downstream reads) last.
+        # Sprites and captures first, the signals (what downstream reads) last.
         _publish_dir(store, title_id, SPRITE_DIR, {n: sprite_dir / n for n in summary.sprite_sheets})
         store.write_text(title_id, VTT_NAME, vtt)
+        for name in (KEYFRAME_CANDIDATES, TEXT_SAMPLES):
+            with store.staged_file(title_id, name) as staged:
+                shutil.copyfile(work / name, staged)
         store.write_json(title_id, PASS_SUMMARY, {**summary.__dict__, "pass_version": PASS_VERSION})
         with store.staged_file(title_id, SIGNALS) as staged:
             shutil.copyfile(signals_local, staged)
@@ -143,6 +156,9 @@ def frame_signals(context: AssetExecutionContext, storage: ArtifactStorage, medi
         "speed_x_realtime": round(summary.duration_s / max(elapsed, 1e-9), 1),
         "thumbnails": summary.thumbnails,
         "sprite_sheets": len(summary.sprite_sheets),
+        "keyframe_candidates": summary.captures["keyframe_candidates"],
+        "text_samples": summary.captures["text_samples"],
+        "capture_mb": round(summary.captures["capture_bytes"] / 1e6, 1),
         "frame_signals": MetadataValue.path(store.uri_of(title_id, SIGNALS)),
         "thumbnails_vtt": MetadataValue.path(store.uri_of(title_id, VTT_NAME)),
     })
@@ -204,7 +220,7 @@ def shots(context: AssetExecutionContext, storage: ArtifactStorage,
     partitions_def=titles,
     deps=[shots],
     group_name="visual",
-    code_version="keyframes-1",
+    code_version="keyframes-2",
     kinds={"pyav", "jpeg", "parquet"},
     check_specs=[
         AssetCheckSpec(EVERY_SHOT_HAS_KEYFRAME, asset="keyframes", blocking=True,
@@ -215,15 +231,16 @@ def shots(context: AssetExecutionContext, storage: ArtifactStorage,
                        description="Every keyframe image exists in storage and decodes."),
     ],
     description="Per shot, the sharpest still frame(s) outside transitions (one per started "
-    "PRISM_KEYFRAME_EVERY_S seconds), extracted at full resolution by seeking: keyframes/*.jpg, "
-    "keyframes.parquet and a contact sheet.",
+    "PRISM_KEYFRAME_EVERY_S seconds) at full resolution, taken from the candidates the decode pass "
+    "captured (seeking only where it captured none): keyframes/*.jpg, keyframes.parquet and a contact sheet.",
 )
 def keyframes(context: AssetExecutionContext, storage: ArtifactStorage, media: MediaReader,
               visual: VisualAnalysis) -> MaterializeResult:
     title_id = title_of(context)
     store = storage.store()
     location, probe = _video_title(store, title_id)
-    require_artifacts(store, title_id, (SHOTS, "shots"), (SIGNALS, "frame_signals"))
+    require_artifacts(store, title_id, (SHOTS, "shots"), (SIGNALS, "frame_signals"),
+                      (KEYFRAME_CANDIDATES, "frame_signals"))
     summary = store.read_json(title_id, PASS_SUMMARY)
     rotation = int(summary.get("rotation") or 0)
     shot_rows = store.read_table(title_id, SHOTS).to_pylist()
@@ -231,30 +248,48 @@ def keyframes(context: AssetExecutionContext, storage: ArtifactStorage, media: M
     sig = scalar_arrays(store.read_table(title_id, SIGNALS, columns=["time_s", "sharpness", "motion",
                                                                      "black_ratio"]))
     scores = frame_scores(sig["sharpness"], sig["motion"], sig["black_ratio"])
-    choices = select_keyframes(shot_rows, sig["time_s"], scores, every_s=visual.keyframe_every_s)
+    # The frames the decode pass captured (their index only: the images are fetched below).
+    candidate_frames = store.read_table(title_id, KEYFRAME_CANDIDATES, columns=["frame_index"]).column(0)
+    captured = np.zeros(len(scores), bool)
+    captured[[f for f in candidate_frames.to_pylist() if 0 <= f < len(scores)]] = True
+    choices = select_keyframes(shot_rows, sig["time_s"], scores, every_s=visual.keyframe_every_s,
+                               captured=captured)
 
     work = Path(tempfile.mkdtemp(prefix="prism-keyframes-"))
     rows, files, tiles = [], {}, []
     sheet_every = max(1, math.ceil(len(shot_rows) / CONTACT_SHEET_MAX_TILES))
     by_frame = {c.frame_index: c for c in choices}
+
+    def add(c, image: Image.Image | None, jpeg: bytes | None, width: int, height: int) -> None:
+        name = f"shot{c.shot_index:05d}_f{c.frame_index:07d}.jpg"
+        if jpeg is not None:  # the pass's capture, published as it is (no second encode)
+            (work / name).write_bytes(jpeg)
+        else:
+            image.save(work / name, quality=KEYFRAME_JPEG_QUALITY)
+        files[name] = work / name
+        rows.append({"shot_index": c.shot_index, "frame_index": c.frame_index, "time_s": c.time_s,
+                     "path": f"{KEYFRAME_DIR}/{name}", "width": width, "height": height, "rank": c.rank,
+                     "score": c.score})
+        if c.rank == 0 and c.shot_index % sheet_every == 0:
+            thumb = (image if image is not None else Image.open(BytesIO(jpeg))).convert("RGB")
+            thumb.thumbnail((240, 240))
+            tiles.append((c.shot_index, f"#{c.shot_index} {timecode(c.time_s)}", thumb))
+
+    sought = [c for c in choices if not c.captured]
     try:
-        try:
-            with media.open(location) as source:
-                for frame_index, image in extract_frames(
-                        source, [(c.frame_index, c.time_s) for c in choices], rotation=rotation):
-                    c = by_frame[frame_index]
-                    name = f"shot{c.shot_index:05d}_f{frame_index:07d}.jpg"
-                    image.save(work / name, quality=90)
-                    files[name] = work / name
-                    rows.append({"shot_index": c.shot_index, "frame_index": frame_index, "time_s": c.time_s,
-                                 "path": f"{KEYFRAME_DIR}/{name}", "width": image.width,
-                                 "height": image.height, "rank": c.rank, "score": c.score})
-                    if c.rank == 0 and c.shot_index % sheet_every == 0:
-                        thumb = image.copy()
-                        thumb.thumbnail((240, 240))
-                        tiles.append((c.shot_index, f"#{c.shot_index} {timecode(c.time_s)}", thumb))
-        except KeyframeError as exc:
-            raise Failure(f"title {title_id}: {exc}") from None
+        wanted = {c.frame_index for c in choices if c.captured}
+        if wanted:
+            with store.local_copy(title_id, KEYFRAME_CANDIDATES) as candidates_path:
+                for row in iter_captures(candidates_path, wanted):
+                    add(by_frame[row["frame_index"]], None, row["jpeg"], row["width"], row["height"])
+        if sought:
+            try:
+                with media.open(location) as source:
+                    for frame_index, image in extract_frames(
+                            source, [(c.frame_index, c.time_s) for c in sought], rotation=rotation):
+                        add(by_frame[frame_index], image, None, image.width, image.height)
+            except KeyframeError as exc:
+                raise Failure(f"title {title_id}: {exc}") from None
         rows.sort(key=lambda r: (r["shot_index"], r["frame_index"]))
         tiles.sort(key=lambda t: t[0])
         _publish_dir(store, title_id, KEYFRAME_DIR, files)
@@ -299,6 +334,8 @@ def keyframes(context: AssetExecutionContext, storage: ArtifactStorage, media: M
     metadata = {
         "keyframes": len(rows),
         "shots": len(shot_rows),
+        "from_pass": len(rows) - len(sought),
+        "by_seeking": len(sought),
         "image_size": f"{rows[0]['width']}x{rows[0]['height']}" if rows else "",
         "keyframes_parquet": MetadataValue.path(store.uri_of(title_id, KEYFRAMES)),
         "preview": MetadataValue.md(_table_md(rows, ["shot_index", "frame_index", "time_s", "rank", "path"])),
@@ -313,10 +350,11 @@ def keyframes(context: AssetExecutionContext, storage: ArtifactStorage, media: M
     partitions_def=titles,
     deps=[shots, keyframes],
     group_name="visual",
-    code_version="onscreen-text-1",
+    code_version="onscreen-text-2",
     kinds={"pyav", "onnx", "parquet"},
-    description="On-screen text (onscreen_text.parquet): frames sampled within each shot every "
-    "PRISM_OCR_INTERVAL_S seconds plus the keyframes (by seeking, no second full decode), text "
+    description="On-screen text (onscreen_text.parquet): the frames the decode pass sampled every "
+    "PRISM_OCR_INTERVAL_S seconds and at shot starts, plus the keyframes (no second decode: only short "
+    "windows around event boundaries are decoded, to time them to the frame), text "
     "detected (PP-OCR) and read by script (PP-OCR for Latin, Tesseract for Korean), tracked into events "
     "with frame-exact bounds, each a subtitle, credit, title or sign.",
 )
@@ -325,11 +363,16 @@ def onscreen_text(context: AssetExecutionContext, storage: ArtifactStorage, medi
     title_id = title_of(context)
     store = storage.store()
     location, _ = _video_title(store, title_id)
-    require_artifacts(store, title_id, (SIGNALS, "frame_signals"), (SHOTS, "shots"), (KEYFRAMES, "keyframes"))
+    require_artifacts(store, title_id, (SIGNALS, "frame_signals"), (SHOTS, "shots"), (KEYFRAMES, "keyframes"),
+                      (TEXT_SAMPLES, "frame_signals"))
     summary = store.read_json(title_id, PASS_SUMMARY)
     shot_rows = store.read_table(title_id, SHOTS).to_pylist()
-    keyframe_frames = store.read_table(title_id, KEYFRAMES).column("frame_index").to_pylist()
-    times = scalar_arrays(store.read_table(title_id, SIGNALS, columns=["time_s"]))["time_s"]
+    keyframe_rows = store.read_table(title_id, KEYFRAMES, columns=["frame_index", "path"]).to_pylist()
+    sig = scalar_arrays(store.read_table(title_id, SIGNALS, columns=["time_s", "key_frame"]))
+    times = sig["time_s"]
+    captures = store.read_table(title_id, TEXT_SAMPLES, columns=["frame_index", "reason"])
+    plan = plan_samples(captures, shot_rows, len(times), keyframes=[r["frame_index"] for r in keyframe_rows])
+    keyframe_path = {r["frame_index"]: r["path"] for r in keyframe_rows}
     try:
         detector, reader = onscreen_text_model.detector(), onscreen_text_model.reader()
     except TesseractUnavailable as exc:
@@ -342,9 +385,15 @@ def onscreen_text(context: AssetExecutionContext, storage: ArtifactStorage, medi
             def open_source():
                 return handles.enter_context(media.open(location))
 
-            result = read_onscreen_text(open_source, times, shot_rows, detector=detector, reader=reader,
-                                        keyframes=keyframe_frames, rotation=int(summary.get("rotation") or 0),
-                                        options=onscreen_text_model.options())
+            def keyframe_image(frame_index: int) -> np.ndarray:  # already display-oriented
+                return decode_jpeg(store.read_bytes(title_id, keyframe_path[frame_index]))
+
+            samples_path = handles.enter_context(store.local_copy(title_id, TEXT_SAMPLES))
+            result = read_onscreen_text(open_source, times, shot_rows,
+                                        captured_samples(plan, samples_path, keyframe_image),
+                                        detector=detector, reader=reader,
+                                        rotation=int(summary.get("rotation") or 0), key_frames=sig["key_frame"],
+                                        options=onscreen_text_model.options(), total=len(plan))
     except OcrVideoError as exc:
         raise Failure(f"title {title_id}: {exc}", metadata={"media_location": location}) from None
     elapsed = time.perf_counter() - started
@@ -360,6 +409,9 @@ def onscreen_text(context: AssetExecutionContext, storage: ArtifactStorage, medi
         "samples": result.samples,
         "refinement_probes": result.probes,
         "refinement_detector_probes": result.detector_probes,
+        "refinement_windows": result.windows,
+        "decoded_frames": result.decoded_frames,
+        "decoded_share": round(result.decoded_frames / max(summary["frame_count"], 1), 4),
         "ocr_seconds": round(elapsed, 2),
         "seconds_per_minute": round(60 * elapsed / max(summary["duration_s"], 1e-9), 2),
         "reader": reader.name,
