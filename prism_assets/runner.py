@@ -2,7 +2,9 @@
 
 Used by ``prism run`` and by tests: the run, its materializations and check
 results land in the real Dagster instance (the embedded SQLite one by default),
-so ``prism status`` and the UI show them afterwards.
+so ``prism status`` and the UI show them afterwards. Independent branches run at
+once on threads of this process (prism_assets.executor), each model loaded once,
+with each library's threads sized by the settings' budget (prism.threads).
 """
 
 from __future__ import annotations
@@ -10,13 +12,25 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from dagster import AssetCheckSeverity, DagsterEvent, DagsterEventType, DagsterInstance, EventLogEntry
+from dagster import (
+    AssetCheckSeverity,
+    DagsterEvent,
+    DagsterEventType,
+    DagsterInstance,
+    EventLogEntry,
+    ExecuteInProcessResult,
+    JobDefinition,
+)
+from dagster._core.definitions.job_base import InMemoryJob
+from dagster._core.execution.execute_in_process import core_execute_in_process, merge_run_tags
 from dagster._core.utils import make_new_run_id
 
 from prism.ids import validate_title_id
 from prism.intake.inbox import Delivery
 from prism.settings import Settings, get_settings
+from prism.threads import limit_pools
 from prism_assets.definitions import build_definitions
+from prism_assets.executor import threaded_in_process_executor
 from prism_assets.jobs import PROCESS_TITLE
 from prism_assets.partitions import titles
 from prism_assets.resources import build_resources
@@ -121,16 +135,27 @@ def run_title(
             on_progress(progress)
 
     instance.add_event_listener(run_id, _listen)
-    result = job.execute_in_process(
-        instance=instance,
-        partition_key=title_id,
-        run_id=run_id,
-        tags=delivery_tags(delivery, trigger="cli"),
-        raise_on_error=False,
-        # Progress reaches the person through on_progress; keep Dagster's console quiet.
-        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-    )
+    budget = settings.threads
+    limit_pools(budget.per_step)
+    result = _execute(job, instance, title_id=title_id, run_id=run_id,
+                      tags=delivery_tags(delivery, trigger="cli"), concurrent_steps=budget.concurrent_steps)
     # A failed ERROR check means the title's data is wrong (nothing downstream ran on it); a failed
     # WARN check such as content_qc is a verdict on the content, reported but not a failed run.
     outcome.success = result.success and not outcome.failed_error_checks
     return outcome
+
+
+def _execute(job: JobDefinition, instance: DagsterInstance, *, title_id: str, run_id: str,
+             tags: dict[str, str], concurrent_steps: int) -> ExecuteInProcessResult:
+    """``job.execute_in_process`` for one partition, with the threaded executor in place of the
+    serial in-process one (execute_in_process always swaps its own in)."""
+    # Progress reaches the person through on_progress; keep Dagster's console quiet.
+    run_config = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    ephemeral = job.as_ephemeral_job(resource_defs={}, input_values={}).with_executor_def(
+        threaded_in_process_executor(concurrent_steps))
+    return core_execute_in_process(
+        job=InMemoryJob(job_def=ephemeral), run_config=run_config, instance=instance,
+        output_capturing_enabled=True, raise_on_error=False, run_id=run_id, asset_selection=frozenset(),
+        run_tags=merge_run_tags(job_def=ephemeral, partition_key=title_id, tags=tags, asset_selection=[],
+                                instance=instance, run_config=run_config),
+    )

@@ -19,6 +19,7 @@ from dagster import ConfigurableResource
 from prism.audio.asr import FasterWhisper, ModelUnavailable, Transcriber, TransformersWhisper, bundled_model_dir
 from prism.audio.vad import VadOptions, load_vad_model
 from prism.modelstore import ModelStoreError, local_source
+from prism.threads import limit_loaded_torch
 from resources.s3 import S3Connected
 
 _LOADED: dict[tuple, Transcriber] = {}
@@ -37,6 +38,7 @@ class AsrModel(S3Connected):
     batch_size: int = 8
     pack_speech: bool = False
     language_policy: str = "declared"
+    cpu_threads: int = 0  # CTranslate2 / torch threads on CPU (0: the library's default); prism.threads
     cache_dir: str = ".prism/models"
 
     def resolve_source(self) -> str:
@@ -59,17 +61,19 @@ class AsrModel(S3Connected):
         return str(bundled)
 
     def transcriber(self) -> Transcriber:
-        key = (self.backend, self.source, self.device, self.compute_type, self.beam_size, self.cache_dir)
+        key = (self.backend, self.source, self.device, self.compute_type, self.beam_size, self.cpu_threads,
+               self.cache_dir)
         with _LOCK:
             if key not in _LOADED:
                 path = self.resolve_source()
                 try:
                     if self.backend == "faster-whisper":
                         _LOADED[key] = FasterWhisper(path, device=self.device, compute_type=self.compute_type,
-                                                     beam_size=self.beam_size)
+                                                     beam_size=self.beam_size, cpu_threads=self.cpu_threads)
                     elif self.backend == "transformers":
                         _LOADED[key] = TransformersWhisper(path, device=self.device,
                                                            num_beams=self.beam_size)
+                        limit_loaded_torch(self.cpu_threads)
                     else:
                         raise ModelUnavailable(f"unknown ASR backend {self.backend!r} (PRISM_ASR_BACKEND: "
                                                "'faster-whisper' or 'transformers')")

@@ -17,6 +17,7 @@ from pathlib import Path
 from prism.embeddings.base import ImageEmbedder, TextEmbedder
 from prism.embeddings.bedrock import BedrockOptions
 from prism.embeddings.loading import load_image_embedder, load_text_embedder
+from prism.threads import limit_loaded_torch
 from resources.s3 import S3Connected
 
 _LOADED: dict[tuple, object] = {}
@@ -27,6 +28,7 @@ class _EmbeddingModel(S3Connected):
     source: str | None = None
     device: str = "auto"
     batch_size: int = 32
+    threads: int = 0  # torch threads on CPU (0: torch's default); prism.threads
     cache_dir: str = ".prism/models"
     bedrock_dimension: int = 1024
     bedrock_max_concurrency: int = 8
@@ -50,6 +52,7 @@ class _EmbeddingModel(S3Connected):
                 _LOADED[key] = loader(self.source, device=self.device, batch_size=self.batch_size,
                                       cache_dir=Path(self.cache_dir), s3_options=self.storage_options(),
                                       bedrock=self.bedrock_options())
+                limit_loaded_torch(self.threads)
             return _LOADED[key]
 
 

@@ -20,6 +20,7 @@ from prism.audio.diarize import (
     SenkoDiarizer,
 )
 from prism.modelstore import ModelStoreError, local_source
+from prism.threads import limit_loaded_torch
 from resources.s3 import S3Connected
 
 _LOADED: dict[tuple, Diarizer] = {}
@@ -35,6 +36,7 @@ class DiarizationModel(S3Connected):
     device: str = "auto"
     chunk_s: float = DEFAULT_CHUNK_S
     link_threshold: float = LINK_THRESHOLD
+    threads: int = 0  # torch threads on CPU (0: torch's default); prism.threads
     cache_dir: str = ".prism/models"
 
     def diarizer(self) -> Diarizer:
@@ -44,6 +46,7 @@ class DiarizationModel(S3Connected):
         with _LOCK:
             if key not in _LOADED:
                 _LOADED[key] = self._load()
+                limit_loaded_torch(self.threads)
             return _LOADED[key]
 
     def _load(self) -> Diarizer:
