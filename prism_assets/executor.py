@@ -27,12 +27,21 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from functools import cache
 
-from dagster import DagsterEvent, Executor, ExecutorDefinition
+from dagster import (
+    DagsterEvent,
+    DagsterInstance,
+    ExecuteInProcessResult,
+    Executor,
+    ExecutorDefinition,
+    JobDefinition,
+)
+from dagster._core.definitions.job_base import InMemoryJob
 from dagster._core.events import EngineEventData
 from dagster._core.execution.api import ExecuteRunWithPlanIterable
 from dagster._core.execution.compute_logs import create_compute_log_file_key
 from dagster._core.execution.context.system import PlanExecutionContext, PlanOrchestrationContext
 from dagster._core.execution.context_creation_job import PlanExecutionContextManager
+from dagster._core.execution.execute_in_process import core_execute_in_process, merge_run_tags
 from dagster._core.execution.plan.active import ActiveExecution
 from dagster._core.execution.plan.execute_plan import (
     _handle_compute_log_setup_error,
@@ -185,4 +194,22 @@ def threaded_in_process_executor(max_concurrent: int) -> ExecutorDefinition:
     )
 
 
-__all__ = ["EXECUTOR_NAME", "ThreadedInProcessExecutor", "threaded_in_process_executor"]
+def execute_in_process_threaded(job: JobDefinition, *, instance: DagsterInstance, max_concurrent: int,
+                                partition_key: str | None = None, run_id: str | None = None,
+                                tags: dict[str, str] | None = None, run_config: dict | None = None,
+                                ) -> ExecuteInProcessResult:
+    """``job.execute_in_process(instance=..., partition_key=..., raise_on_error=False)`` with up to
+    ``max_concurrent`` steps at once (execute_in_process always swaps in the serial executor)."""
+    run_config = run_config or {}
+    ephemeral = job.as_ephemeral_job(resource_defs={}, input_values={}).with_executor_def(
+        threaded_in_process_executor(max_concurrent))
+    return core_execute_in_process(
+        job=InMemoryJob(job_def=ephemeral), run_config=run_config, instance=instance,
+        output_capturing_enabled=True, raise_on_error=False, run_id=run_id, asset_selection=frozenset(),
+        run_tags=merge_run_tags(job_def=ephemeral, partition_key=partition_key, tags=tags, asset_selection=[],
+                                instance=instance, run_config=run_config),
+    )
+
+
+__all__ = ["EXECUTOR_NAME", "ThreadedInProcessExecutor", "execute_in_process_threaded",
+           "threaded_in_process_executor"]

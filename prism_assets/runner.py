@@ -12,17 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from dagster import (
-    AssetCheckSeverity,
-    DagsterEvent,
-    DagsterEventType,
-    DagsterInstance,
-    EventLogEntry,
-    ExecuteInProcessResult,
-    JobDefinition,
-)
-from dagster._core.definitions.job_base import InMemoryJob
-from dagster._core.execution.execute_in_process import core_execute_in_process, merge_run_tags
+from dagster import AssetCheckSeverity, DagsterEvent, DagsterEventType, DagsterInstance, EventLogEntry
 from dagster._core.utils import make_new_run_id
 
 from prism.ids import validate_title_id
@@ -30,7 +20,7 @@ from prism.intake.inbox import Delivery
 from prism.settings import Settings, get_settings
 from prism.threads import limit_pools
 from prism_assets.definitions import build_definitions
-from prism_assets.executor import threaded_in_process_executor
+from prism_assets.executor import execute_in_process_threaded
 from prism_assets.jobs import PROCESS_TITLE
 from prism_assets.partitions import titles
 from prism_assets.resources import build_resources
@@ -137,25 +127,14 @@ def run_title(
     instance.add_event_listener(run_id, _listen)
     budget = settings.threads
     limit_pools(budget.per_step)
-    result = _execute(job, instance, title_id=title_id, run_id=run_id,
-                      tags=delivery_tags(delivery, trigger="cli"), concurrent_steps=budget.concurrent_steps)
+    result = execute_in_process_threaded(
+        job, instance=instance, partition_key=title_id, run_id=run_id,
+        tags=delivery_tags(delivery, trigger="cli"), max_concurrent=budget.concurrent_steps,
+        # Progress reaches the person through on_progress; keep Dagster's console quiet.
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+    )
     # A failed ERROR check means the title's data is wrong (nothing downstream ran on it); a failed
     # WARN check such as content_qc is a verdict on the content, reported but not a failed run.
     outcome.success = result.success and not outcome.failed_error_checks
     return outcome
 
-
-def _execute(job: JobDefinition, instance: DagsterInstance, *, title_id: str, run_id: str,
-             tags: dict[str, str], concurrent_steps: int) -> ExecuteInProcessResult:
-    """``job.execute_in_process`` for one partition, with the threaded executor in place of the
-    serial in-process one (execute_in_process always swaps its own in)."""
-    # Progress reaches the person through on_progress; keep Dagster's console quiet.
-    run_config = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    ephemeral = job.as_ephemeral_job(resource_defs={}, input_values={}).with_executor_def(
-        threaded_in_process_executor(concurrent_steps))
-    return core_execute_in_process(
-        job=InMemoryJob(job_def=ephemeral), run_config=run_config, instance=instance,
-        output_capturing_enabled=True, raise_on_error=False, run_id=run_id, asset_selection=frozenset(),
-        run_tags=merge_run_tags(job_def=ephemeral, partition_key=title_id, tags=tags, asset_selection=[],
-                                instance=instance, run_config=run_config),
-    )
