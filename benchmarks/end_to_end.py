@@ -273,8 +273,10 @@ def main() -> None:
         print(f"  real-time factor: {row['rtf']:.1f}x  (target >= 10x)")
         print(f"  bare decode: {bare_s:.1f} s -> title / bare decode = {row['vs_bare']:.2f}")
         if serial:
-            print(f"  one step at a time: {serial[0]['process_s']:.1f} s "
-                  f"(overlap saves {1 - med['process_s'] / serial[0]['process_s']:.0%})")
+            one = serial[0]
+            print(f"  one step at a time: {one['process_s']:.1f} s, {one['cpu_s']:.1f} s CPU, peak "
+                  f"{one['peak_mb']:.0f} MB (overlap saves {1 - med['process_s'] / one['process_s']:.0%})")
+        row["runs"], row["bare"], row["serial"] = runs, bare, serial
 
     print(f"\n{'minutes':>8}{'bare s':>9}{'title s':>9}{'x bare':>8}{'RTF':>7}{'CPU s':>9}{'peak MB':>9}")
     for row in summary:
@@ -285,6 +287,8 @@ def main() -> None:
               f"{summary[-1]['peak_mb'] / summary[0]['peak_mb']:.2f}x  (flat: <= ~1.1; target <= 2 GB)")
     load = os.getloadavg()
     print(f"load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    (workdir / "results.json").write_text(json.dumps(summary, indent=1))
+    print(f"all measurements: {workdir / 'results.json'}")
 
 
 if __name__ == "__main__":
