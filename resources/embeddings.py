@@ -24,6 +24,32 @@ _LOADED: dict[tuple, object] = {}
 _LOCK = threading.Lock()
 
 
+class _OneCallAtATime:
+    """A loaded embedder shared by the steps of a process, called by one step at a time.
+
+    ``prism run`` executes ready steps at once on threads (prism_assets.executor), and two of them
+    share the text model (``text_embeddings``, ``onscreen_text_embeddings``). Hugging Face fast
+    tokenizers are not re-entrant ("Already borrowed" when two threads tokenize at once), so the
+    embedding calls are serialized; everything else (``dim``, ``model_id``, …) is the embedder's."""
+
+    def __init__(self, embedder: object):
+        self._embedder, self._calls = embedder, threading.Lock()
+
+    def __getattr__(self, name: str):
+        attr = getattr(self._embedder, name)
+        if not name.startswith("embed_") or not callable(attr):
+            return attr
+
+        def serialized(*args, **kwargs):
+            with self._calls:
+                return attr(*args, **kwargs)
+
+        return serialized
+
+    def __repr__(self) -> str:
+        return repr(self._embedder)
+
+
 class _EmbeddingModel(S3Connected):
     source: str | None = None
     device: str = "auto"
@@ -49,9 +75,9 @@ class _EmbeddingModel(S3Connected):
                repr(self.bedrock_options()), self.s3_endpoint_url, self.s3_region)
         with _LOCK:
             if key not in _LOADED:
-                _LOADED[key] = loader(self.source, device=self.device, batch_size=self.batch_size,
-                                      cache_dir=Path(self.cache_dir), s3_options=self.storage_options(),
-                                      bedrock=self.bedrock_options())
+                _LOADED[key] = _OneCallAtATime(loader(
+                    self.source, device=self.device, batch_size=self.batch_size, cache_dir=Path(self.cache_dir),
+                    s3_options=self.storage_options(), bedrock=self.bedrock_options()))
                 limit_loaded_torch(self.threads)
             return _LOADED[key]
 
