@@ -58,13 +58,17 @@ def limit_pools(threads: int) -> None:
     for name in _POOL_ENV:
         if name not in os.environ:
             os.environ[name] = str(threads)
+    try:
+        threads = max(1, int(os.environ["OMP_NUM_THREADS"]))
+    except ValueError:  # an OpenMP list such as "4,2": leave the loaded pools to it
+        return
     if "torch" in sys.modules:
         limit_torch(threads)
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # optional: only pools loaded before this call need it
         return
-    threadpool_limits(int(os.environ["OMP_NUM_THREADS"]))
+    threadpool_limits(threads)
 
 
 def limit_torch(threads: int) -> None:

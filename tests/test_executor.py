@@ -102,3 +102,17 @@ def test_failures_and_blocking_checks_stop_what_depends_on_them_as_in_process():
     failure = next(e for e in threaded.all_events if e.event_type == DagsterEventType.STEP_FAILURE)
     assert failure.step_key == "broken"
     assert "truncated at 00:12:04" in failure.step_failure_data.user_failure_data.description
+
+
+def test_thread_budget_shares_the_cores_among_concurrent_steps(prism_home):
+    from prism.settings import Settings
+    from prism.threads import thread_budget
+    from prism_assets.resources import build_resources
+
+    assert thread_budget(cores=2) == thread_budget(2, 1, cores=2)  # visual + audio, a core each
+    assert (thread_budget(cores=1).concurrent_steps, thread_budget(cores=1).per_step) == (1, 1)
+    assert (thread_budget(cores=16).concurrent_steps, thread_budget(cores=16).per_step) == (4, 4)
+    assert thread_budget(0, 8, cores=16).per_step == 8  # PRISM_THREADS_PER_STEP wins
+    resources = build_resources(Settings(run_concurrency=1, threads_per_step=3))
+    assert resources["asr"].cpu_threads == 3 and resources["onscreen_text_model"].threads == 3
+    assert resources["text_embedding"].threads == 3 and resources["diarization"].threads == 3
