@@ -168,7 +168,9 @@ class Settings(BaseSettings):
     # Concurrency inside one title's run, and the threads each running step may use (prism.threads).
     run_concurrency: int = Field(
         default=0, ge=0, le=64, description="Steps of one title's run executed at once, on threads of one "
-        "process (`prism run`); 0: auto (2, the visual and the audio branch, on 2–11 cores; 4 from 12).")
+        "process (`prism run`), and the share of the cores each step's thread pools get; 0: auto (2, the "
+        "visual and the audio branch, on 2–11 cores; 4 from 12; 1 with the production profile, one step "
+        "per ECS task).")
     threads_per_step: int = Field(
         default=0, ge=0, le=256, description="Threads of each inference pool (torch, ONNX Runtime, "
         "CTranslate2, BLAS) in a running step; 0: the usable cores shared by the concurrent steps.")
@@ -233,7 +235,9 @@ class Settings(BaseSettings):
 
     @cached_property
     def threads(self) -> ThreadBudget:
-        return thread_budget(self.run_concurrency, self.threads_per_step)
+        # Production runs each step in its own ECS task: a step has its task's cores to itself.
+        steps = self.run_concurrency or (1 if self.profile is Profile.production else 0)
+        return thread_budget(steps, self.threads_per_step)
 
     @cached_property
     def s3(self) -> S3Options:
