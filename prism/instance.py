@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from prism.settings import Settings
+from prism.threads import usable_cores
 
 # Local title runs share this machine's cores: more concurrent runs than cores only thrash
 # (each run is a decode plus model inference). One run per title at a time: the sensor and
@@ -22,14 +23,6 @@ run_queue:
         applyLimitPerUniqueValue: true
       limit: 1
 """
-
-
-def usable_cores() -> int:
-    """Cores this process may run on (its CPU affinity, which containers and taskset narrow)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # no sched_getaffinity on this platform
-        return max(1, os.cpu_count() or 1)
 
 
 def ensure_dagster_home(settings: Settings) -> Path:

@@ -18,6 +18,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from prism.qc.profile import get_profile
+from prism.threads import ThreadBudget, thread_budget
 
 
 class Profile(StrEnum):
@@ -168,6 +169,15 @@ class Settings(BaseSettings):
     vectors_on_model_change: Literal["fail", "recreate"] = Field(
         default="fail", description="When the embedding model differs from the one a table was built with: "
         "'fail' (never mix two embedding spaces) or 'recreate' (start the table afresh, for a backfill).")
+    # Concurrency inside one title's run, and the threads each running step may use (prism.threads).
+    run_concurrency: int = Field(
+        default=0, ge=0, le=64, description="Steps of one title's run executed at once, on threads of one "
+        "process (`prism run`), and the share of the cores each step's thread pools get; 0: auto (2, the "
+        "visual and the audio branch, on 2–11 cores; 4 from 12; 1 with the production profile, one step "
+        "per ECS task).")
+    threads_per_step: int = Field(
+        default=0, ge=0, le=256, description="Threads of each inference pool (torch, ONNX Runtime, "
+        "CTranslate2, BLAS) in a running step; 0: the usable cores shared by the concurrent steps.")
     # How far back the delivery sensor re-lists the inbox for late-arriving files.
     sensor_lookback_hours: float = Field(default=24.0, gt=0)
     sensor_interval_s: int = Field(default=30, ge=1, description="Delivery sensor tick interval.")
@@ -226,6 +236,12 @@ class Settings(BaseSettings):
     @cached_property
     def inbox(self) -> str:
         return self.inbox_uri or str(self.home / "inbox")
+
+    @cached_property
+    def threads(self) -> ThreadBudget:
+        # Production runs each step in its own ECS task: a step has its task's cores to itself.
+        steps = self.run_concurrency or (1 if self.profile is Profile.production else 0)
+        return thread_budget(steps, self.threads_per_step)
 
     @cached_property
     def s3(self) -> S3Options:

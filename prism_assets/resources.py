@@ -26,6 +26,7 @@ from resources import (
 
 
 def build_resources(settings: Settings) -> dict[str, object]:
+    threads = settings.threads.per_step  # each running step's share of the cores (prism.threads)
     s3 = {"s3_endpoint_url": settings.s3.endpoint_url, "s3_region": settings.s3.region}
     bedrock = {"bedrock_dimension": settings.bedrock_embedding_dimension,
                "bedrock_max_concurrency": settings.bedrock_max_concurrency,
@@ -53,22 +54,24 @@ def build_resources(settings: Settings) -> dict[str, object]:
         ),
         "onscreen_text_model": OnscreenTextModel(
             interval_s=settings.ocr_interval_s, detector_side=settings.ocr_detector_side,
-            languages=settings.ocr_languages, min_confidence=settings.ocr_min_confidence,
+            languages=settings.ocr_languages, min_confidence=settings.ocr_min_confidence, threads=threads,
         ),
         "asr": AsrModel(
             backend=settings.asr_backend, source=settings.asr_model_source, device=settings.asr_device,
             compute_type=settings.asr_compute_type, beam_size=settings.asr_beam_size,
             batch_size=settings.asr_batch_size, pack_speech=settings.asr_pack_speech,
-            language_policy=settings.asr_language,
+            language_policy=settings.asr_language, cpu_threads=threads,
             cache_dir=str(settings.models_dir), **s3,
         ),
         "visual_embedding": VisualEmbeddingModel(
             source=settings.visual_model_source, device=settings.model_device,
-            batch_size=settings.embed_batch_size, cache_dir=str(settings.models_dir), **bedrock, **s3,
+            batch_size=settings.embed_batch_size, threads=threads, cache_dir=str(settings.models_dir),
+            **bedrock, **s3,
         ),
         "text_embedding": TextEmbeddingModel(
             source=settings.text_model_source, device=settings.model_device,
-            batch_size=settings.embed_batch_size, cache_dir=str(settings.models_dir), **bedrock, **s3,
+            batch_size=settings.embed_batch_size, threads=threads, cache_dir=str(settings.models_dir),
+            **bedrock, **s3,
         ),
         "vector_index": VectorIndex(
             uri=settings.lancedb_uri, index_min_rows=settings.vector_index_min_rows,
@@ -78,7 +81,8 @@ def build_resources(settings: Settings) -> dict[str, object]:
         "diarization": DiarizationModel(
             backend=settings.diarization_backend, source=settings.diarization_model_source,
             device=settings.model_device, chunk_s=settings.diarization_chunk_s,
-            link_threshold=settings.voice_link_threshold, cache_dir=str(settings.models_dir), **s3,
+            link_threshold=settings.voice_link_threshold, threads=threads, cache_dir=str(settings.models_dir),
+            **s3,
         ),
         "audio_qc_policy": AudioQcPolicy(
             loudness_spec=settings.loudness_spec, silence_min_s=settings.silence_min_s,

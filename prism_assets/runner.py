@@ -2,7 +2,9 @@
 
 Used by ``prism run`` and by tests: the run, its materializations and check
 results land in the real Dagster instance (the embedded SQLite one by default),
-so ``prism status`` and the UI show them afterwards.
+so ``prism status`` and the UI show them afterwards. Independent branches run at
+once on threads of this process (prism_assets.executor), each model loaded once,
+with each library's threads sized by the settings' budget (prism.threads).
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from dagster._core.utils import make_new_run_id
 from prism.ids import validate_title_id
 from prism.intake.inbox import Delivery
 from prism.settings import Settings, get_settings
+from prism.threads import limit_pools
 from prism_assets.definitions import build_definitions
+from prism_assets.executor import execute_in_process_threaded
 from prism_assets.jobs import PROCESS_TITLE
 from prism_assets.partitions import titles
 from prism_assets.resources import build_resources
@@ -121,12 +125,11 @@ def run_title(
             on_progress(progress)
 
     instance.add_event_listener(run_id, _listen)
-    result = job.execute_in_process(
-        instance=instance,
-        partition_key=title_id,
-        run_id=run_id,
-        tags=delivery_tags(delivery, trigger="cli"),
-        raise_on_error=False,
+    budget = settings.threads
+    limit_pools(budget.per_step)
+    result = execute_in_process_threaded(
+        job, instance=instance, partition_key=title_id, run_id=run_id,
+        tags=delivery_tags(delivery, trigger="cli"), max_concurrent=budget.concurrent_steps,
         # Progress reaches the person through on_progress; keep Dagster's console quiet.
         run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
     )
@@ -134,3 +137,4 @@ def run_title(
     # WARN check such as content_qc is a verdict on the content, reported but not a failed run.
     outcome.success = result.success and not outcome.failed_error_checks
     return outcome
+

@@ -18,6 +18,7 @@ from dagster import ConfigurableResource
 from prism.audio.asr import FasterWhisper, ModelUnavailable, Transcriber, TransformersWhisper, bundled_model_dir
 from prism.audio.vad import VadOptions, load_vad_model
 from prism.modelstore import ModelStoreError, local_source
+from prism.threads import limit_loaded_torch
 from resources.models import MODELS
 from resources.s3 import S3Connected
 
@@ -35,6 +36,7 @@ class AsrModel(S3Connected):
     batch_size: int = 8
     pack_speech: bool = False
     language_policy: str = "declared"
+    cpu_threads: int = 0  # CTranslate2 / torch threads on CPU (0: the library's default); prism.threads
     cache_dir: str = ".prism/models"
 
     def resolve_source(self) -> str:
@@ -57,7 +59,8 @@ class AsrModel(S3Connected):
         return str(bundled)
 
     def transcriber(self) -> Transcriber:
-        key = ("asr", self.backend, self.source, self.device, self.compute_type, self.beam_size, self.cache_dir)
+        key = ("asr", self.backend, self.source, self.device, self.compute_type, self.beam_size,
+               self.cpu_threads, self.cache_dir)
         return MODELS.get(key, self._load)
 
     def _load(self) -> Transcriber:
@@ -65,9 +68,11 @@ class AsrModel(S3Connected):
         try:
             if self.backend == "faster-whisper":
                 return FasterWhisper(path, device=self.device, compute_type=self.compute_type,
-                                     beam_size=self.beam_size)
+                                     beam_size=self.beam_size, cpu_threads=self.cpu_threads)
             if self.backend == "transformers":
-                return TransformersWhisper(path, device=self.device, num_beams=self.beam_size)
+                model = TransformersWhisper(path, device=self.device, num_beams=self.beam_size)
+                limit_loaded_torch(self.cpu_threads)
+                return model
         except ModelUnavailable:
             raise
         except Exception as exc:

@@ -11,19 +11,48 @@ cached by content hash under ``embedding_cache_uri``.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from prism.embeddings.base import ImageEmbedder, TextEmbedder
 from prism.embeddings.bedrock import BedrockOptions
 from prism.embeddings.loading import load_image_embedder, load_text_embedder
+from prism.threads import limit_loaded_torch
 from resources.models import MODELS
 from resources.s3 import S3Connected
+
+
+class _OneCallAtATime:
+    """A loaded embedder shared by the steps of a process, called by one step at a time.
+
+    ``prism run`` executes ready steps at once on threads (prism_assets.executor), and two of them
+    share the text model (``text_embeddings``, ``onscreen_text_embeddings``). Hugging Face fast
+    tokenizers are not re-entrant ("Already borrowed" when two threads tokenize at once), so the
+    embedding calls are serialized; everything else (``dim``, ``model_id``, …) is the embedder's."""
+
+    def __init__(self, embedder: object):
+        self._embedder, self._calls = embedder, threading.Lock()
+
+    def __getattr__(self, name: str):
+        attr = getattr(self._embedder, name)
+        if not name.startswith("embed_") or not callable(attr):
+            return attr
+
+        def serialized(*args, **kwargs):
+            with self._calls:
+                return attr(*args, **kwargs)
+
+        return serialized
+
+    def __repr__(self) -> str:
+        return repr(self._embedder)
 
 
 class _EmbeddingModel(S3Connected):
     source: str | None = None
     device: str = "auto"
     batch_size: int = 32
+    threads: int = 0  # torch threads on CPU (0: torch's default); prism.threads
     cache_dir: str = ".prism/models"
     bedrock_dimension: int = 1024
     bedrock_max_concurrency: int = 8
@@ -42,9 +71,14 @@ class _EmbeddingModel(S3Connected):
     def _load(self, loader):
         key = (type(self).__name__, self.source, self.device, self.batch_size, self.cache_dir,
                repr(self.bedrock_options()), self.s3_endpoint_url, self.s3_region)
-        return MODELS.get(key, lambda: loader(self.source, device=self.device, batch_size=self.batch_size,
-                                              cache_dir=Path(self.cache_dir), s3_options=self.storage_options(),
-                                              bedrock=self.bedrock_options()))
+        def load():
+            embedder = _OneCallAtATime(loader(
+                self.source, device=self.device, batch_size=self.batch_size, cache_dir=Path(self.cache_dir),
+                s3_options=self.storage_options(), bedrock=self.bedrock_options()))
+            limit_loaded_torch(self.threads)
+            return embedder
+
+        return MODELS.get(key, load)
 
 
 class VisualEmbeddingModel(_EmbeddingModel):

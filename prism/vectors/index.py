@@ -27,12 +27,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from lancedb.index import FTS, BTree, IvfHnswSq, IvfPq
-from lancedb.query import LanceVectorQueryBuilder
-from lancedb.table import IndexStatistics, Table
+
+if TYPE_CHECKING:  # lancedb is imported where it is used: importing it costs ~3 s of CPU per process
+    from lancedb.index import FTS, IvfHnswSq, IvfPq
+    from lancedb.query import LanceVectorQueryBuilder
+    from lancedb.table import IndexStatistics, Table
 
 VECTOR_COLUMN = "vector"
 DISTANCE = "cosine"
@@ -100,6 +102,8 @@ class IndexPolicy:
         return min(divisors, key=lambda m: (abs(dim // m - self.dims_per_sub_vector), -m))
 
     def index_config(self, rows: int, dim: int) -> IvfPq | IvfHnswSq:
+        from lancedb.index import IvfHnswSq, IvfPq
+
         partitions = self.num_partitions(rows)
         if self.index_type == "IVF_HNSW_SQ":
             return IvfHnswSq(distance_type=DISTANCE, num_partitions=partitions,
@@ -209,6 +213,8 @@ def ensure_title_index(table: Table, column: str = "title_id",
         stats = table.index_stats(name)
         if stats is None or not _needs_refresh(stats, refresh_unindexed_fraction):
             return "none"
+    from lancedb.index import BTree
+
     table.create_index(column, config=BTree(), replace=True)
     return "built" if name is None else "refreshed"
 
@@ -218,6 +224,8 @@ def ngram_fts() -> FTS:
     and endings to words ("부산역에서"), so word tokens miss a query for the stem ("부산"); n-grams
     find it (checked against LanceDB 0.40: the "simple" tokenizer does not). Also forgiving of
     OCR misreadings, at the cost of looser matches for English words."""
+    from lancedb.index import FTS
+
     return FTS(base_tokenizer="ngram", ngram_min_length=2, ngram_max_length=3, stem=False,
                remove_stop_words=False, ascii_folding=False)
 
@@ -235,6 +243,8 @@ def ensure_fts_index(table: Table, column: str = "text",
     scripts such as Korean as well as English), lower-cased, ASCII-folded, English stemming and stop
     words.
     """
+    from lancedb.index import FTS
+
     name = fts_index_name(table, column)
     if name is None:
         table.create_index(column, config=config or FTS(), replace=False)

@@ -32,7 +32,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-import lancedb
 import numpy as np
 import pyarrow as pa
 
@@ -239,6 +238,8 @@ class VectorStore:
     @property
     def db(self) -> Any:
         if self._db is None:
+            import lancedb  # here, not at import: it costs ~3 s of CPU, and most processes never connect
+
             self._db = lancedb.connect(self.uri, storage_options=self.storage_options or None)
         return self._db
 
