@@ -69,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "img")
     args = parser.parse_args(argv)
+    # Stopped with SIGTERM (even from a shell that ignores it for background jobs): stop the
+    # services this script started on the way out (the finally below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     home = Path(tempfile.mkdtemp(prefix="prism-ui-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("PRISM_") and k != "DAGSTER_HOME"}
     env.update(PRISM_HOME=str(home), DAGSTER_HOME=str(home / "dagster"), PRISM_SENSOR_INTERVAL_S="2")

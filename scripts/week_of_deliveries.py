@@ -88,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--home", type=Path, help="PRISM_HOME to use (default: a temp dir)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for the runs")
     args = parser.parse_args(argv)
+    # Stopped with SIGTERM (even from a shell that ignores it for background jobs): stop the
+    # services this script started on the way out (the finally below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     home = (args.home or Path(tempfile.mkdtemp(prefix="prism-week-"))).resolve()
     os.environ["PRISM_HOME"] = str(home)
