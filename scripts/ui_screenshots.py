@@ -68,11 +68,13 @@ def graphql(url: str, query: str) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "img")
+    parser.add_argument("--home", type=Path, help="reuse this PRISM_HOME (its title already delivered)")
     args = parser.parse_args(argv)
     # Stopped with SIGTERM (even from a shell that ignores it for background jobs): stop the
     # services this script started on the way out (the finally below).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    home = Path(tempfile.mkdtemp(prefix="prism-ui-"))
+    reuse = args.home is not None
+    home = args.home.resolve() if reuse else Path(tempfile.mkdtemp(prefix="prism-ui-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("PRISM_") and k != "DAGSTER_HOME"}
     env.update(PRISM_HOME=str(home), DAGSTER_HOME=str(home / "dagster"), PRISM_SENSOR_INTERVAL_S="2")
     os.environ.update(env)
@@ -82,8 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     from prism_assets.resources import build_resources
 
     video = home / "upstream" / "harbour.mp4"
-    write_title(video, [Scene(3, 3.0), Scene(8, 3.0)],
-                [AudioTrack("eng", (Speech("Welcome to the harbour.", 0.5),))], width=640, height=360)
+    if not reuse:
+        write_title(video, [Scene(3, 3.0), Scene(8, 3.0)],
+                    [AudioTrack("eng", (Speech("Welcome to the harbour.", 0.5),))], width=640, height=360)
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -106,8 +109,11 @@ def main(argv: list[str] | None = None) -> int:
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise SystemExit("prism ui did not come up:\n" + (home / "ui.log").read_text()[-3000:])
             time.sleep(1)
-        build_resources(Settings())["inbox"].inbox().deliver(
-            video, {"title_id": "harbour-e1", "delivered_at": "2026-11-23T10:00:00Z", "series": "harbour"})
+        # The UI greets a browser on 127.0.0.1 with a community sign-up dialog until it is marked seen.
+        graphql(url, "mutation { setNuxSeen }")
+        if not reuse:
+            build_resources(Settings())["inbox"].inbox().deliver(
+                video, {"title_id": "harbour-e1", "delivered_at": "2026-11-23T10:00:00Z", "series": "harbour"})
         deadline = time.monotonic() + 900
         run_id = None
         while time.monotonic() < deadline:
@@ -121,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit("the sensor's run did not finish in 15 minutes")
         pages = {
             "ui-asset-graph.png": f"{url}/asset-groups",
+            "ui-visual-group.png": f"{url}/locations/{LOCATION}/asset-groups/visual",
             "ui-run.png": f"{url}/runs/{run_id}",
             "ui-title-partition.png": f"{url}/assets/source_probe?view=partitions&partition=harbour-e1",
             "ui-delivery-sensor.png": f"{url}/locations/{LOCATION}/sensors/delivery_sensor",
