@@ -13,9 +13,11 @@ storage errors are retried with exponential backoff.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -30,6 +32,7 @@ import pyarrow.parquet as pq
 from upath import UPath
 
 from prism.ids import validate_title_id
+from prism.liveness import TOKEN_RE, is_dead, process_token
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -38,8 +41,21 @@ LOCAL_PROTOCOLS = {"", "file", "local"}
 # Errors that mean "try again" rather than "this will never work".
 _NOT_TRANSIENT = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError,
                   FileExistsError, ValueError)
-_TRANSIENT_HINTS = ("slowdown", "slow down", "throttl", "503", "500", "internalerror",
-                    "serviceunavailable", "timed out", "timeout", "connection", "reset by peer")
+# ("internal error, please try again" is S3's InternalError as s3fs words it: a server that has
+# just restarted answers it until its volumes are back.)
+_TRANSIENT_HINTS = ("slowdown", "slow down", "throttl", "503", "500", "internalerror", "internal error",
+                    "try again", "serviceunavailable", "service unavailable", "timed out", "timeout",
+                    "connection", "reset by peer")
+
+
+# A local temp file is named after its writer (".<name>.tmp-<process token>-<random><suffix>"), so
+# the temp files of a writer that was killed can be told from those of one still writing.
+_TEMP_RE = re.compile(r"\.(?P<name>.+)\.tmp-(?P<token>" + TOKEN_RE.pattern + r")-[0-9a-f]+")
+
+
+def temp_sibling(dest: Path, suffix: str = "") -> Path:
+    """Where a writer of this process stages ``dest`` before the atomic rename."""
+    return dest.with_name(f".{dest.name}.tmp-{process_token()}-{uuid.uuid4().hex[:12]}{suffix}")
 
 
 class StorageError(RuntimeError):
@@ -47,7 +63,7 @@ class StorageError(RuntimeError):
 
 
 def _is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, _NOT_TRANSIENT):
+    if isinstance(exc, _NOT_TRANSIENT) or isinstance(exc, StorageUnavailable):  # retried already
         return False
     if isinstance(exc, (ConnectionError, TimeoutError)):
         return True
@@ -56,14 +72,32 @@ def _is_transient(exc: BaseException) -> bool:
     return any(hint in text for hint in _TRANSIENT_HINTS)
 
 
-def with_retries(fn: Callable[[], T], *, what: str, attempts: int = 4, base_delay: float = 0.2) -> T:
-    """Call ``fn``; retry transient storage errors with exponential backoff."""
+# Transient errors are retried for about 7.5 s in all (0.5 + 1 + 2 + 4): an S3 endpoint that
+# restarts or fails over within a few seconds costs a pause, not the title.
+RETRY_ATTEMPTS = 5
+RETRY_BASE_DELAY_S = 0.5
+
+
+class StorageUnavailable(OSError):
+    """Storage stayed unreachable (or kept failing transiently) through every retry."""
+
+
+def with_retries(fn: Callable[[], T], *, what: str, attempts: int | None = None,
+                 base_delay: float | None = None) -> T:
+    """Call ``fn``; retry transient storage errors with exponential backoff. When they outlast
+    the retries, raise ``StorageUnavailable`` naming ``what`` (the object's path: its title)."""
+    attempts = RETRY_ATTEMPTS if attempts is None else attempts
+    base_delay = RETRY_BASE_DELAY_S if base_delay is None else base_delay
     for attempt in range(1, attempts + 1):
         try:
             return fn()
         except Exception as exc:
-            if attempt == attempts or not _is_transient(exc):
+            if not _is_transient(exc):
                 raise
+            if attempt == attempts:
+                raise StorageUnavailable(
+                    f"storage unavailable for {what} after {attempts} attempts over "
+                    f"{base_delay * (2 ** (attempts - 1) - 1):.1f}s: {type(exc).__name__}: {exc}") from exc
             delay = base_delay * 2 ** (attempt - 1)
             log.warning("transient storage error on %s (attempt %d/%d): %s; retrying in %.1fs",
                         what, attempt, attempts, exc, delay)
@@ -79,6 +113,28 @@ def open_root(uri: str, storage_options: dict[str, Any] | None = None) -> tuple[
     return root, False
 
 
+class StorageFull(OSError):
+    """The local artifact disk (or the writer's file-size limit) has no room for an artifact."""
+
+
+_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+_FULL_TEXTS = ("no space left", "disk quota", "file too large")
+
+
+@contextmanager
+def _disk_full_named(dest: Path) -> Iterator[None]:
+    """Turn a full disk into an error naming the artifact (and so its title)."""
+    try:
+        yield
+    except OSError as exc:
+        if isinstance(exc, StorageFull) or not (
+                exc.errno in _FULL_ERRNOS or any(t in str(exc).lower() for t in _FULL_TEXTS)):
+            raise
+        raise StorageFull(exc.errno or errno.ENOSPC,
+                          f"artifact disk full: cannot write {dest} ({exc.strerror or exc}); nothing of it "
+                          "was published") from exc
+
+
 def atomic_write(target: UPath, data: bytes, *, local: bool) -> None:
     """Publish ``data`` at ``target`` so readers see the old object or the new one."""
     if not local:
@@ -86,9 +142,9 @@ def atomic_write(target: UPath, data: bytes, *, local: bool) -> None:
         return
     dest = Path(str(target.path))
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp-{uuid.uuid4().hex}")
+    tmp = temp_sibling(dest)
     try:
-        with open(tmp, "wb") as fh:
+        with _disk_full_named(dest), open(tmp, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
@@ -199,11 +255,12 @@ class ArtifactStore:
         if self.is_local:
             local = Path(str(target.path))
             local.parent.mkdir(parents=True, exist_ok=True)
-            tmp = local.with_name(f".{local.name}.tmp-{uuid.uuid4().hex}{suffix}")
+            tmp = temp_sibling(local, suffix)
         else:
             tmp = Path(tempfile.mkdtemp(prefix="prism-stage-")) / f"staged{suffix}"
         try:
-            yield tmp
+            with _disk_full_named(Path(str(target.path)) if self.is_local else Path(str(target))):
+                yield tmp
             if self.is_local:
                 os.replace(tmp, local)
             else:
@@ -273,6 +330,21 @@ class ArtifactStore:
     def list_files(self, title_id: str) -> list[str]:
         """Relative paths of every artifact of a title (sorted), temp files excluded."""
         return list_relative(self.title_dir(title_id))
+
+    def sweep_orphaned_temps(self, title_id: str) -> list[str]:
+        """Remove the temp files a killed writer left in the title's folder (local disk only: an S3
+        object appears whole or not at all); returns their relative paths. Temp files of live
+        writers, or of other hosts, are left alone."""
+        if not self.is_local:
+            return []
+        base = Path(str(self.title_dir(title_id).path))
+        removed = []
+        for tmp in sorted(base.rglob(".*.tmp-*")) if base.is_dir() else []:
+            m = _TEMP_RE.match(tmp.name)
+            if m is not None and tmp.is_file() and is_dead(m["token"]):
+                tmp.unlink(missing_ok=True)
+                removed.append(str(tmp.relative_to(base)))
+        return removed
 
     def list_titles(self) -> list[str]:
         base = self.root / "titles"

@@ -8,7 +8,8 @@ digest) was materialized, or whose run is queued or in flight, is not launched a
 from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, DagsterRunStatus, RunsFilter
 
 from prism.intake.inbox import Delivery
-from prism_assets.tags import MANIFEST_SHA256
+from prism.liveness import is_dead
+from prism_assets.tags import MANIFEST_SHA256, WORKER
 
 # A run in one of these will still materialize the delivery; a cancelling one will not.
 PENDING_RUN_STATUSES = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED,
@@ -27,8 +28,30 @@ def delivery_already_processed(instance: DagsterInstance, delivery: Delivery) ->
     return digest is not None and digest.value == delivery.digest
 
 
+def fail_dead_runs(instance: DagsterInstance, tags: dict[str, str]) -> list[str]:
+    """Mark failed the runs (with these tags) still recorded as in flight whose process is gone.
+
+    A run executed in-process (``prism run``) carries its process in the ``prism/worker`` tag;
+    killed (kill -9, OOM), it never reports its end and would stay STARTED for ever, holding
+    its delivery as "in progress". Runs launched by a run launcher that watches its workers
+    (production's ECS launcher, with run monitoring) carry no such tag and are left to it.
+    """
+    failed = []
+    for record in instance.get_run_records(
+            RunsFilter(tags=tags, statuses=[DagsterRunStatus.STARTING, DagsterRunStatus.STARTED])):
+        run = record.dagster_run
+        worker = run.tags.get(WORKER)
+        if worker and is_dead(worker):
+            instance.report_run_failed(run, f"the process running this run ({worker}) is gone (killed or "
+                                            "crashed) without reporting an end; marked failed")
+            failed.append(run.run_id)
+    return failed
+
+
 def pending_run_for(instance: DagsterInstance, delivery: Delivery) -> str | None:
-    """The id of a queued or in-flight run of this exact manifest, if there is one."""
+    """The id of a queued or in-flight run of this exact manifest, if there is one (a run whose
+    process died is marked failed first: it is not pending)."""
+    fail_dead_runs(instance, {MANIFEST_SHA256: delivery.digest})
     runs = instance.get_run_records(
         RunsFilter(tags={MANIFEST_SHA256: delivery.digest}, statuses=PENDING_RUN_STATUSES), limit=1)
     return runs[0].dagster_run.run_id if runs else None

@@ -17,6 +17,7 @@ from resources import (
     DiarizationModel,
     MediaReader,
     OnscreenTextModel,
+    QcPolicy,
     TextEmbeddingModel,
     VadModel,
     VectorIndex,
@@ -84,6 +85,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
             link_threshold=settings.voice_link_threshold, threads=threads, cache_dir=str(settings.models_dir),
             **s3,
         ),
+        "qc_policy": QcPolicy(profile=settings.qc_profile, burned_in_share=settings.qc_burned_in_share),
         "audio_qc_policy": AudioQcPolicy(
             loudness_spec=settings.loudness_spec, silence_min_s=settings.silence_min_s,
             silence_threshold_lufs=settings.silence_threshold_lufs,

@@ -17,14 +17,16 @@ from dagster._core.utils import make_new_run_id
 
 from prism.ids import validate_title_id
 from prism.intake.inbox import Delivery
+from prism.liveness import process_token
 from prism.settings import Settings, get_settings
 from prism.threads import limit_pools
 from prism_assets.definitions import build_definitions
 from prism_assets.executor import execute_in_process_threaded
 from prism_assets.jobs import PROCESS_TITLE
 from prism_assets.partitions import titles
+from prism_assets.processed import fail_dead_runs
 from prism_assets.resources import build_resources
-from prism_assets.tags import delivery_tags
+from prism_assets.tags import WORKER, delivery_tags
 
 
 class NoDelivery(LookupError):
@@ -64,6 +66,10 @@ def _progress_of(event: DagsterEvent) -> StepProgress | None:
         case DagsterEventType.STEP_FAILURE:
             error = event.step_failure_data.error if event.step_failure_data else None
             user = event.step_failure_data.user_failure_data if event.step_failure_data else None
+            # An exception raised in the asset arrives wrapped ("Error occurred while executing op
+            # ..."): the person needs the asset's own error (e.g. "artifact disk full: ...").
+            while error is not None and error.cls_name == "DagsterExecutionStepExecutionError" and error.cause:
+                error = error.cause
             message = (user.description if user and user.description else None) or (
                 error.message.strip() if error else event.message or "failed")
             return StepProgress("step_failure", step, message)
@@ -102,6 +108,8 @@ def run_title(
     delivery = find_delivery(title_id, settings, manifest_key)
     if not instance.has_dynamic_partition(titles.name, title_id):
         instance.add_dynamic_partitions(titles.name, [title_id])
+    # An earlier run of this title killed mid-way still reads STARTED: record how it ended.
+    fail_dead_runs(instance, {"dagster/partition": title_id})
 
     job = build_definitions(settings).resolve_job_def(PROCESS_TITLE)
     run_id = make_new_run_id()
@@ -129,7 +137,8 @@ def run_title(
     limit_pools(budget.per_step)
     result = execute_in_process_threaded(
         job, instance=instance, partition_key=title_id, run_id=run_id,
-        tags=delivery_tags(delivery, trigger="cli"), max_concurrent=budget.concurrent_steps,
+        tags={**delivery_tags(delivery, trigger="cli"), WORKER: process_token()},
+        max_concurrent=budget.concurrent_steps,
         # Progress reaches the person through on_progress; keep Dagster's console quiet.
         run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
     )

@@ -9,6 +9,7 @@ MANIFEST_SHA256 = "prism/manifest_sha256"
 DELIVERY_DATE = "prism/delivery_date"
 DELIVERED_AT = "prism/delivered_at"
 TRIGGER = "prism/trigger"  # sensor | schedule | cli
+WORKER = "prism/worker"  # the process executing an in-process run (prism.liveness token)
 
 
 def delivery_tags(delivery: Delivery, trigger: str) -> dict[str, str]:

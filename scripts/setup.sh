@@ -23,6 +23,10 @@ compgen -G "/usr/share/tesseract-ocr/*/tessdata/kor.traineddata" >/dev/null || n
 compgen -G "/usr/share/tesseract-ocr/*/tessdata/eng.traineddata" >/dev/null || need_apt+=(tesseract-ocr-eng)
 [ -f /usr/share/fonts/truetype/nanum/NanumGothic.ttf ] || need_apt+=(fonts-nanum)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_apt+=(fonts-dejavu-core)
+# Headless Chromium renders the Dagster UI in the tests (tests/test_ui_screenshots.py) and for docs/img/.
+if [[ ",$EXTRAS," == *",test,"* ]]; then
+  command -v chromium >/dev/null || need_apt+=(chromium)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   echo "==> installing system packages: ${need_apt[*]}"

@@ -98,6 +98,8 @@ class S3Server:
     access_key: str
     secret_key: str
     proc: subprocess.Popen
+    workdir: Path | None = None
+    ports: dict[str, int] | None = None
 
     def env(self) -> dict[str, str]:
         return {
@@ -123,7 +125,12 @@ def weed_binary() -> str:
     return found
 
 
-def start_seaweedfs(workdir: Path) -> S3Server:
+def restart_seaweedfs(server: S3Server) -> S3Server:
+    """Start a stopped server again on its data and ports (an S3 endpoint back after an outage)."""
+    return start_seaweedfs(server.workdir, ports=server.ports)
+
+
+def start_seaweedfs(workdir: Path, ports: dict[str, int] | None = None) -> S3Server:
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "data").mkdir(exist_ok=True)
     (workdir / "logs").mkdir(exist_ok=True)
@@ -134,21 +141,23 @@ def start_seaweedfs(workdir: Path) -> S3Server:
     names = ("s3.port", "master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
              "filer.port", "filer.port.grpc", "s3.port.grpc", "admin.port")
     log = workdir / "weed.out"
+    fixed = ports
     for attempt in range(3):
-        ports = _weed_ports(names)
+        ports = fixed or _weed_ports(names)
         args = [weed_binary(), f"-logdir={workdir / 'logs'}", "mini", f"-dir={workdir / 'data'}",
                 "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-s3.config={config}",
                 "-webdav=false", "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
                 *[f"-{k}={v}" for k, v in ports.items()]]
         proc = subprocess.Popen(args, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
                                 start_new_session=True, preexec_fn=_reset_signals)
-        server = S3Server(f"http://127.0.0.1:{ports['s3.port']}", S3_ACCESS_KEY, S3_SECRET_KEY, proc)
+        server = S3Server(f"http://127.0.0.1:{ports['s3.port']}", S3_ACCESS_KEY, S3_SECRET_KEY, proc,
+                          workdir, ports)
         try:
             _wait_until_it_answers(lambda s=server: s.client().list_buckets(), 60, "SeaweedFS", proc, log,
                                    lambda p=proc: stop(p))
         except RuntimeError:
             # A port taken between picking and binding is retried with fresh ports.
-            if attempt == 2 or "Port allocation failed" not in _tail(log):
+            if attempt == 2 or fixed or "Port allocation failed" not in _tail(log):
                 raise
             continue
         return server

@@ -3,10 +3,13 @@
 import io
 from html.parser import HTMLParser
 
+import pyarrow.parquet as pq
 import pytest
+from dagster import build_asset_context
 from PIL import Image
 
 from prism.qc import QcEvent, Severity
+from prism.qc.events import events_table
 from prism.qc.profile import PROFILES, get_profile, summarize
 from prism.qc.timeline import (
     LABEL_W,
@@ -19,6 +22,10 @@ from prism.qc.timeline import (
     render_timeline,
 )
 from prism.report import ReportInputs, render_report
+from prism.settings import Settings
+from prism_assets.assets.qc import qc
+from prism_assets.resources import build_resources
+from resources import ArtifactStorage, QcPolicy
 
 
 def ev(check, start, end, severity, track=None, value=None, message="m"):
@@ -148,3 +155,26 @@ def test_speakers_lane_and_table():
     text = " ".join(page.text)
     assert "Speakers" in text and "118 Hz (98–140)" in text and "V-0123456789" in text and "2.5" in text
     assert "no speech, no speakers" in text and "Hi." in text
+
+
+def test_qc_asset_grades_with_the_profile_of_its_qc_policy_resource(tmp_path):
+    """The profile reaches the qc asset through its resource (built from PRISM_QC_PROFILE), so the
+    same findings pass under `streaming` and fail under `broadcast`."""
+    storage = ArtifactStorage(root=str(tmp_path / "artifacts"))
+    store = storage.store()
+    for name, events in (("qc_visual.parquet", FINDINGS[:2]), ("qc_audio.parquet", FINDINGS[2:])):
+        buf = io.BytesIO()
+        pq.write_table(events_table(events), buf)
+        store.write_bytes("t1", name, buf.getvalue())
+    store.write_json("t1", "probe.json", {"duration_s": 60.0})
+
+    verdicts = {}
+    for profile in ("streaming", "broadcast"):
+        result = qc(build_asset_context(partition_key="t1"), storage=storage,
+                    qc_policy=QcPolicy(profile=profile))
+        verdicts[profile] = (result.metadata["status"], result.metadata["profile"],
+                             store.read_json("t1", "qc_summary.json")["profile"])
+    assert verdicts == {"streaming": ("pass", "streaming", "streaming"),
+                        "broadcast": ("fail", "broadcast", "broadcast")}
+    built = build_resources(Settings(home=tmp_path, qc_profile="strict", qc_burned_in_share=0.5))["qc_policy"]
+    assert (built.profile, built.burned_in_share) == ("strict", 0.5)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from prism.storage import ArtifactStore, StorageError, with_retries
+from prism.storage import ArtifactStore, StorageError, StorageUnavailable, with_retries
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -96,16 +96,18 @@ def test_permanent_errors_are_not_retried():
     assert len(calls) == 1
 
 
-def test_s3_outage_surfaces_after_retries(tmp_path):
+def test_s3_outage_surfaces_after_retries(tmp_path, monkeypatch):
     # A real endpoint with nothing listening: connection refused every time.
     from services import free_port
+
+    monkeypatch.setattr("prism.storage.RETRY_BASE_DELAY_S", 0.01)
 
     store = ArtifactStore("s3://nobody/prism", {"endpoint_url": f"http://127.0.0.1:{free_port()}",
                                                 "key": "k", "secret": "s",
                                                 "config_kwargs": {"retries": {"max_attempts": 1}}})
-    with pytest.raises(Exception) as info:
+    with pytest.raises(StorageUnavailable) as info:
         store.write_json("t1", "probe.json", {})
-    assert "connect" in f"{type(info.value).__name__} {info.value}".lower()
+    assert "connect" in str(info.value).lower() and "titles/t1/probe.json" in str(info.value)
 
 
 def test_a_column_selection_reads_only_those_columns_and_local_copy_streams(store, tmp_path):

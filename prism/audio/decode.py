@@ -115,10 +115,12 @@ class _TrackDecoder:
             self.channels = len(names)
             self.meter = LoudnessMeter(self.rate, names)
             self.zeros = ZeroRuns(self.rate)
-            # Planar float at the stream's own rate and layout: the meter's input.
-            self.full_rate = av.AudioResampler(format="fltp", layout=frame.layout, rate=self.rate)
+            # Packed float at the stream's own rate and layout, the meter's input once de-interleaved.
+            # (Not planar: PyAV 18 gives an 8-channel planar frame a 9th plane with a wild pointer,
+            # and to_ndarray() on a 7.1 track crashed the process.)
+            self.full_rate = av.AudioResampler(format="flt", layout=frame.layout, rate=self.rate)
         for f in self.full_rate.resample(frame):
-            self._pending.append(f.to_ndarray())
+            self._pending.append(f.to_ndarray().reshape(-1, self.channels).T)
             self._pending_n += f.samples
         if self._pending_n >= self.rate // 2:
             self._flush_meter()
@@ -136,7 +138,7 @@ class _TrackDecoder:
     def finish(self) -> DecodedTrack:
         if self.full_rate is not None:
             for f in self.full_rate.resample(None):
-                self._pending.append(f.to_ndarray())
+                self._pending.append(f.to_ndarray().reshape(-1, self.channels).T)
             self._flush_meter()
         self._speech(self.to_speech.resample(None))
         for packet in self.out_stream.encode(None):

@@ -50,7 +50,11 @@ def delivery(
         raise Failure(
             f"title {title_id}: manifest {found.key} is for title {found.title_id!r}, not this one"
         )
-    storage.store().write_json(title_id, "delivery.json", found.as_record())
+    store = storage.store()
+    # Temp files a killed earlier run left behind (never read: artifacts are published by rename).
+    if swept := store.sweep_orphaned_temps(title_id):
+        context.log.warning(f"title {title_id}: removed {len(swept)} temp file(s) of a killed earlier run")
+    store.write_json(title_id, "delivery.json", found.as_record())
     m = found.manifest
     return MaterializeResult(
         metadata={
@@ -59,6 +63,7 @@ def delivery(
             "media_location": found.media_location,
             "delivered_at": MetadataValue.timestamp(m.delivered_at),
             "delivery_date": m.delivery_date.isoformat(),
+            "orphaned_temp_files_removed": len(swept),
             **{k: v for k, v in {
                 "title_name": m.title_name, "series": m.series, "season": m.season,
                 "episode": m.episode, "provider": m.provider,

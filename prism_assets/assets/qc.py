@@ -24,14 +24,13 @@ from prism.audio.qc import LOUDNESS_SPECS
 from prism.export import ExportRefused, publish_bundle, select_exportable
 from prism.ocr.qc import onscreen_text_findings
 from prism.qc.events import events_table, read_events
-from prism.qc.profile import QcSummary, get_profile, summarize
+from prism.qc.profile import QcSummary, summarize
 from prism.qc.timeline import LoudnessCurve, SpeakerTurn, render_timeline
 from prism.report import ReportInputs, render_report
-from prism.settings import get_settings
 from prism.storage import ArtifactStore
 from prism_assets.assets.inputs import require_artifacts
 from prism_assets.partitions import title_of, titles
-from resources import ArtifactStorage, AudioQcPolicy, BundleExport
+from resources import ArtifactStorage, AudioQcPolicy, BundleExport, QcPolicy
 
 DOMAIN_FINDINGS = (("qc_visual.parquet", "visual_qc"), ("qc_audio.parquet", "audio_qc"))
 # What the subtitle template could not fix (reading speed); absent on titles processed before it.
@@ -64,19 +63,18 @@ def _json(store: ArtifactStore, title_id: str, relpath: str) -> dict:
     description="All QC findings of the title graded by the QC profile: qc.parquet + qc_summary.json "
     "(the domains' findings plus burned-in subtitles and text outside the title-safe area).",
 )
-def qc(context: AssetExecutionContext, storage: ArtifactStorage) -> MaterializeResult:
+def qc(context: AssetExecutionContext, storage: ArtifactStorage, qc_policy: QcPolicy) -> MaterializeResult:
     title_id = title_of(context)
     store = storage.store()
     require_artifacts(store, title_id, *DOMAIN_FINDINGS)
     events = [e for f, _ in DOMAIN_FINDINGS for e in read_events(store.read_bytes(title_id, f))]
     if store.exists(title_id, SUBTITLE_FINDINGS):
         events += read_events(store.read_bytes(title_id, SUBTITLE_FINDINGS))
-    settings = get_settings()
-    profile = get_profile(settings.qc_profile)
+    profile = qc_policy.qc_profile()
     duration = float(_json(store, title_id, "probe.json").get("duration_s") or 0.0)
     # On-screen text against the speech (burned-in subtitles) and the title-safe area.
     events += onscreen_text_findings(_table(store, title_id, ONSCREEN_TEXT), _table(store, title_id, SPEECH),
-                                     duration, max_speech_share=settings.qc_burned_in_share)
+                                     duration, max_speech_share=qc_policy.burned_in_share)
     graded, summary = summarize(events, profile, duration)
 
     store.write_table(title_id, "qc.parquet", events_table(graded))

@@ -1,0 +1,238 @@
+"""A week of deliveries, in compressed time, through the real sensor and a real dagster-daemon.
+
+Seven daily batches land in the inbox of a fresh PRISM_HOME, a simulated day every few seconds:
+new titles, a duplicate (the same manifest sent again), a malformed manifest, and a re-delivery
+of an earlier title with a corrected file. A real ``dagster-daemon`` (the workspace's delivery
+sensor, ticking every second) launches the runs; after each day the daily batch is evaluated
+the daemon's way for that day's 02:00 (its cron cannot be compressed), and whatever it asks
+for counts as launched too. At the end the script prints the runs launched per delivery and
+checks: one run per good delivery, none for duplicates, malformed manifests reported, every
+good delivery materialized exactly once, LanceDB holding one set of rows per title.
+
+    .venv/bin/python scripts/week_of_deliveries.py                  # 7 days, runs executed
+    .venv/bin/python scripts/week_of_deliveries.py --days 2 --hold-queue   # counts only (fast)
+
+``--hold-queue`` keeps the daemon's run queue closed: runs are created and queued, never
+executed (the materialization and LanceDB checks are skipped). Exit status 0 when every
+check holds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+FIRST_DAY = date(2026, 11, 16)
+FINISHED = ("SUCCESS", "FAILURE", "CANCELED")
+
+
+def log(msg: str) -> None:
+    print(f"[week] {msg}", flush=True)
+
+
+def make_media(workdir: Path, n: int) -> list[Path]:
+    from prism.media.synth import AudioTrack, Scene, Tone, write_title
+
+    files = []
+    for i in range(n):
+        path = workdir / f"title{i}.mp4"
+        write_title(path, [Scene(20 + i, 1.0), Scene(40 + i, 1.0)], [AudioTrack("eng", (Tone(0.2, 0.5),))],
+                    width=160, height=90)
+        files.append(path)
+    return files
+
+
+def start_daemon(home: Path, hold_queue: bool, out: Path) -> subprocess.Popen:
+    dagster_home = home / "dagster"
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    queue = "run_queue:\n  max_concurrent_runs: 0\n" if hold_queue else (
+        "run_queue:\n  max_concurrent_runs: 2\n  tag_concurrency_limits:\n    - key: dagster/partition\n"
+        "      value:\n        applyLimitPerUniqueValue: true\n      limit: 1\n")
+    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n" + queue)
+    env = {**os.environ, "PRISM_HOME": str(home), "DAGSTER_HOME": str(dagster_home),
+           "PRISM_SENSOR_INTERVAL_S": "1"}
+
+    def reset() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    command = [sys.executable, "-m", "dagster._daemon", "run", "-w", str(REPO / "workspace.yaml")]
+    return subprocess.Popen(command, cwd=REPO, env=env, stdout=open(out, "wb"), stderr=subprocess.STDOUT,
+                            start_new_session=True, preexec_fn=reset)
+
+
+def stop_daemon(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=int, default=7)
+    parser.add_argument("--titles-per-day", type=int, default=2)
+    parser.add_argument("--hold-queue", action="store_true", help="queue runs, never execute them")
+    parser.add_argument("--home", type=Path, help="PRISM_HOME to use (default: a temp dir)")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for the runs")
+    args = parser.parse_args(argv)
+    # Stopped with SIGTERM (even from a shell that ignores it for background jobs): stop the
+    # services this script started on the way out (the finally below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+    home = (args.home or Path(tempfile.mkdtemp(prefix="prism-week-"))).resolve()
+    os.environ["PRISM_HOME"] = str(home)
+    os.environ["DAGSTER_HOME"] = str(home / "dagster")
+    os.environ["PRISM_SENSOR_LOOKBACK_HOURS"] = "24"
+    for var in [v for v in os.environ if v.startswith("PRISM_") and v not in (
+            "PRISM_HOME", "PRISM_SENSOR_LOOKBACK_HOURS")]:
+        os.environ.pop(var)
+
+    from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, RunsFilter, build_schedule_context
+
+    from prism.settings import Settings
+    from prism_assets.definitions import build_definitions
+    from prism_assets.resources import build_resources
+    from prism_assets.schedules import daily_delivery_batch
+    from prism_assets.tags import MANIFEST_SHA256
+
+    settings = Settings()
+    inbox = build_resources(settings)["inbox"].inbox()
+    media = make_media(home / "upstream", args.titles_per_day + 1)
+    corrected = media[-1]
+    log(f"PRISM_HOME {home}; {args.days} days x {args.titles_per_day} titles; "
+        f"queue {'held' if args.hold_queue else 'running'}")
+
+    daemon_log = home / "daemon.log"
+    daemon = start_daemon(home, args.hold_queue, daemon_log)
+    instance = DagsterInstance.from_config(str(home / "dagster"))
+    good: dict[str, str] = {}  # manifest digest -> "title (day)"
+    duplicates: list[str] = []  # digests sent again
+    malformed: list[str] = []  # inbox keys
+    batch_requests: Counter[str] = Counter()
+    started = time.monotonic()
+
+    def runs_of(digest: str):
+        return instance.get_runs(RunsFilter(tags={MANIFEST_SHA256: digest}))
+
+    def wait_for(digests: list[str], what: str) -> None:
+        deadline = time.monotonic() + 300
+        while any(not runs_of(d) for d in digests):
+            if daemon.poll() is not None:
+                raise SystemExit(f"dagster-daemon exited:\n{daemon_log.read_text()[-3000:]}")
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the sensor launched no run for {what} in 300 s:\n"
+                                 f"{daemon_log.read_text()[-3000:]}")
+            time.sleep(0.5)
+
+    try:
+        for i in range(args.days):
+            day = FIRST_DAY + timedelta(days=i)
+            at = f"{day.isoformat()}T10:00:00Z"
+            todays: list[str] = []
+            for j in range(args.titles_per_day):
+                title = f"wk-d{i + 1}-t{j + 1}"
+                found = inbox.deliver(media[j], {"title_id": title, "delivered_at": at}, link=False)
+                good[found.digest] = f"{title} ({day})"
+                todays.append(found.digest)
+            if i >= 1:  # the first title of the day before, its exact manifest sent again
+                first = f"wk-d{i}-t1"
+                prev = FIRST_DAY + timedelta(days=i - 1)
+                src = Path(inbox.uri) / prev.isoformat() / f"{first}.json"
+                (src.parent / f"{first}-resent.json").write_bytes(src.read_bytes())
+                duplicates.append(inbox.load_key(f"{prev.isoformat()}/{first}.json").digest)
+            if i == 2:  # a corrected file for the first title of day 1, re-delivered
+                found = inbox.deliver(corrected, {"title_id": "wk-d1-t1", "delivered_at": at}, link=False)
+                good[found.digest] = f"wk-d1-t1 corrected ({day})"
+                todays.append(found.digest)
+            bad = Path(inbox.uri) / day.isoformat() / f"broken-{i + 1}.json"
+            bad.write_bytes(b'{"title_id": "../../etc", "media_uri": ' if i % 2 else b'{"title_id": "x"}')
+            malformed.append(f"{day.isoformat()}/{bad.name}")
+            wait_for(todays, f"day {day}")
+
+            # 02:00 the next day: the daily batch, evaluated the daemon's way.
+            defs = build_definitions(settings)
+            with build_schedule_context(
+                    instance=instance, repository_def=defs.get_repository_def(),
+                    scheduled_execution_time=datetime.combine(day + timedelta(days=1), datetime.min.time(),
+                                                              UTC) + timedelta(hours=2),
+                    resources=build_resources(settings)) as context:
+                result = daily_delivery_batch.evaluate_tick(context)
+            for request in result.run_requests or []:
+                batch_requests[request.tags[MANIFEST_SHA256]] += 1
+            log(f"day {i + 1} ({day}): {len(todays)} delivered, batch asked for "
+                f"{len(result.run_requests or [])} run(s) ({result.skip_message or 'runs requested'})")
+
+        time.sleep(3)  # a few more sensor ticks: duplicates must still launch nothing
+        if not args.hold_queue:
+            deadline = time.monotonic() + args.timeout
+            while any(r.status.value not in FINISHED for d in good for r in runs_of(d)):
+                if time.monotonic() > deadline:
+                    raise SystemExit("runs still unfinished after --timeout")
+                time.sleep(2)
+    finally:
+        stop_daemon(daemon)
+
+    problems: list[str] = []
+    print(f"\n{'delivery':40} {'runs':>4} {'batch':>5}  status")
+    for digest, name in good.items():
+        runs = runs_of(digest)
+        statuses = ",".join(sorted(r.status.value for r in runs))
+        print(f"{name:40} {len(runs):>4} {batch_requests[digest]:>5}  {statuses}")
+        if len(runs) + batch_requests[digest] != 1:
+            problems.append(f"{name}: {len(runs)} run(s) + {batch_requests[digest]} batch request(s)")
+    for digest in duplicates:
+        if len(runs_of(digest)) + batch_requests[digest] != 1:
+            problems.append(f"a duplicate of {good[digest]} launched more than the original's one run")
+    sensor_log = daemon_log.read_text(errors="replace")
+    reported = [key for key in malformed if key in sensor_log]
+    print(f"\nduplicates sent: {len(duplicates)}, extra runs for them: "
+          f"{sum(len(runs_of(d)) - 1 for d in duplicates)}")
+    print(f"malformed manifests: {len(malformed)}, reported by the sensor: {len(reported)}")
+    if len(reported) != len(malformed):
+        problems.append(f"malformed manifests not reported: {sorted(set(malformed) - set(reported))}")
+
+    if not args.hold_queue:
+        store = build_resources(settings)["storage"].store()
+        vectors = build_resources(settings)["vector_index"].store()
+        mats = Counter()
+        for title in sorted({name.split()[0] for name in good.values()}):
+            records = instance.fetch_materializations(
+                AssetRecordsFilter(asset_key=AssetKey("delivery"), asset_partitions=[title]), limit=100).records
+            for rec in records:
+                mats[rec.asset_materialization.metadata["manifest_sha256"].value] += 1
+            has_shots = store.exists(title, "shots.parquet")
+            shots = store.read_table(title, "shots.parquet").num_rows if has_shots else 0
+            rows = vectors.title_row_count("shots", title)
+            print(f"{title}: shots.parquet {shots} rows, LanceDB shots {rows} rows")
+            if rows != shots:
+                problems.append(f"{title}: LanceDB holds {rows} shot rows for {shots} shots")
+        for digest, name in good.items():
+            if mats[digest] != 1:
+                problems.append(f"{name}: materialized {mats[digest]} times")
+        failed = [good[d] for d in good for r in runs_of(d) if r.status.value != "SUCCESS"]
+        if failed:
+            problems.append(f"runs not successful: {failed}")
+
+    print(f"\n{len(good)} good deliveries, {sum(len(runs_of(d)) for d in good)} runs launched, "
+          f"{sum(batch_requests.values())} batch requests, {time.monotonic() - started:.0f} s")
+    for p in problems:
+        print(f"PROBLEM: {p}")
+    print("OK: one run per delivery" if not problems else "FAILED")
+    return 0 if not problems else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
