@@ -203,3 +203,30 @@ def test_pass_captures_keyframes_so_that_nothing_is_sought(title, tmp_path):
     frames = {r["frame_index"] for r in samples}
     assert {round(k * FPS) for k in range(math.ceil(truth.duration_s))} <= frames
     assert set(truth.cuts) <= frames
+
+
+def test_the_keyframe_audit_finds_each_kind_of_fault():
+    import io as _io
+
+    from prism.visual.keyframes import audit_keyframes
+
+    def jpeg(w, h):
+        buf = _io.BytesIO()
+        Image.new("RGB", (w, h), (90, 90, 90)).save(buf, "JPEG")
+        return buf.getvalue()
+
+    images = {"k/0.jpg": jpeg(32, 18), "k/1.jpg": jpeg(32, 18), "k/2.jpg": b"not a jpeg"}
+    shots = [{"shot_index": i, "start_frame": 25 * i, "end_frame": 25 * (i + 1), "start_s": float(i),
+              "end_s": float(i + 1)} for i in range(4)]
+    rows = [
+        {"shot_index": 0, "frame_index": 10, "time_s": 0.4, "path": "k/0.jpg", "width": 32, "height": 18},
+        {"shot_index": 1, "frame_index": 60, "time_s": 2.4, "path": "k/1.jpg", "width": 64, "height": 36},
+        {"shot_index": 2, "frame_index": 55, "time_s": 2.2, "path": "k/2.jpg", "width": 32, "height": 18},
+    ]
+    audit = audit_keyframes(rows, shots, images.__getitem__)
+    assert not audit.passed
+    assert audit.shots_without_keyframe == [3]
+    assert audit.outside_their_shot == ["k/1.jpg"]  # frame 60 / 2.4 s lies in shot 2, not 1
+    assert audit.unreadable == ["k/1.jpg (size (32, 18))", "k/2.jpg (UnidentifiedImageError)"]
+    clean = audit_keyframes(rows[:1], shots[:1], images.__getitem__)
+    assert clean.passed

@@ -15,8 +15,9 @@ on the way).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from io import BytesIO
 from typing import IO
 
 import av
@@ -115,6 +116,45 @@ def select_keyframes(shots: list[dict], times: np.ndarray, scores: np.ndarray,
             choices.append(KeyframeChoice(shot["shot_index"], f, float(times[f]), rank_of[f], float(scores[f]),
                                           f in have))
     return choices
+
+
+@dataclass(frozen=True)
+class KeyframeAudit:
+    """What the keyframes asset's blocking checks look at, on the published keyframes."""
+
+    shots_without_keyframe: list[int]
+    outside_their_shot: list[str]  # image paths
+    unreadable: list[str]  # image paths, with why
+
+    @property
+    def passed(self) -> bool:
+        return not (self.shots_without_keyframe or self.outside_their_shot or self.unreadable)
+
+
+def audit_keyframes(rows: list[dict], shots: list[dict], read_image: Callable[[str], bytes]) -> KeyframeAudit:
+    """Every shot has a keyframe, every keyframe lies inside its shot (frames and times), and every
+    image decodes at the size its row states. ``rows``: keyframes.parquet rows; ``shots``:
+    shots.parquet rows; ``read_image``: the bytes of an image by its artifact path."""
+    covered = {r["shot_index"] for r in rows}
+    missing = [s["shot_index"] for s in shots if s["shot_index"] not in covered]
+    bounds = {s["shot_index"]: s for s in shots}
+
+    def inside(r: dict) -> bool:
+        shot = bounds.get(r["shot_index"])
+        return shot is not None and (shot["start_frame"] <= r["frame_index"] < shot["end_frame"]
+                                     and shot["start_s"] <= r["time_s"] < shot["end_s"])
+
+    outside = [r["path"] for r in rows if not inside(r)]
+    broken = []
+    for r in rows:
+        try:
+            with Image.open(BytesIO(read_image(r["path"]))) as im:
+                im.load()
+                if im.size != (r["width"], r["height"]):
+                    broken.append(f"{r['path']} (size {im.size})")
+        except Exception as exc:  # missing object or undecodable image
+            broken.append(f"{r['path']} ({type(exc).__name__})")
+    return KeyframeAudit(missing, outside, broken)
 
 
 def _display(image: Image.Image, rotation: int) -> Image.Image:

@@ -38,6 +38,7 @@ from prism.visual.decode import PASS_VERSION, VisualDecodeError, read_scalars, r
 from prism.visual.keyframes import (
     KEYFRAMES_SCHEMA,
     KeyframeError,
+    audit_keyframes,
     contact_sheet,
     extract_frames,
     frame_scores,
@@ -301,25 +302,8 @@ def keyframes(context: AssetExecutionContext, storage: ArtifactStorage, media: M
         shutil.rmtree(work, ignore_errors=True)
 
     # Checks, on what was published.
-    covered = {r["shot_index"] for r in rows}
-    missing = [s["shot_index"] for s in shot_rows if s["shot_index"] not in covered]
-    bounds = {s["shot_index"]: s for s in shot_rows}
-
-    def inside(r: dict) -> bool:
-        shot = bounds[r["shot_index"]]
-        return (shot["start_frame"] <= r["frame_index"] < shot["end_frame"]
-                and shot["start_s"] <= r["time_s"] < shot["end_s"])
-
-    outside = [r["path"] for r in rows if not inside(r)]
-    broken = []
-    for r in rows:
-        try:
-            with Image.open(BytesIO(store.read_bytes(title_id, r["path"]))) as im:
-                im.load()
-                if im.size != (r["width"], r["height"]):
-                    broken.append(f"{r['path']} (size {im.size})")
-        except Exception as exc:  # missing object or undecodable image
-            broken.append(f"{r['path']} ({type(exc).__name__})")
+    audit = audit_keyframes(rows, shot_rows, lambda path: store.read_bytes(title_id, path))
+    missing, outside, broken = audit.shots_without_keyframe, audit.outside_their_shot, audit.unreadable
     checks = [
         AssetCheckResult(check_name=EVERY_SHOT_HAS_KEYFRAME, passed=not missing,
                          description=f"shots without a keyframe: {missing[:20]}" if missing else
