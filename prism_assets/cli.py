@@ -118,12 +118,14 @@ def _instance():
 def run(
     title: Annotated[str, typer.Option("--title", callback=_title, help="Title id.")],
     manifest: Annotated[str | None, typer.Option(help="Inbox key of the manifest to use.")] = None,
+    asset: Annotated[list[str] | None, typer.Option(
+        help="Only this asset and what it needs (repeatable), e.g. --asset keyframes.")] = None,
 ) -> None:
     """Materialize the whole per-title asset graph for TITLE, in-process, with progress."""
-    _run_with_progress(title, manifest)
+    _run_with_progress(title, manifest, asset)
 
 
-def _run_with_progress(title: str, manifest: str | None = None):
+def _run_with_progress(title: str, manifest: str | None = None, assets: list[str] | None = None):
     from prism_assets.runner import NoDelivery, run_title
 
     settings = get_settings()
@@ -149,8 +151,8 @@ def _run_with_progress(title: str, manifest: str | None = None):
 
         try:
             outcome = run_title(title, instance, settings=settings, manifest_key=manifest,
-                                on_progress=on_progress)
-        except NoDelivery as exc:
+                                on_progress=on_progress, assets=assets)
+        except (NoDelivery, ValueError) as exc:
             raise _fail(str(exc)) from None
     store_root = settings.artifacts_uri
     if outcome.success:

@@ -9,10 +9,17 @@ with each library's threads sized by the settings' budget (prism.threads).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from dagster import AssetCheckSeverity, DagsterEvent, DagsterEventType, DagsterInstance, EventLogEntry
+from dagster import (
+    AssetCheckSeverity,
+    AssetSelection,
+    DagsterEvent,
+    DagsterEventType,
+    DagsterInstance,
+    EventLogEntry,
+)
 from dagster._core.utils import make_new_run_id
 
 from prism.ids import validate_title_id
@@ -102,7 +109,10 @@ def run_title(
     settings: Settings | None = None,
     manifest_key: str | None = None,
     on_progress: Callable[[StepProgress], None] | None = None,
+    assets: Sequence[str] | None = None,
 ) -> TitleRunOutcome:
+    """Materialize the title's graph (or, with ``assets``, those assets and everything upstream of
+    them) in-process, the ready steps on threads of this process."""
     settings = settings or get_settings()
     validate_title_id(title_id)
     delivery = find_delivery(title_id, settings, manifest_key)
@@ -111,7 +121,15 @@ def run_title(
     # An earlier run of this title killed mid-way still reads STARTED: record how it ended.
     fail_dead_runs(instance, {"dagster/partition": title_id})
 
-    job = build_definitions(settings).resolve_job_def(PROCESS_TITLE)
+    defs = build_definitions(settings)
+    job = defs.resolve_job_def(PROCESS_TITLE)
+    if assets:
+        graph = defs.resolve_asset_graph()
+        unknown = sorted(set(assets) - {k.to_user_string() for k in graph.get_all_asset_keys()})
+        if unknown:
+            raise ValueError(f"unknown assets: {', '.join(unknown)}")
+        selected = AssetSelection.assets(*assets).upstream().resolve(graph)
+        job = job.get_subset(asset_selection=selected)
     run_id = make_new_run_id()
     outcome = TitleRunOutcome(run_id=run_id, title_id=title_id, success=False, delivery=delivery)
 

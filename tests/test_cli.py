@@ -61,3 +61,11 @@ def test_run_of_a_broken_delivery_exits_nonzero_with_the_reason(prism_home, medi
 def test_run_of_an_undelivered_title(prism_home):
     r = runner.invoke(app, ["run", "--title", "nobody"])
     assert r.exit_code == 1 and "no valid delivery manifest" in r.output
+
+
+def test_run_of_an_unknown_asset_is_a_clear_error(prism_home, media):
+    from helpers import deliver
+
+    deliver(prism_home, media["clip"], "cli-sel")
+    result = CliRunner().invoke(app, ["run", "--title", "cli-sel", "--asset", "nope"])
+    assert result.exit_code == 1 and "unknown assets: nope" in result.output

@@ -96,17 +96,20 @@ def test_title_gets_shots_keyframes_sprites_and_qc(instance, prism_home, episode
 def test_rerun_with_other_settings_replaces_keyframes_exactly(instance, prism_home, episode, monkeypatch):
     path, _ = episode
     deliver(prism_home, path, "ep-8")
-    assert run_title("ep-8", instance, settings=prism_home).success
+    # Only what keyframes and sprites need (the rest of the graph is not the point here).
+    visual = ["keyframes"]
+    assert run_title("ep-8", instance, settings=prism_home, assets=visual).success
     store = _store(prism_home)
     first = set(store.list_files("ep-8"))
+    assert {"keyframes.parquet", "thumbnails.vtt"} <= first and "transcript.parquet" not in first
     monkeypatch.setenv("PRISM_KEYFRAME_EVERY_S", "1")
     monkeypatch.setenv("PRISM_THUMBNAIL_INTERVAL_S", "0.5")
     dense = Settings()
-    assert run_title("ep-8", instance, settings=dense).success
+    assert run_title("ep-8", instance, settings=dense, assets=visual).success
     assert len(set(store.list_files("ep-8")) - first) > 10  # more keyframes and sprite sheets
     monkeypatch.delenv("PRISM_KEYFRAME_EVERY_S")
     monkeypatch.delenv("PRISM_THUMBNAIL_INTERVAL_S")
-    assert run_title("ep-8", instance, settings=Settings()).success
+    assert run_title("ep-8", instance, settings=Settings(), assets=visual).success
     assert set(store.list_files("ep-8")) == first  # stale images from the dense run are gone
 
 
@@ -138,10 +141,20 @@ def test_transnetv2_detector_by_configuration(instance, prism_home, media, monke
     monkeypatch.setenv("PRISM_MODEL_DEVICE", "cpu")
     settings = Settings()
     deliver(settings, media["clip"], "tn-1")  # two 2 s scenes: one cut at frame 50
-    outcome = run_title("tn-1", instance, settings=settings)
-    assert {"shots", "keyframes"} <= set(outcome.materialized), outcome.failures
+    outcome = run_title("tn-1", instance, settings=settings, assets=["keyframes"])
+    assert set(outcome.materialized) == {"delivery", "source_probe", "frame_signals", "shots", "keyframes"}, (
+        outcome.failures)
     meta = _metadata(instance, "shots", "tn-1")
     assert meta["detector"].value == "transnetv2"
     shots = pq.read_table(io.BytesIO(_store(settings).read_bytes("tn-1", "shots.parquet"))).to_pylist()
     assert [s["transition"] for s in shots] == ["start", "cut"]
     assert abs(shots[1]["start_frame"] - 50) <= 1
+
+
+def test_a_run_of_chosen_assets_takes_their_upstream_and_refuses_unknown_names(instance, prism_home, media):
+    deliver(prism_home, media["clip"], "sel-1")
+    with pytest.raises(ValueError, match="unknown assets: no_such_asset"):
+        run_title("sel-1", instance, settings=prism_home, assets=["no_such_asset"])
+    outcome = run_title("sel-1", instance, settings=prism_home, assets=["shots"])
+    assert outcome.success
+    assert set(outcome.materialized) == {"delivery", "source_probe", "frame_signals", "shots"}
