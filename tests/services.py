@@ -147,6 +147,11 @@ def start_seaweedfs(workdir: Path, ports: dict[str, int] | None = None) -> S3Ser
         args = [weed_binary(), f"-logdir={workdir / 'logs'}", "mini", f"-dir={workdir / 'data'}",
                 "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-s3.config={config}",
                 "-webdav=false", "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
+                # Every bucket is a collection with volumes of its own. Left at 0, weed derives
+                # the volume limit from the free disk (about 23 buckets with 24 GB free), and a
+                # session of tests, one bucket each, runs out: "No writable volumes and no free
+                # volumes left". Volumes are sparse files, so a high fixed limit costs nothing.
+                "-volume.max=2000", "-master.volumeSizeLimitMB=64",
                 *[f"-{k}={v}" for k, v in ports.items()]]
         proc = subprocess.Popen(args, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
                                 start_new_session=True, preexec_fn=_reset_signals)
