@@ -18,7 +18,8 @@ import random
 from collections import Counter
 from fractions import Fraction
 
-from prism.subtitles import FrameClock, FrameRate, TimedWord, build_template, load_profile
+from prism.audio.asr import Word
+from prism.subtitles import FrameClock, FrameRate, build_template, load_profile
 
 RATES = {"23.976": Fraction(24000, 1001), "25": Fraction(25), "29.97": Fraction(30000, 1001)}
 SENTENCES = ["The harbour was quiet when the boats came back.", "I counted nine of them.",
@@ -32,7 +33,8 @@ def say(text, start_s, speaker="S1", per_char_s=0.055, pause_s=0.05):
     out, t = [], start_s
     for word in text.split():
         d = 0.1 + per_char_s * len(word)
-        out.append(TimedWord(round(t, 3), round(t + d, 3), word, speaker, 0.9))
+        out.append(Word(start_s=round(t, 3), end_s=round(t + d, 3), text=word, speaker=speaker,
+                        probability=0.9))
         t += d + pause_s
     return out
 

@@ -12,7 +12,8 @@ from fractions import Fraction
 import pytest
 from subtitle_rules import Spoken, parse_srt, violations
 
-from prism.subtitles import FrameClock, FrameRate, TimecodeError, TimedWord, build_template, load_profile
+from prism.audio.asr import Word
+from prism.subtitles import FrameClock, FrameRate, TimecodeError, build_template, load_profile
 from prism.subtitles.dialogue import dialogue_rows, to_csv, to_json, to_xlsx
 from prism.subtitles.layout import break_lines
 from prism.subtitles.qc import READING_SPEED, subtitle_findings
@@ -38,7 +39,8 @@ def template_of(spoken: list[Spoken], fps: Fraction, cuts: list[int], language: 
     rate = FrameRate.of(fps)
     end = duration_s or (max(w.end_s for w in spoken) + 3.0)
     clock = FrameClock.constant(rate, end)
-    words = [TimedWord(w.start_s, w.end_s, w.text, w.speaker, probability) for w in spoken]
+    words = [Word(start_s=w.start_s, end_s=w.end_s, text=w.text, speaker=w.speaker, probability=probability)
+             for w in spoken]
     return build_template(0, language, words, clock, cuts, PROFILE)
 
 
@@ -192,7 +194,8 @@ def test_line_breaks_never_after_an_article_or_preposition():
 def _exchange_template():
     spoken = say("Where were you last night?", 1.0, "S1") + say("At the harbour, with Min-jun.", 3.2, "S2")
     spoken += say("♪ The boats come home ♪", 7.0, "S2") + say("사랑해요", 10.0, "S1")
-    words = [TimedWord(w.start_s, w.end_s, w.text, w.speaker, 0.2 if w.text == "Min-jun." else 0.9)
+    words = [Word(start_s=w.start_s, end_s=w.end_s, text=w.text, speaker=w.speaker,
+                  probability=0.2 if w.text == "Min-jun." else 0.9)
              for w in spoken]
     clock = FrameClock.constant(FrameRate.of(30000 / 1001), 14.0)
     return build_template(0, "en", words, clock, [int(3.0 * 30000 / 1001)], PROFILE)
@@ -322,7 +325,8 @@ def test_variable_frame_rate_events_sit_on_real_frame_times():
         times.append(round(times[-1] + (0.02 if i % 2 else 0.06), 6))
     clock = FrameClock.from_times(times, FrameRate.of(25))
     spoken = say(" ".join(SENTENCES), 1.03)
-    words = [TimedWord(w.start_s, w.end_s, w.text, w.speaker, 0.9) for w in spoken]
+    words = [Word(start_s=w.start_s, end_s=w.end_s, text=w.text, speaker=w.speaker, probability=0.9)
+             for w in spoken]
     cut = clock.frame_at(spoken[0].start_s) + 3
     template = build_template(0, "en", words, clock, [cut], PROFILE)
     assert template.events[0].in_frame == cut  # snapped onto the cut, counted in real frames

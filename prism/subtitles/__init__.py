@@ -9,10 +9,10 @@ real frames. See docs/subtitles.md.
 
 from prism.subtitles.clock import FrameClock
 from prism.subtitles.profile import DEFAULT_STYLE, ProfileError, StyleProfile, load_profile, profile_names
-from prism.subtitles.template import SubtitleEvent, SubtitleTemplate, TimedWord, build_template
+from prism.subtitles.template import SubtitleEvent, SubtitleTemplate, build_template
 from prism.subtitles.timecode import FrameRate, TimecodeError
 
 __all__ = [
     "DEFAULT_STYLE", "FrameClock", "FrameRate", "ProfileError", "StyleProfile", "SubtitleEvent",
-    "SubtitleTemplate", "TimecodeError", "TimedWord", "build_template", "load_profile", "profile_names",
+    "SubtitleTemplate", "TimecodeError", "build_template", "load_profile", "profile_names",
 ]

@@ -11,9 +11,10 @@ from collections.abc import Sequence
 
 import pyarrow as pa
 
+from prism.audio.asr import Word
 from prism.subtitles.clock import FrameClock
 from prism.subtitles.profile import StyleProfile
-from prism.subtitles.template import SubtitleEvent, SubtitleTemplate, TimedWord
+from prism.subtitles.template import SubtitleEvent, SubtitleTemplate
 from prism.subtitles.timecode import FrameRate
 
 # Audio-only titles have no frames: the template is timed on a nominal 25 fps axis.
@@ -58,8 +59,8 @@ def cut_frames(shots: Sequence[dict], profile: StyleProfile) -> list[int]:
     return sorted(int(s["start_frame"]) for s in shots if s.get("transition") in profile.snap_transitions)
 
 
-def words_by_track(transcript: Sequence[dict]) -> dict[int, tuple[str | None, list[TimedWord]]]:
-    tracks: dict[int, tuple[str | None, list[TimedWord]]] = {}
+def words_by_track(transcript: Sequence[dict]) -> dict[int, tuple[str | None, list[Word]]]:
+    tracks: dict[int, tuple[str | None, list[Word]]] = {}
     for seg in sorted(transcript, key=lambda s: (s["track"], s["segment_index"])):
         language, words = tracks.setdefault(int(seg["track"]), (seg.get("language"), []))
         seg_words = seg.get("words") or []
@@ -70,9 +71,8 @@ def words_by_track(transcript: Sequence[dict]) -> dict[int, tuple[str | None, li
                           "text": t, "probability": None, "speaker": seg.get("speaker")}
                          for i, t in enumerate(tokens)]
         for w in seg_words:
-            words.append(TimedWord(float(w["start_s"]), float(w["end_s"]), w["text"],
-                                   w.get("speaker") or seg.get("speaker"), w.get("probability"),
-                                   int(seg["segment_index"])))
+            words.append(Word(start_s=float(w["start_s"]), end_s=float(w["end_s"]), text=w["text"],
+                              probability=w.get("probability"), speaker=w.get("speaker") or seg.get("speaker")))
     return tracks
 
 
@@ -100,6 +100,7 @@ def events_from(rows: Sequence[dict]) -> list[tuple[int, str | None, list[Subtit
             index=int(r["event"]), in_frame=int(r["in_frame"]), out_frame=int(r["out_frame"]),
             start_s=r["start_s"], end_s=r["end_s"], lines=tuple(r["lines"]), speakers=tuple(r["speakers"]),
             speech_start_s=r["speech_start_s"], speech_end_s=r["speech_end_s"],
-            words=tuple(TimedWord(w["start_s"], w["end_s"], w["text"], w["speaker"], w["probability"])
+            words=tuple(Word(start_s=w["start_s"], end_s=w["end_s"], text=w["text"],
+                             probability=w["probability"], speaker=w["speaker"])
                         for w in r["words"] or [])))
     return [(track, lang, events) for track, (lang, events) in sorted(tracks.items())]

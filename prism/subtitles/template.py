@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from prism.audio.asr import Word
 from prism.subtitles.clock import FrameClock
 from prism.subtitles.conformance import Cue, Violation, check, clean_share, reading_chars
 from prism.subtitles.layout import CLAUSE_END, SENTENCE_END, bare, forbidden, lay_out
@@ -39,16 +40,6 @@ _END_PAUSE_S = 0.4
 
 
 @dataclass(frozen=True)
-class TimedWord:
-    start_s: float
-    end_s: float
-    text: str
-    speaker: str | None = None
-    probability: float | None = None
-    segment_index: int | None = None
-
-
-@dataclass(frozen=True)
 class SubtitleEvent:
     index: int
     in_frame: int
@@ -59,7 +50,7 @@ class SubtitleEvent:
     speakers: tuple[str | None, ...]  # one per speaker (two for a dash event)
     speech_start_s: float
     speech_end_s: float
-    words: tuple[TimedWord, ...] = ()
+    words: tuple[Word, ...] = ()
 
     @property
     def text(self) -> str:
@@ -113,8 +104,8 @@ class _Group:
     speakers: tuple[str | None, ...]
 
 
-def _runs(words: Sequence[TimedWord]) -> list[list[TimedWord]]:
-    runs: list[list[TimedWord]] = []
+def _runs(words: Sequence[Word]) -> list[list[Word]]:
+    runs: list[list[Word]] = []
     for w in words:
         if runs and runs[-1][-1].speaker == w.speaker:
             runs[-1].append(w)
@@ -123,7 +114,7 @@ def _runs(words: Sequence[TimedWord]) -> list[list[TimedWord]]:
     return runs
 
 
-def _layout(words: Sequence[TimedWord], rules: LanguageRules, profile: StyleProfile
+def _layout(words: Sequence[Word], rules: LanguageRules, profile: StyleProfile
             ) -> tuple[tuple[str, ...], tuple[str | None, ...], float] | None:
     """Lines, speakers and the layout's cost (a forbidden line break costs like a forbidden end)."""
     runs = _runs(words)
@@ -140,7 +131,7 @@ def _layout(words: Sequence[TimedWord], rules: LanguageRules, profile: StyleProf
     return None
 
 
-def _end_cost(words: Sequence[TimedWord], j: int, rules: LanguageRules) -> float:
+def _end_cost(words: Sequence[Word], j: int, rules: LanguageRules) -> float:
     if j == len(words) - 1:
         return 0.0
     here, after = words[j], words[j + 1]
@@ -159,7 +150,7 @@ def _end_cost(words: Sequence[TimedWord], j: int, rules: LanguageRules) -> float
     return cost
 
 
-def segment(words: Sequence[TimedWord], profile: StyleProfile, rules: LanguageRules,
+def segment(words: Sequence[Word], profile: StyleProfile, rules: LanguageRules,
             gap_s: float) -> list[_Group]:
     """The cheapest split of a track's words into events (see the module's description)."""
     n = len(words)
@@ -219,7 +210,7 @@ def _nearest(cuts: Sequence[int], frame: int, within: int, lo: int, hi: int) -> 
     return min(near, key=lambda c: (abs(c - frame), c)) if near else None
 
 
-def time_events(groups: Sequence[_Group], words: Sequence[TimedWord], clock: FrameClock, cuts: Sequence[int],
+def time_events(groups: Sequence[_Group], words: Sequence[Word], clock: FrameClock, cuts: Sequence[int],
                 profile: StyleProfile, rules: LanguageRules) -> list[SubtitleEvent]:
     fps = float(clock.rate.fps)
     snap = clock.frames_in(profile.snap_s)
@@ -285,13 +276,12 @@ def time_events(groups: Sequence[_Group], words: Sequence[TimedWord], clock: Fra
     return events
 
 
-def build_template(track: int, language: str | None, words: Sequence[TimedWord], clock: FrameClock,
+def build_template(track: int, language: str | None, words: Sequence[Word], clock: FrameClock,
                    cuts: Sequence[int], profile: StyleProfile) -> SubtitleTemplate:
     """A track's subtitle template and its conformance rows."""
     rules = profile.rules_for(language)
     ordered = sorted((w for w in words if w.text.strip()), key=lambda w: (w.start_s, w.end_s))
-    ordered = [TimedWord(w.start_s, max(w.end_s, w.start_s), " ".join(w.text.split()), w.speaker,
-                         w.probability, w.segment_index) for w in ordered]
+    ordered = [replace(w, end_s=max(w.end_s, w.start_s), text=" ".join(w.text.split())) for w in ordered]
     cuts = sorted(set(cuts))
     groups = segment(ordered, profile, rules, profile.min_gap_frames / float(clock.rate.fps))
     events = time_events(groups, ordered, clock, cuts, profile, rules)
