@@ -62,7 +62,6 @@ def short_video(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.mark.timeout(600)
 def test_kill_9_mid_visual_pass_then_a_rerun_completes(instance, prism_home, long_video):
     deliver(prism_home, long_video, "killed-1")
     log = prism_home.home / "run.log"
@@ -151,7 +150,6 @@ def own_s3(tmp_path, monkeypatch):
 
 
 @pytest.mark.services
-@pytest.mark.timeout(600)
 def test_s3_down_mid_run_is_retried_or_named_and_a_rerun_completes(instance, prism_home, own_s3,
                                                                       short_video):
     settings = Settings()
@@ -214,7 +212,6 @@ def small_disk(tmp_path):
     subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
-@pytest.mark.timeout(600)
 def test_a_full_artifact_disk_fails_the_title_clearly_and_leaves_no_temp_files(
         instance, prism_home, small_disk, short_video, monkeypatch):
     monkeypatch.setenv("PRISM_STORAGE_URI", str(small_disk / "artifacts"))

@@ -109,7 +109,7 @@ EXPECTED = {
 }
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1800)
 def test_each_hostile_title_is_processed_or_refused_and_the_others_are_unaffected(
         instance, prism_home, corpus):
     for name in corpus:

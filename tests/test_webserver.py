@@ -91,7 +91,7 @@ def graphql(url: str, query: str) -> dict:
 
 # A whole title graph in a run subprocess, beside a webserver and a daemon: on a loaded 2-core
 # machine this outlives the suite's default 300 s.
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1800)
 @pytest.mark.services
 def test_dagster_dev_lists_assets_partitions_and_runs_a_delivery(dagster_dev, prism_home, media):
     nodes = graphql(dagster_dev, ASSETS_QUERY)["assetNodes"]

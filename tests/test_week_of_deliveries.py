@@ -12,7 +12,6 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.services
-@pytest.mark.timeout(600)
 def test_two_days_of_deliveries_launch_one_run_each(tmp_path):
     done = subprocess.run([sys.executable, str(REPO / "scripts" / "week_of_deliveries.py"), "--days", "2",
                            "--hold-queue", "--home", str(tmp_path / "home")],
