@@ -103,7 +103,8 @@ def test_three_track_title_end_to_end(instance, prism_home, three_track_title):
 
 def test_title_without_audio_is_a_finding_not_a_crash(instance, prism_home, media):
     deliver(prism_home, media["no_audio"], "ep-silent-film")
-    outcome = run_title("ep-silent-film", instance, settings=prism_home)
+    # The audio branch is the point here: the visual steps are left out.
+    outcome = run_title("ep-silent-film", instance, settings=prism_home, assets=["audio_qc", "transcript"])
     assert outcome.success, outcome.failures
     store = store_of(prism_home)
     assert store.read_json("ep-silent-film", "audio.json") == {"audio_version": "2", "no_audio": True,
@@ -130,7 +131,7 @@ def test_transformers_backend_through_the_resource(instance, prism_home, speech_
     monkeypatch.setenv("PRISM_ASR_MODEL_SOURCE", str(build_tiny_whisper(tmp_path / "tiny-whisper")))
     settings = Settings()
     deliver(settings, speech_title, "ep-tiny", audio_languages=["en"])
-    outcome = run_title("ep-tiny", instance, settings=settings)
+    outcome = run_title("ep-tiny", instance, settings=settings, assets=["transcript"])
     assert outcome.success, outcome.failures
     store = store_of(settings)
     summary = store.read_json("ep-tiny", "transcript.json")
@@ -152,7 +153,7 @@ def test_missing_model_fails_the_transcript_step_by_name(instance, prism_home, s
     monkeypatch.setenv("PRISM_ASR_BACKEND", "transformers")  # no bundled default for this backend
     settings = Settings()
     deliver(settings, speech_title, "ep-nomodel")
-    outcome = run_title("ep-nomodel", instance, settings=settings)
+    outcome = run_title("ep-nomodel", instance, settings=settings, assets=["transcript", "audio_qc"])
     assert not outcome.success
     (failure,) = outcome.failures
     assert failure.startswith("transcript") and "PRISM_ASR_MODEL_SOURCE" in failure and "ep-nomodel" in failure

@@ -112,8 +112,12 @@ def _use_numba_cache(numba_dir: Path) -> None:
     before the clustering modules (UMAP, pynndescent) are imported puts their cache here."""
     os.environ["NUMBA_CACHE_DIR"] = str(numba_dir)
     from numba.core import config
+    from numba.core.compiler_lock import global_compiler_lock
 
-    config.reload_config()
+    # Steps run on threads (prism_assets.executor): another step may be compiling a numba kernel
+    # (librosa's pYIN) right now, and a compilation must not see the configuration change under it.
+    with global_compiler_lock:
+        config.reload_config()
 
 
 class SenkoDiarizer:
