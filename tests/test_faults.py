@@ -263,8 +263,10 @@ def test_process_tokens_tell_a_dead_process_from_a_live_one():
 
 @pytest.mark.timeout(420)
 def test_a_daemon_launched_run_whose_worker_is_killed_is_marked_failed(prism_home, short_video, tmp_path):
-    """A run the daemon launched (the delivery sensor's), its run worker killed with kill -9: the run
-    monitoring daemon reads the worker token the executor recorded and marks the run failed."""
+    """A run the daemon launched (the delivery sensor's), killed with kill -9 together with the daemon
+    and its code server (a crash, the OOM killer, ``dagster dev`` killed): nothing that launched it
+    is left to notice, so it reads STARTED. The next daemon's run monitoring reads the worker token
+    the executor recorded and marks the run failed, saying why."""
     from dagster import DagsterInstance
 
     from prism.instance import local_dagster_yaml
@@ -274,10 +276,14 @@ def test_a_daemon_launched_run_whose_worker_is_killed_is_marked_failed(prism_hom
     (dagster_home / "dagster.yaml").write_text(local_dagster_yaml(1, monitor_s=1))
     deliver(prism_home, short_video, "daemon-kill")
     log = tmp_path / "daemon.log"
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "dagster._daemon", "run", "-w", str(REPO / "workspace.yaml")], cwd=REPO,
-        env={**os.environ, "PRISM_SENSOR_INTERVAL_S": "1"}, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
-        start_new_session=True, preexec_fn=_reset_signals)
+
+    def start_daemon() -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "dagster._daemon", "run", "-w", str(REPO / "workspace.yaml")], cwd=REPO,
+            env={**os.environ, "PRISM_SENSOR_INTERVAL_S": "1"}, stdout=open(log, "ab"),
+            stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_reset_signals)
+
+    daemon = start_daemon()
     try:
         instance = DagsterInstance.from_config(str(dagster_home))
 
@@ -292,8 +298,12 @@ def test_a_daemon_launched_run_whose_worker_is_killed_is_marked_failed(prism_hom
         worker = run.tags[WORKER]
         assert run.status == DagsterRunStatus.STARTED
         os.kill(int(TOKEN_RE.fullmatch(worker)["pid"]), signal.SIGKILL)
+        stop(daemon, sig=signal.SIGKILL)  # the daemon and its code server go with it
+        time.sleep(2)
+        assert instance.get_run_by_id(run.run_id).status == DagsterRunStatus.STARTED  # no one noticed
 
-        deadline = time.monotonic() + 120
+        daemon = start_daemon()
+        deadline = time.monotonic() + 180
         while instance.get_run_by_id(run.run_id).status != DagsterRunStatus.FAILURE:
             assert daemon.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
             time.sleep(0.5)
