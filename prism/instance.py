@@ -22,7 +22,22 @@ run_queue:
       value:
         applyLimitPerUniqueValue: true
       limit: 1
+# Dagster's default launcher, plus a health check of each run's worker process: the run
+# monitoring daemon marks failed a run whose worker was killed (kill -9, OOM) instead of
+# leaving it STARTED for ever.
+run_launcher:
+  module: prism_assets.launcher
+  class: LocalRunLauncher
+run_monitoring:
+  enabled: true
+  poll_interval_seconds: {monitor_s}
 """
+
+
+def local_dagster_yaml(max_runs: int, monitor_s: int = 15) -> str:
+    """The embedded instance's dagster.yaml: at most ``max_runs`` runs at once (0 holds the queue),
+    run workers checked every ``monitor_s`` seconds."""
+    return LOCAL_DAGSTER_YAML.format(max_runs=max_runs, monitor_s=monitor_s)
 
 
 def ensure_dagster_home(settings: Settings) -> Path:
@@ -35,6 +50,6 @@ def ensure_dagster_home(settings: Settings) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
-        config.write_text(LOCAL_DAGSTER_YAML.format(max_runs=usable_cores()))
+        config.write_text(local_dagster_yaml(usable_cores()))
     os.environ["DAGSTER_HOME"] = str(home)
     return home

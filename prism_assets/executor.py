@@ -54,6 +54,10 @@ from dagster._core.execution.plan.plan import ExecutionPlan
 from dagster._core.execution.plan.step import ExecutionStep
 from dagster._core.execution.retries import RetryMode
 
+from prism.liveness import process_token
+from prism.threads import limit_pools
+from prism_assets.tags import WORKER
+
 EXECUTOR_NAME = "in_process_threads"
 
 
@@ -155,8 +159,10 @@ def threaded_plan_iterator(job_context: PlanExecutionContext, execution_plan: Ex
 
 
 class ThreadedInProcessExecutor(Executor):
-    def __init__(self, max_concurrent: int, retries: RetryMode = RetryMode.ENABLED):
+    def __init__(self, max_concurrent: int, retries: RetryMode = RetryMode.ENABLED,
+                 threads_per_step: int | None = None):
         self.max_concurrent = max(1, max_concurrent)
+        self.threads_per_step = threads_per_step
         self._retries = retries
 
     @property
@@ -166,6 +172,14 @@ class ThreadedInProcessExecutor(Executor):
     def execute(self, plan_context: PlanOrchestrationContext, execution_plan: ExecutionPlan
                 ) -> Iterator[DagsterEvent]:
         step_keys = execution_plan.step_keys_to_execute
+        if self.threads_per_step:
+            limit_pools(self.threads_per_step)
+        # This process is the run's worker: say so on the run, so that a worker killed without
+        # reporting an end (kill -9, OOM) is told from a live one (prism.liveness; the run
+        # launcher's health check and fail_dead_runs read the tag).
+        run, token = plan_context.dagster_run, process_token()
+        if run.tags.get(WORKER) != token:
+            plan_context.instance.add_run_tags(run.run_id, {WORKER: token})
         yield DagsterEvent.engine_event(
             plan_context,
             f"Executing steps in process (pid: {os.getpid()}), up to {self.max_concurrent} at once",
@@ -185,11 +199,15 @@ class ThreadedInProcessExecutor(Executor):
             event_specific_data=EngineEventData.in_process(os.getpid(), step_keys))
 
 
-def threaded_in_process_executor(max_concurrent: int) -> ExecutorDefinition:
-    """The executor of ``prism run``: up to ``max_concurrent`` steps at once in this process."""
+def threaded_in_process_executor(max_concurrent: int, threads_per_step: int | None = None
+                                 ) -> ExecutorDefinition:
+    """The executor of ``prism run`` and of local runs launched by the daemon or the UI: up to
+    ``max_concurrent`` steps at once in this process (with ``threads_per_step``, the inference
+    pools sized for that many threads first)."""
     return ExecutorDefinition(
         name=EXECUTOR_NAME,
-        executor_creation_fn=lambda _init: ThreadedInProcessExecutor(max_concurrent),
+        executor_creation_fn=lambda _init: ThreadedInProcessExecutor(max_concurrent,
+                                                                     threads_per_step=threads_per_step),
         description=f"Executes up to {max_concurrent} ready steps at once on threads of one process.",
     )
 

@@ -14,14 +14,19 @@ process_title_job = define_asset_job(
 )
 
 
-def executor_for(settings: Settings) -> ExecutorDefinition | None:
+def executor_for(settings: Settings) -> ExecutorDefinition:
     """Production: every step its own ECS task (GPU steps on the GPU capacity provider).
 
-    Locally ``None``: Dagster's default (multiprocess under the daemon/UI; ``prism run``
-    executes in-process), where the ``ecs/*`` op tags are inert.
+    Locally the executor of ``prism run`` for runs the daemon or the UI launch too: the ready
+    steps on threads of the run worker, so the imports and every model load are paid once per
+    run, not once per step as under Dagster's multiprocess executor (a process per step). The
+    ``ecs/*`` op tags are inert there.
     """
     if settings.profile is Profile.production:
         from prism_assets.ecs import prism_ecs_executor  # imports dagster_aws.ecs only when needed
 
         return prism_ecs_executor
-    return None
+    from prism_assets.executor import threaded_in_process_executor
+
+    budget = settings.threads
+    return threaded_in_process_executor(budget.concurrent_steps, threads_per_step=budget.per_step)

@@ -5,7 +5,7 @@ run keys per trigger only. So both ask the instance: a delivery whose exact mani
 digest) was materialized, or whose run is queued or in flight, is not launched again.
 """
 
-from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, DagsterRun, DagsterRunStatus, RunsFilter
 
 from prism.intake.inbox import Delivery
 from prism.liveness import is_dead
@@ -28,22 +28,31 @@ def delivery_already_processed(instance: DagsterInstance, delivery: Delivery) ->
     return digest is not None and digest.value == delivery.digest
 
 
+def dead_worker(run: DagsterRun) -> str | None:
+    """Why the run's worker process is known to be gone, or None (alive, or not known here)."""
+    worker = run.tags.get(WORKER)
+    if worker and is_dead(worker):
+        return (f"the process running this run ({worker}) is gone (killed or crashed) without "
+                "reporting an end; marked failed")
+    return None
+
+
 def fail_dead_runs(instance: DagsterInstance, tags: dict[str, str]) -> list[str]:
     """Mark failed the runs (with these tags) still recorded as in flight whose process is gone.
 
-    A run executed in-process (``prism run``) carries its process in the ``prism/worker`` tag;
-    killed (kill -9, OOM), it never reports its end and would stay STARTED for ever, holding
-    its delivery as "in progress". Runs launched by a run launcher that watches its workers
-    (production's ECS launcher, with run monitoring) carry no such tag and are left to it.
+    A run executed by Prism's executor (``prism run``, and locally the daemon's and the UI's
+    runs) carries its worker process in the ``prism/worker`` tag; killed (kill -9, OOM), it
+    never reports its end and would stay STARTED for ever, holding its delivery as "in
+    progress". The run monitoring daemon does the same for daemon-launched runs
+    (prism_assets.launcher); this catches them when no daemon runs. Runs in ECS tasks carry no
+    such tag and are left to the ECS launcher's run monitoring.
     """
     failed = []
     for record in instance.get_run_records(
             RunsFilter(tags=tags, statuses=[DagsterRunStatus.STARTING, DagsterRunStatus.STARTED])):
         run = record.dagster_run
-        worker = run.tags.get(WORKER)
-        if worker and is_dead(worker):
-            instance.report_run_failed(run, f"the process running this run ({worker}) is gone (killed or "
-                                            "crashed) without reporting an end; marked failed")
+        if reason := dead_worker(run):
+            instance.report_run_failed(run, reason)
             failed.append(run.run_id)
     return failed
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from prism.embeddings.base import ImageEmbedder, TextEmbedder
 from prism.embeddings.bedrock import BedrockOptions
-from prism.embeddings.loading import load_image_embedder, load_text_embedder
+from prism.embeddings.loading import describe_text_embedder, load_image_embedder, load_text_embedder
 from prism.threads import limit_loaded_torch
 from resources.models import MODELS
 from resources.s3 import S3Connected
@@ -68,9 +68,12 @@ class _EmbeddingModel(S3Connected):
                               endpoint_url=self.bedrock_endpoint_url, cache_uri=cache,
                               cache_storage_options=self.storage_options_for(cache) if cache else {})
 
+    def _key(self) -> tuple:
+        return (type(self).__name__, self.source, self.device, self.batch_size, self.cache_dir,
+                repr(self.bedrock_options()), self.s3_endpoint_url, self.s3_region)
+
     def _load(self, loader):
-        key = (type(self).__name__, self.source, self.device, self.batch_size, self.cache_dir,
-               repr(self.bedrock_options()), self.s3_endpoint_url, self.s3_region)
+        key = self._key()
         def load():
             embedder = _OneCallAtATime(loader(
                 self.source, device=self.device, batch_size=self.batch_size, cache_dir=Path(self.cache_dir),
@@ -94,3 +97,17 @@ class TextEmbeddingModel(_EmbeddingModel):
 
     def embedder(self) -> TextEmbedder:
         return self._load(load_text_embedder)
+
+    def identity(self) -> tuple[str, int]:
+        """(model id, dimension) of the configured model: read from its files when they tell
+        (no torch, no weights loaded: an input with no text needs no more), else from the loaded
+        embedder."""
+        loaded = MODELS.peek(self._key())
+        if loaded is not None:
+            return loaded.model_id, loaded.dim
+        described = describe_text_embedder(self.source, cache_dir=Path(self.cache_dir),
+                                           s3_options=self.storage_options())
+        if described is not None:
+            return described
+        embedder = self.embedder()
+        return embedder.model_id, embedder.dim

@@ -36,6 +36,10 @@ class ModelRegistry:
                 self._models[key] = load()
             return self._models[key]
 
+    def peek(self, key: Hashable) -> Any | None:
+        """The model under ``key`` if this process has loaded it, else None (never loads)."""
+        return self._models.get(key)
+
     def loaded(self) -> list[Hashable]:
         """The keys of the models this process holds (for tests and run metadata)."""
         return list(self._models)

@@ -52,12 +52,13 @@ def make_media(workdir: Path, n: int) -> list[Path]:
 
 
 def start_daemon(home: Path, hold_queue: bool, out: Path) -> subprocess.Popen:
+    from prism.instance import local_dagster_yaml
+    from prism.threads import usable_cores
+
     dagster_home = home / "dagster"
     dagster_home.mkdir(parents=True, exist_ok=True)
-    queue = "run_queue:\n  max_concurrent_runs: 0\n" if hold_queue else (
-        "run_queue:\n  max_concurrent_runs: 2\n  tag_concurrency_limits:\n    - key: dagster/partition\n"
-        "      value:\n        applyLimitPerUniqueValue: true\n      limit: 1\n")
-    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n" + queue)
+    # The embedded instance's own configuration (prism.instance); no run at all with the queue held.
+    (dagster_home / "dagster.yaml").write_text(local_dagster_yaml(0 if hold_queue else usable_cores(), 5))
     env = {**os.environ, "PRISM_HOME": str(home), "DAGSTER_HOME": str(dagster_home),
            "PRISM_SENSOR_INTERVAL_S": "1"}
 
@@ -119,13 +120,27 @@ def main(argv: list[str] | None = None) -> int:
     daemon = start_daemon(home, args.hold_queue, daemon_log)
     instance = DagsterInstance.from_config(str(home / "dagster"))
     good: dict[str, str] = {}  # manifest digest -> "title (day)"
-    duplicates: list[str] = []  # digests sent again
-    malformed: list[str] = []  # inbox keys
+    day_of: dict[str, int] = {}  # manifest digest -> simulated day (1-based)
+    duplicates: list[tuple[int, str]] = []  # (day, digest sent again)
+    malformed: list[tuple[int, str]] = []  # (day, inbox key)
     batch_requests: Counter[str] = Counter()
     started = time.monotonic()
 
     def runs_of(digest: str):
         return instance.get_runs(RunsFilter(tags={MANIFEST_SHA256: digest}))
+
+    def progress() -> tuple[int, int]:
+        """Logs the runs launched and finished so far, per simulated day; (launched, finished)."""
+        per_day = []
+        launched = finished = 0
+        for day in sorted(set(day_of.values())):
+            runs = [r for d, n in day_of.items() if n == day for r in runs_of(d)]
+            done = sum(r.status.value in FINISHED for r in runs)
+            launched, finished = launched + len(runs), finished + done
+            per_day.append(f"d{day} {done}/{len(runs)}")
+        log(f"{time.monotonic() - started:5.0f} s  runs finished/launched: {', '.join(per_day)}  "
+            f"(total {finished}/{launched})")
+        return launched, finished
 
     def wait_for(digests: list[str], what: str) -> None:
         deadline = time.monotonic() + 300
@@ -152,14 +167,15 @@ def main(argv: list[str] | None = None) -> int:
                 prev = FIRST_DAY + timedelta(days=i - 1)
                 src = Path(inbox.uri) / prev.isoformat() / f"{first}.json"
                 (src.parent / f"{first}-resent.json").write_bytes(src.read_bytes())
-                duplicates.append(inbox.load_key(f"{prev.isoformat()}/{first}.json").digest)
+                duplicates.append((i + 1, inbox.load_key(f"{prev.isoformat()}/{first}.json").digest))
             if i == 2:  # a corrected file for the first title of day 1, re-delivered
                 found = inbox.deliver(corrected, {"title_id": "wk-d1-t1", "delivered_at": at}, link=False)
                 good[found.digest] = f"wk-d1-t1 corrected ({day})"
                 todays.append(found.digest)
+            day_of.update({d: i + 1 for d in todays})
             bad = Path(inbox.uri) / day.isoformat() / f"broken-{i + 1}.json"
             bad.write_bytes(b'{"title_id": "../../etc", "media_uri": ' if i % 2 else b'{"title_id": "x"}')
-            malformed.append(f"{day.isoformat()}/{bad.name}")
+            malformed.append((i + 1, f"{day.isoformat()}/{bad.name}"))
             wait_for(todays, f"day {day}")
 
             # 02:00 the next day: the daily batch, evaluated the daemon's way.
@@ -174,40 +190,37 @@ def main(argv: list[str] | None = None) -> int:
                 batch_requests[request.tags[MANIFEST_SHA256]] += 1
             log(f"day {i + 1} ({day}): {len(todays)} delivered, batch asked for "
                 f"{len(result.run_requests or [])} run(s) ({result.skip_message or 'runs requested'})")
+            progress()
 
         time.sleep(3)  # a few more sensor ticks: duplicates must still launch nothing
         if not args.hold_queue:
             deadline = time.monotonic() + args.timeout
-            while any(r.status.value not in FINISHED for d in good for r in runs_of(d)):
+            last = 0.0
+            while True:
+                if time.monotonic() - last >= 20:
+                    launched, finished = progress()
+                    last = time.monotonic()
+                    if finished == launched:
+                        break
+                if daemon.poll() is not None:
+                    raise SystemExit(f"dagster-daemon exited:\n{daemon_log.read_text()[-3000:]}")
                 if time.monotonic() > deadline:
                     raise SystemExit("runs still unfinished after --timeout")
                 time.sleep(2)
+                if all(r.status.value in FINISHED for d in good for r in runs_of(d)):
+                    progress()
+                    break
     finally:
         stop_daemon(daemon)
+    elapsed = time.monotonic() - started
 
     problems: list[str] = []
-    print(f"\n{'delivery':40} {'runs':>4} {'batch':>5}  status")
-    for digest, name in good.items():
-        runs = runs_of(digest)
-        statuses = ",".join(sorted(r.status.value for r in runs))
-        print(f"{name:40} {len(runs):>4} {batch_requests[digest]:>5}  {statuses}")
-        if len(runs) + batch_requests[digest] != 1:
-            problems.append(f"{name}: {len(runs)} run(s) + {batch_requests[digest]} batch request(s)")
-    for digest in duplicates:
-        if len(runs_of(digest)) + batch_requests[digest] != 1:
-            problems.append(f"a duplicate of {good[digest]} launched more than the original's one run")
     sensor_log = daemon_log.read_text(errors="replace")
-    reported = [key for key in malformed if key in sensor_log]
-    print(f"\nduplicates sent: {len(duplicates)}, extra runs for them: "
-          f"{sum(len(runs_of(d)) - 1 for d in duplicates)}")
-    print(f"malformed manifests: {len(malformed)}, reported by the sensor: {len(reported)}")
-    if len(reported) != len(malformed):
-        problems.append(f"malformed manifests not reported: {sorted(set(malformed) - set(reported))}")
-
+    mats: Counter[str] = Counter()
+    lance: dict[str, tuple[int, int]] = {}  # title -> (shots.parquet rows, LanceDB shot rows)
     if not args.hold_queue:
         store = build_resources(settings)["storage"].store()
         vectors = build_resources(settings)["vector_index"].store()
-        mats = Counter()
         for title in sorted({name.split()[0] for name in good.values()}):
             records = instance.fetch_materializations(
                 AssetRecordsFilter(asset_key=AssetKey("delivery"), asset_partitions=[title]), limit=100).records
@@ -215,19 +228,58 @@ def main(argv: list[str] | None = None) -> int:
                 mats[rec.asset_materialization.metadata["manifest_sha256"].value] += 1
             has_shots = store.exists(title, "shots.parquet")
             shots = store.read_table(title, "shots.parquet").num_rows if has_shots else 0
-            rows = vectors.title_row_count("shots", title)
-            print(f"{title}: shots.parquet {shots} rows, LanceDB shots {rows} rows")
-            if rows != shots:
-                problems.append(f"{title}: LanceDB holds {rows} shot rows for {shots} shots")
-        for digest, name in good.items():
+            lance[title] = (shots, vectors.title_row_count("shots", title))
+
+    print(f"\n{'delivery':34} {'runs':>4} {'batch':>5} {'materialized':>12}  status")
+    for digest, name in good.items():
+        runs = runs_of(digest)
+        statuses = ",".join(sorted(r.status.value for r in runs))
+        materialized = "-" if args.hold_queue else str(mats[digest])
+        print(f"{name:34} {len(runs):>4} {batch_requests[digest]:>5} {materialized:>12}  {statuses}")
+        if len(runs) + batch_requests[digest] != 1:
+            problems.append(f"{name}: {len(runs)} run(s) + {batch_requests[digest]} batch request(s)")
+        if not args.hold_queue:
             if mats[digest] != 1:
                 problems.append(f"{name}: materialized {mats[digest]} times")
-        failed = [good[d] for d in good for r in runs_of(d) if r.status.value != "SUCCESS"]
-        if failed:
-            problems.append(f"runs not successful: {failed}")
+            if any(r.status.value != "SUCCESS" for r in runs):
+                problems.append(f"{name}: run not successful ({statuses})")
+    for _, digest in duplicates:
+        if len(runs_of(digest)) + batch_requests[digest] != 1:
+            problems.append(f"a duplicate of {good[digest]} launched more than the original's one run")
+    for _, key in malformed:
+        if key not in sensor_log:
+            problems.append(f"malformed manifest {key} not reported")
+
+    print(f"\n{'day':12} {'good':>4} {'runs':>4} {'batch':>5} {'materialized':>12} {'dup sent':>8} "
+          f"{'dup runs':>8} {'malformed':>9} {'reported':>8}")
+    totals = Counter()
+    for day in range(1, args.days + 1):
+        digests = [d for d, n in day_of.items() if n == day]
+        dups = [d for n, d in duplicates if n == day]
+        bads = [k for n, k in malformed if n == day]
+        row = {"good": len(digests), "runs": sum(len(runs_of(d)) for d in digests),
+               "batch": sum(batch_requests[d] for d in digests), "mat": sum(mats[d] for d in digests),
+               "dup": len(dups), "dup_runs": sum(len(runs_of(d)) - 1 for d in dups),
+               "bad": len(bads), "reported": sum(k in sensor_log for k in bads)}
+        totals.update(row)
+        label = (FIRST_DAY + timedelta(days=day - 1)).isoformat()
+        print(f"{label:12} {row['good']:>4} {row['runs']:>4} {row['batch']:>5} "
+              f"{'-' if args.hold_queue else row['mat']:>12} {row['dup']:>8} {row['dup_runs']:>8} "
+              f"{row['bad']:>9} {row['reported']:>8}")
+    print(f"{'total':12} {totals['good']:>4} {totals['runs']:>4} {totals['batch']:>5} "
+          f"{'-' if args.hold_queue else totals['mat']:>12} {totals['dup']:>8} {totals['dup_runs']:>8} "
+          f"{totals['bad']:>9} {totals['reported']:>8}")
+    print(f"\nduplicates sent: {totals['dup']}, extra runs for them: {totals['dup_runs']}")
+    print(f"malformed manifests: {totals['bad']}, reported by the sensor: {totals['reported']}")
+    if lance:
+        print(f"\n{'title':12} {'shots.parquet rows':>18} {'LanceDB shot rows':>17}")
+        for title, (shots, rows) in lance.items():
+            print(f"{title:12} {shots:>18} {rows:>17}")
+            if rows != shots:
+                problems.append(f"{title}: LanceDB holds {rows} shot rows for {shots} shots")
 
     print(f"\n{len(good)} good deliveries, {sum(len(runs_of(d)) for d in good)} runs launched, "
-          f"{sum(batch_requests.values())} batch requests, {time.monotonic() - started:.0f} s")
+          f"{sum(batch_requests.values())} batch requests, {elapsed:.0f} s")
     for p in problems:
         print(f"PROBLEM: {p}")
     print("OK: one run per delivery" if not problems else "FAILED")

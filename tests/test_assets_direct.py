@@ -282,3 +282,22 @@ def test_an_asset_without_its_input_names_the_asset_to_materialize(asset_fn, nee
     resources = build_resources(Settings(home=tmp_path / "home", storage_uri=str(tmp_path / "empty")))
     with pytest.raises(Failure, match=rf"title ghost-1: .*{needs}"):
         invoke(asset_fn, resources, "ghost-1")
+
+
+def test_a_title_without_on_screen_text_loads_no_text_model_for_it(results, resources, store):
+    """An empty input is embedded without loading the model: the empty artifact still names the
+    model (read from its files), so the vectors step checks it like any other."""
+    from prism_assets.assets import onscreen_text as onscreen_text_asset
+    from prism_assets.assets import onscreen_text_embeddings
+    from resources.models import MODELS
+
+    invoke(onscreen_text_asset, resources)
+    assert store.read_table(TITLE, "onscreen_text.parquet").num_rows == 0  # plain scenes: no text
+    configured = resources["text_embedding"]
+    # The same model under its own registry key (another batch size), so no other test has loaded it.
+    text_model = type(configured)(**{**configured.model_dump(), "batch_size": configured.batch_size + 1})
+    result = invoke(onscreen_text_embeddings, {**resources, "text_embedding": text_model})
+    assert MODELS.peek(text_model._key()) is None
+    table = store.read_table(TITLE, "onscreen_text_embeddings.parquet")
+    assert table.num_rows == 0 and table.schema.field("vector").type.list_size == 384
+    assert meta(result, "model_id") == "sentence-transformers/all-MiniLM-L6-v2"

@@ -30,11 +30,13 @@ from prism.embeddings import (
 )
 from prism.embeddings.clip import TransformersImageEmbedder
 from prism.embeddings.color_layout import ColorLayoutEmbedder, zigzag_order
+from prism.embeddings.loading import describe_text_embedder
 from prism.embeddings.sentence import (
     BUNDLED_TEXT_MODEL_ID,
     TransformersSentenceEmbedder,
     _pool,
     bundled_text_model_dir,
+    describe_sentence_model,
     left_align,
 )
 from prism.media.synth import Scene, _SceneRenderer
@@ -254,6 +256,17 @@ def test_sentence_embedder_pools_as_the_checkpoint_says(models, tmp_path):
     _assert_unit_rows(dense_vectors, len(texts), 20)
     state = load_file(str(dense_dir / "2_Dense" / "model.safetensors"))
     np.testing.assert_allclose(dense_vectors, _mean_pooled_reference(dense_dir, texts, state), atol=1e-5)
+
+
+def test_a_sentence_model_is_described_from_its_files_as_the_loaded_model_reports_it(models, minilm, tmp_path):
+    """An empty transcript's artifact names its model without loading it: the description read from
+    the checkpoint's files is the identity the loaded model reports."""
+    for directory in (models["sentence"], build_tiny_sentence_model(tmp_path / "cls", pooling="cls"),
+                      build_tiny_sentence_model(tmp_path / "dense", dense_out=20)):
+        loaded = TransformersSentenceEmbedder(str(directory), device="cpu")
+        assert describe_sentence_model(str(directory)) == (loaded.model_id, loaded.dim)
+    assert describe_text_embedder(None) == (minilm.model_id, minilm.dim)
+    assert describe_sentence_model("some-org/a-hub-model") is None  # only a load can tell
 
 
 def test_sentence_embedder_batches_and_truncates_hostile_text(models):

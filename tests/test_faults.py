@@ -256,3 +256,55 @@ def test_process_tokens_tell_a_dead_process_from_a_live_one():
     assert is_dead(token) and not is_dead(process_token())
     assert not is_dead("00000000-1-1")  # another host's process: only that host can tell
     assert json.loads(json.dumps(token)) == token
+
+
+@pytest.mark.timeout(420)
+def test_a_daemon_launched_run_whose_worker_is_killed_is_marked_failed(prism_home, short_video, tmp_path):
+    """A run the daemon launched (the delivery sensor's), killed with kill -9 together with the daemon
+    and its code server (a crash, the OOM killer, ``dagster dev`` killed): nothing that launched it
+    is left to notice, so it reads STARTED. The next daemon's run monitoring reads the worker token
+    the executor recorded and marks the run failed, saying why."""
+    from dagster import DagsterInstance
+
+    from prism.instance import local_dagster_yaml
+    from prism.liveness import TOKEN_RE
+
+    dagster_home = prism_home.home / "dagster"
+    (dagster_home / "dagster.yaml").write_text(local_dagster_yaml(1, monitor_s=1))
+    deliver(prism_home, short_video, "daemon-kill")
+    log = tmp_path / "daemon.log"
+
+    def start_daemon() -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "dagster._daemon", "run", "-w", str(REPO / "workspace.yaml")], cwd=REPO,
+            env={**os.environ, "PRISM_SENSOR_INTERVAL_S": "1"}, stdout=open(log, "ab"),
+            stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_reset_signals)
+
+    daemon = start_daemon()
+    try:
+        instance = DagsterInstance.from_config(str(dagster_home))
+
+        def run_with_worker():
+            runs = instance.get_runs(RunsFilter(tags={"dagster/partition": "daemon-kill"}))
+            return next((r for r in runs if WORKER in r.tags), None)
+
+        deadline = time.monotonic() + 300
+        while (run := run_with_worker()) is None:
+            assert daemon.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.5)
+        worker = run.tags[WORKER]
+        assert run.status == DagsterRunStatus.STARTED
+        os.kill(int(TOKEN_RE.fullmatch(worker)["pid"]), signal.SIGKILL)
+        stop(daemon, sig=signal.SIGKILL)  # the daemon and its code server go with it
+        time.sleep(2)
+        assert instance.get_run_by_id(run.run_id).status == DagsterRunStatus.STARTED  # no one noticed
+
+        daemon = start_daemon()
+        deadline = time.monotonic() + 180
+        while instance.get_run_by_id(run.run_id).status != DagsterRunStatus.FAILURE:
+            assert daemon.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.5)
+        failure = instance.all_logs(run.run_id, of_type=DagsterEventType.RUN_FAILURE)[-1]
+        assert f"the process running this run ({worker}) is gone (killed or crashed)" in failure.message
+    finally:
+        stop(daemon, timeout=30)

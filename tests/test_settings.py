@@ -33,3 +33,8 @@ def test_embedded_instance_config_limits_runs(tmp_path, monkeypatch):
     queue = instance.get_concurrency_config().run_queue_config
     assert queue.max_concurrent_runs == len(os.sched_getaffinity(0))  # one run per usable core
     assert queue.tag_concurrency_limits[0]["key"] == "dagster/partition"
+    # Dagster's default launcher plus a health check of each run's worker, read by run monitoring.
+    from prism_assets.launcher import LocalRunLauncher
+
+    assert isinstance(instance.run_launcher, LocalRunLauncher)
+    assert instance.run_launcher.supports_check_run_worker_health and instance.run_monitoring_enabled

@@ -22,3 +22,6 @@ def test_two_days_of_deliveries_launch_one_run_each(tmp_path):
     assert "4 good deliveries, 4 runs launched, 0 batch requests" in out
     assert "duplicates sent: 1, extra runs for them: 0" in out
     assert "malformed manifests: 2, reported by the sensor: 2" in out
+    # The per-day table: day, good deliveries, runs, batch requests, materialized (not with the queue
+    # held), duplicates sent, runs for them, malformed manifests, reported.
+    assert out.split("\ntotal")[1].split()[:8] == ["4", "4", "0", "-", "1", "0", "2", "2"]

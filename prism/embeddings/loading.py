@@ -72,6 +72,25 @@ def load_image_embedder(source: str | None, *, device: str = "auto", batch_size:
         raise EmbeddingError(f"visual model {source!r} (set by {VISUAL_SETTING}): {exc}") from exc
 
 
+def describe_text_embedder(source: str | None, *, model_id: str | None = None,
+                           cache_dir: Path | None = None, s3_options: dict[str, Any] | None = None,
+                           ) -> tuple[str, int] | None:
+    """(model id, dimension) that ``load_text_embedder`` with these arguments would report, read
+    from the checkpoint's files without loading it; None when only a load can tell (a managed
+    backend, a hub id, a checkpoint this reader does not know)."""
+    if is_bedrock_source(source):
+        return None
+    source = _fetched(source, TEXT_SETTING, cache_dir, s3_options)
+    from prism.embeddings.sentence import BUNDLED_TEXT_MODEL_ID, bundled_text_model_dir, describe_sentence_model
+
+    if source is None:
+        bundled = bundled_text_model_dir()
+        if bundled is None:
+            return None  # the load names the missing extra
+        source, model_id = str(bundled), model_id or BUNDLED_TEXT_MODEL_ID
+    return describe_sentence_model(source, model_id)
+
+
 def load_text_embedder(source: str | None, *, device: str = "auto", batch_size: int = 64,
                        model_id: str | None = None, cache_dir: Path | None = None,
                        s3_options: dict[str, Any] | None = None,

@@ -103,6 +103,45 @@ def left_align(hidden: Any, mask: Any) -> tuple[Any, Any]:
     return hidden.gather(1, order.unsqueeze(-1).expand_as(hidden)), mask.gather(1, order)
 
 
+def describe_sentence_model(path_or_id: str, model_id: str | None = None) -> tuple[str, int] | None:
+    """(model id, vector dimension) of a local sentence-embedding checkpoint, read from its files
+    without loading it (no torch, no weights in memory): what an embedder built from it reports,
+    so an empty input's artifact can name its model without paying the load. None when the files
+    cannot tell (a hub id, a module or config this reader does not know): load the model instead."""
+    try:
+        _source, directory = resolve_source(path_or_id)
+    except EmbeddingError:
+        return None
+    if directory is None:
+        return None
+    config = _read_json(directory / "config.json")
+    if not isinstance(config, dict):
+        return None
+    modules = _read_json(directory / "modules.json") or []
+    pooling_config, dense_out = None, None
+    for module in modules:
+        kind = str(module.get("type", "")).rsplit(".", 1)[-1]
+        if kind not in _KNOWN_MODULES:
+            return None
+        module_config = _read_json(directory / module.get("path", "") / "config.json")
+        if kind == "Pooling":
+            pooling_config = module_config
+        elif kind == "Dense":
+            if not isinstance(module_config, dict) or not module_config.get("out_features"):
+                return None
+            dense_out = int(module_config["out_features"])
+    if not modules:
+        pooling_config = _read_json(directory / "1_Pooling" / "config.json")
+    try:
+        pooling = _pooling_modes(pooling_config)
+        identity = model_id or default_model_id(path_or_id, directory)
+    except EmbeddingError:
+        return None
+    hidden = int(config.get("hidden_size") or 0)
+    dim = dense_out or hidden * len(pooling)
+    return (identity, dim) if dim > 0 else None
+
+
 class _Dense:
     """sentence-transformers' ``models.Dense``: activation(x @ W.T + b)."""
 

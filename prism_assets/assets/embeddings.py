@@ -62,16 +62,34 @@ VECTORS_MATCH = "vectors_match_artifacts"
 IMAGE_CHUNK = 64
 
 
-
 def _embedding_inputs(context: AssetExecutionContext, storage: ArtifactStorage, model, name: str,
                       producer: str) -> tuple[str, ArtifactStore, pa.Table, object]:
     """(title id, store, the input artifact, the loaded embedder), or a Failure naming the title."""
+    title_id, store, table = _input_of(context, storage, name, producer)
+    return title_id, store, table, _loaded(title_id, model)
+
+
+def _input_of(context: AssetExecutionContext, storage: ArtifactStorage, name: str, producer: str
+              ) -> tuple[str, ArtifactStore, pa.Table]:
     title_id = title_of(context)
     store = storage.store()
     require_artifacts(store, title_id, (name, producer))
-    table = store.read_table(title_id, name)
+    return title_id, store, store.read_table(title_id, name)
+
+
+def _loaded(title_id: str, model):
     try:
-        return title_id, store, table, model.embedder()
+        return model.embedder()
+    except EmbeddingError as exc:
+        raise Failure(f"title {title_id}: {exc}") from None
+
+
+def _text_model_identity(title_id: str, text_embedding: TextEmbeddingModel) -> EmbeddingModel:
+    """The configured text model's id and dimension, for an empty artifact: read from the
+    checkpoint's files when they tell (a title with no dialogue or no on-screen text loads no
+    model), from the loaded model otherwise."""
+    try:
+        return EmbeddingModel(*text_embedding.identity())
     except EmbeddingError as exc:
         raise Failure(f"title {title_id}: {exc}") from None
 
@@ -175,13 +193,21 @@ def visual_embeddings(context: AssetExecutionContext, storage: ArtifactStorage,
 )
 def text_embeddings(context: AssetExecutionContext, storage: ArtifactStorage,
                     text_embedding: TextEmbeddingModel) -> MaterializeResult:
-    title_id, store, lines, embedder = _embedding_inputs(context, storage, text_embedding, TRANSCRIPT,
-                                                         "transcript")
+    title_id, store, lines = _input_of(context, storage, TRANSCRIPT, "transcript")
     texts = lines.column("text").to_pylist()
+    if not texts:  # no dialogue: an empty artifact naming the model, and no model loaded for it
+        model = _text_model_identity(title_id, text_embedding)
+        empty = np.zeros((0, model.dim), np.float32)
+        store.write_table(title_id, TRANSCRIPT_EMBEDDINGS, _with_vectors(
+            {name: lines.column(name) for name in TRANSCRIPT_COLUMNS}, empty, model))
+        return MaterializeResult(metadata={
+            "model_id": model.model_id, "dim": model.dim, "segments": 0, "segments_per_s": 0.0,
+            "transcript_embeddings": MetadataValue.path(store.uri_of(title_id, TRANSCRIPT_EMBEDDINGS)),
+        })
+    embedder = _loaded(title_id, text_embedding)
     before = _usage_before(embedder)
     started = time.perf_counter()
-    vectors = (_embedded(title_id, embedder.embed_texts, texts) if texts
-               else np.zeros((0, embedder.dim), np.float32))
+    vectors = _embedded(title_id, embedder.embed_texts, texts)
     elapsed = time.perf_counter() - started
     table = _with_vectors({name: lines.column(name) for name in TRANSCRIPT_COLUMNS}, vectors,
                           EmbeddingModel(embedder.model_id, embedder.dim))
@@ -190,7 +216,7 @@ def text_embeddings(context: AssetExecutionContext, storage: ArtifactStorage,
         "model_id": embedder.model_id,
         "dim": embedder.dim,
         "segments": len(texts),
-        "segments_per_s": round(len(texts) / max(elapsed, 1e-9), 1) if texts else 0.0,
+        "segments_per_s": round(len(texts) / max(elapsed, 1e-9), 1),
         "transcript_embeddings": MetadataValue.path(store.uri_of(title_id, TRANSCRIPT_EMBEDDINGS)),
         **usage_metadata(embedder, before),
     })
@@ -208,15 +234,18 @@ def text_embeddings(context: AssetExecutionContext, storage: ArtifactStorage,
 )
 def onscreen_text_embeddings(context: AssetExecutionContext, storage: ArtifactStorage,
                              text_embedding: TextEmbeddingModel) -> MaterializeResult:
-    title_id, store, events, embedder = _embedding_inputs(context, storage, text_embedding, ONSCREEN_TEXT,
-                                                          "onscreen_text")
+    title_id, store, events = _input_of(context, storage, ONSCREEN_TEXT, "onscreen_text")
     texts = events.column("text").to_pylist()
-    vectors = embedder.embed_texts(texts) if texts else np.zeros((0, embedder.dim), np.float32)
-    table = _with_vectors({name: events.column(name) for name in ONSCREEN_COLUMNS}, vectors,
-                          EmbeddingModel(embedder.model_id, embedder.dim))
+    if texts:
+        embedder = _loaded(title_id, text_embedding)
+        model, vectors = EmbeddingModel(embedder.model_id, embedder.dim), embedder.embed_texts(texts)
+    else:  # no on-screen text: no model loaded for it
+        model = _text_model_identity(title_id, text_embedding)
+        vectors = np.zeros((0, model.dim), np.float32)
+    table = _with_vectors({name: events.column(name) for name in ONSCREEN_COLUMNS}, vectors, model)
     store.write_table(title_id, ONSCREEN_EMBEDDINGS, table)
     return MaterializeResult(metadata={
-        "model_id": embedder.model_id,
+        "model_id": model.model_id,
         "events": len(texts),
         "onscreen_text_embeddings": MetadataValue.path(store.uri_of(title_id, ONSCREEN_EMBEDDINGS)),
     })
