@@ -51,14 +51,23 @@ def make_media(workdir: Path, n: int) -> list[Path]:
     return files
 
 
-def start_daemon(home: Path, hold_queue: bool, out: Path) -> subprocess.Popen:
+def open_instance(home: Path, hold_queue: bool):
+    """The embedded instance's configuration (prism.instance; no run at all with the queue held),
+    and its storage created here, before the daemon starts: two processes creating one fresh
+    SQLite storage at once can both stamp its schema version ("more than one head present")."""
+    from dagster import DagsterInstance
+
     from prism.instance import local_dagster_yaml
     from prism.threads import usable_cores
 
     dagster_home = home / "dagster"
     dagster_home.mkdir(parents=True, exist_ok=True)
-    # The embedded instance's own configuration (prism.instance); no run at all with the queue held.
     (dagster_home / "dagster.yaml").write_text(local_dagster_yaml(0 if hold_queue else usable_cores(), 5))
+    return DagsterInstance.from_config(str(dagster_home))
+
+
+def start_daemon(home: Path, out: Path) -> subprocess.Popen:
+    dagster_home = home / "dagster"
     env = {**os.environ, "PRISM_HOME": str(home), "DAGSTER_HOME": str(dagster_home),
            "PRISM_SENSOR_INTERVAL_S": "1"}
 
@@ -101,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             "PRISM_HOME", "PRISM_SENSOR_LOOKBACK_HOURS")]:
         os.environ.pop(var)
 
-    from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, RunsFilter, build_schedule_context
+    from dagster import AssetKey, AssetRecordsFilter, RunsFilter, build_schedule_context
 
     from prism.settings import Settings
     from prism_assets.definitions import build_definitions
@@ -117,8 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         f"queue {'held' if args.hold_queue else 'running'}")
 
     daemon_log = home / "daemon.log"
-    daemon = start_daemon(home, args.hold_queue, daemon_log)
-    instance = DagsterInstance.from_config(str(home / "dagster"))
+    instance = open_instance(home, args.hold_queue)
+    daemon = start_daemon(home, daemon_log)
     good: dict[str, str] = {}  # manifest digest -> "title (day)"
     day_of: dict[str, int] = {}  # manifest digest -> simulated day (1-based)
     duplicates: list[tuple[int, str]] = []  # (day, digest sent again)

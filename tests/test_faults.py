@@ -280,9 +280,11 @@ def test_a_daemon_launched_run_whose_worker_is_killed_is_marked_failed(prism_hom
             env={**os.environ, "PRISM_SENSOR_INTERVAL_S": "1"}, stdout=open(log, "ab"),
             stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_reset_signals)
 
+    # The storage is created here before the daemon opens it (two processes creating one fresh
+    # SQLite storage at once can both stamp its schema version).
+    instance = DagsterInstance.from_config(str(dagster_home))
     daemon = start_daemon()
     try:
-        instance = DagsterInstance.from_config(str(dagster_home))
 
         def run_with_worker():
             runs = instance.get_runs(RunsFilter(tags={"dagster/partition": "daemon-kill"}))

@@ -28,9 +28,11 @@ def runs_of(instance, digest: str):
 
 
 @pytest.fixture
-def daemon_with_held_queue(prism_home, tmp_path):
+def daemon_with_held_queue(prism_home, instance, tmp_path):
     """A real dagster-daemon on the workspace whose run queue launches nothing, so a run it
-    queues stays queued (the state a title is in at 02:00 when many are waiting)."""
+    queues stays queued (the state a title is in at 02:00 when many are waiting). The test's
+    instance (``instance``) creates the SQLite storage first: two processes creating one fresh
+    storage at once can both stamp its schema version."""
     dagster_home = prism_home.home / "dagster"
     (dagster_home / "dagster.yaml").write_text(
         "telemetry:\n  enabled: false\nrun_queue:\n  max_concurrent_runs: 0\n")
