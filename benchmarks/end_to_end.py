@@ -33,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -65,6 +66,34 @@ def _peak_mb() -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class RssSampler:
+    """This process's resident memory sampled on a thread every ``interval_s``: (seconds since
+    start, MB, the steps running then), so growth over a run and each step's peak are visible."""
+
+    def __init__(self, running: set[str], interval_s: float = 0.5):
+        self.running, self.interval_s = running, interval_s
+        self.samples: list[tuple[float, float, list[str]]] = []
+        self._stop = threading.Event()
+        self._page_mb = os.sysconf("SC_PAGE_SIZE") / 2**20
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._started = time.perf_counter()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            rss = int(Path("/proc/self/statm").read_text().split()[1]) * self._page_mb
+            self.samples.append((round(time.perf_counter() - self._started, 2), round(rss, 1),
+                                 sorted(self.running)))
+            self._stop.wait(self.interval_s)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def make_unit(path: Path, seconds: float = UNIT_S) -> None:
@@ -164,22 +193,27 @@ def measure_run(media: str, home: str) -> dict:
     ready = time.perf_counter()
 
     stages: dict[str, dict] = {}
+    running: set[str] = set()
 
     def on_progress(p) -> None:
         now, cpu = time.perf_counter(), time.process_time()
         if p.kind == "step_start":
             stages[p.step] = {"start": now - ready, "cpu0": cpu}
+            running.add(p.step)
         elif p.kind in ("step_success", "step_failure") and p.step in stages:
             st = stages[p.step]
             st.update(wall_s=now - ready - st["start"], cpu_s=cpu - st.pop("cpu0"), ok=p.kind == "step_success")
+            running.discard(p.step)
 
     cpu0 = time.process_time()
-    outcome = run_title("bench", instance, settings=settings, on_progress=on_progress)
+    with RssSampler(running) as rss:
+        outcome = run_title("bench", instance, settings=settings, on_progress=on_progress)
     done = time.perf_counter()
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return {"ok": outcome.success, "failures": outcome.failures, "import_s": imported - process_started,
             "setup_s": ready - imported, "run_s": done - ready, "run_cpu_s": time.process_time() - cpu0,
-            "cpu_s": ru.ru_utime + ru.ru_stime, "peak_mb": _peak_mb(), "stages": stages}
+            "cpu_s": ru.ru_utime + ru.ru_stime, "peak_mb": _peak_mb(), "stages": stages,
+            "rss": rss.samples}
 
 
 def run_child(kind: str, media: Path, home: Path | None = None, env: dict | None = None) -> dict:

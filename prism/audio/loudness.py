@@ -27,6 +27,8 @@ from scipy import signal
 
 BLOCK_S = 0.1  # resolution of the kept energies
 ABSOLUTE_GATE_LUFS = -70.0
+# A K-weighting state below this feeds an energy under 1e-24 (-240 LUFS) into silence: zero.
+_SETTLED_STATE = 1e-12
 _LOUDNESS_OFFSET = -0.691
 
 # BS.1770 channel weights by FFmpeg channel name: surrounds +1.5 dB, LFE excluded.
@@ -106,6 +108,9 @@ class LoudnessMeter:
         n = x.shape[1]
         if n == 0:
             return
+        if self._settled() and not x.any():
+            self._add_silence(n)
+            return
         self.samples += n
         weighted_sq = np.zeros(n)
         for c in range(self.channels):
@@ -129,6 +134,27 @@ class LoudnessMeter:
             self._acc_sample_peak = max(self._acc_sample_peak, float(sample_peaks[i]))
             if self._acc_n == self.block_len:
                 self._close_block()
+
+    def _settled(self) -> bool:
+        """Has the signal died away: no input in the oversampler's history, and a filter state
+        too small to matter (a decaying IIR state may idle in subnormals instead of reaching 0)?
+        Digital silence fed now measures exactly zero, without running the filters."""
+        return not self._history.any() and float(np.abs(self._zi).max(initial=0.0)) < _SETTLED_STATE
+
+    def _add_silence(self, n: int) -> None:
+        """``n`` samples of digital silence after :meth:`_settled`: zero energy and zero peaks per
+        100 ms, counted without filtering (hours of silence cost next to nothing)."""
+        self._zi[:] = 0.0
+        self.samples += n
+        first = min(n, self.block_len - self._acc_n)
+        self._acc_n += first
+        if self._acc_n < self.block_len:
+            return
+        self._close_block()
+        whole, rest = divmod(n - first, self.block_len)
+        self.block_energy.extend([0.0] * whole)
+        self.block_true_peak.extend([0.0] * whole)
+        self._acc_n = rest
 
     def _interpolated_abs(self, x: np.ndarray) -> np.ndarray:
         """|oversampled signal|, max over channels. The chunk is prefixed with the previous
