@@ -11,7 +11,9 @@ by round, each in its own fresh process (clean peak memory):
 
 It prints per-stage wall time and process CPU time (from the runner's step events), the whole
 run's wall time, CPU time and peak memory (RSS), its real-time factor, the fixed start-up cost
-(imports, instance), and the run's time against the bare decode's. With ``--serial`` it also runs
+(imports, instance), and the run's time against the bare decode's. The run's RSS is also sampled
+every 0.5 s with the steps running at the time (``rss`` in results.json; benchmarks/long_title.py
+prints it). With ``--serial`` it also runs
 the graph one step at a time (PRISM_RUN_CONCURRENCY=1), where each stage's CPU time is its own.
 
 Models are cached across runs in ``<workdir>/models`` (a worker keeps its model cache), and one
