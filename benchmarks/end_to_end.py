@@ -74,8 +74,9 @@ class RssSampler:
     """This process's resident memory sampled on a thread every ``interval_s``: (seconds since
     start, MB, the steps running then), so growth over a run and each step's peak are visible."""
 
-    def __init__(self, running: set[str], interval_s: float = 0.5):
+    def __init__(self, running: set[str], interval_s: float = 0.5, log: str | None = None):
         self.running, self.interval_s = running, interval_s
+        self.log = open(log, "a", buffering=1) if log else None  # noqa: SIM115 (closed in __exit__)
         self.samples: list[tuple[float, float, list[str]]] = []
         self._stop = threading.Event()
         self._page_mb = os.sysconf("SC_PAGE_SIZE") / 2**20
@@ -87,6 +88,8 @@ class RssSampler:
             rss = int(Path("/proc/self/statm").read_text().split()[1]) * self._page_mb
             self.samples.append((round(time.perf_counter() - self._started, 2), round(rss, 1),
                                  sorted(self.running)))
+            if self.log:
+                self.log.write(json.dumps(self.samples[-1]) + "\n")
             self._stop.wait(self.interval_s)
 
     def __enter__(self) -> RssSampler:
@@ -96,6 +99,8 @@ class RssSampler:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
+        if self.log:
+            self.log.close()
 
 
 def make_unit(path: Path, seconds: float = UNIT_S) -> None:
@@ -208,7 +213,7 @@ def measure_run(media: str, home: str) -> dict:
             running.discard(p.step)
 
     cpu0 = time.process_time()
-    with RssSampler(running) as rss:
+    with RssSampler(running, log=os.environ.get("BENCH_RSS_LOG")) as rss:  # a live log, if asked
         outcome = run_title("bench", instance, settings=settings, on_progress=on_progress)
     done = time.perf_counter()
     ru = resource.getrusage(resource.RUSAGE_SELF)

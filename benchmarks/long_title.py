@@ -138,7 +138,10 @@ def main() -> None:
               f"{WIDTH}x{HEIGHT} H.264 {FPS} fps, AAC stereo: silence with a {TONE_S:g} s tone at each end",
               flush=True)
         home = fresh_home(workdir)
-        run = run_child("run", media, home)
+        live = workdir / f"rss_{media.stem}.jsonl"  # the samples as they are taken (a long run)
+        live.unlink(missing_ok=True)
+        print(f"RSS samples as they are taken: {live}", flush=True)
+        run = run_child("run", media, home, env={"BENCH_RSS_LOG": str(live)})
         if not run["ok"]:
             raise SystemExit(f"the run failed: {run['failures']}")
         print_stages("per stage (branches overlapped; cpu = the whole process's during the stage)", [run])
