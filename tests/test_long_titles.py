@@ -3,7 +3,8 @@ but for a tone at each end is processed through the whole graph, QC reports the 
 stretch (not once per second), the speech side (speech, speakers, transcript, subtitles) is empty
 but valid, and no model runs over the silence. The audio step's memory does not grow with the
 length of the silence. The long low-resolution title with peak RSS measured over 1 and 3 hours
-is benchmarks/long_title.py (docs/operations.md)."""
+is benchmarks/long_title.py (docs/operations.md). Streaming a long title's Parquet keeps Arrow
+memory flat."""
 
 from __future__ import annotations
 
@@ -142,3 +143,38 @@ def test_audio_step_memory_does_not_grow_with_the_length_of_the_silence(tmp_path
     # 12 more minutes: the meter's 100 ms energies and the VAD's 32 ms probabilities grow (~0.5 MB
     # together); a buffer of the samples would grow by 46 MB.
     assert long < short + 1_500_000, (short, long)
+
+
+def test_streaming_the_frame_signals_keeps_arrow_memory_flat(tmp_path):
+    """batches_from_parquet (the shot detector's input; prism.storage.iter_parquet) holds one batch
+    of Arrow memory, whatever the length: with pyarrow's default pre-buffering it held every RGB
+    proxy it had read (~4 kB a frame: ~280 MB on a 1-hour title)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from prism.visual.shots import batches_from_parquet
+    from prism.visual.signals import FRAME_BYTES, SIGNALS_SCHEMA
+
+    rng = np.random.default_rng(5)
+    columns = ["frame_index", "time_s", "luma_mean", "black_ratio", "rgb_48x27"]
+    schema = pa.schema([SIGNALS_SCHEMA.field(c) for c in columns])
+
+    def peak_while_streaming(frames: int) -> int:
+        path = tmp_path / f"signals_{frames}.parquet"
+        with pq.ParquetWriter(str(path), schema, compression="zstd") as writer:
+            for start in range(0, frames, 1024):  # the decode pass's row groups
+                index = np.arange(start, start + 1024)
+                rgb = rng.integers(0, 255, (1024, FRAME_BYTES), dtype=np.uint8)  # incompressible
+                writer.write_table(pa.table({
+                    "frame_index": pa.array(index, pa.int32()), "time_s": index / 25.0,
+                    "luma_mean": pa.array(np.full(1024, 0.5, np.float32)),
+                    "black_ratio": pa.array(np.zeros(1024, np.float32)),
+                    "rgb_48x27": pa.FixedSizeBinaryArray.from_buffers(
+                        pa.binary(FRAME_BYTES), 1024, [None, pa.py_buffer(rgb.tobytes())])}, schema=schema))
+        before, peak = pa.total_allocated_bytes(), 0
+        for _ in batches_from_parquet(path):
+            peak = max(peak, pa.total_allocated_bytes() - before)
+        return peak
+
+    short, long = peak_while_streaming(4096), peak_while_streaming(16384)
+    assert long < short * 1.5 + 4_000_000, (short, long)  # pre-buffered: ~4x
