@@ -11,7 +11,9 @@ by round, each in its own fresh process (clean peak memory):
 
 It prints per-stage wall time and process CPU time (from the runner's step events), the whole
 run's wall time, CPU time and peak memory (RSS), its real-time factor, the fixed start-up cost
-(imports, instance), and the run's time against the bare decode's. With ``--serial`` it also runs
+(imports, instance), and the run's time against the bare decode's. The run's RSS is also sampled
+every 0.5 s with the steps running at the time (``rss`` in results.json; benchmarks/long_title.py
+prints it). With ``--serial`` it also runs
 the graph one step at a time (PRISM_RUN_CONCURRENCY=1), where each stage's CPU time is its own.
 
 Models are cached across runs in ``<workdir>/models`` (a worker keeps its model cache), and one
@@ -33,6 +35,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -65,6 +68,39 @@ def _peak_mb() -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class RssSampler:
+    """This process's resident memory sampled on a thread every ``interval_s``: (seconds since
+    start, MB, the steps running then), so growth over a run and each step's peak are visible."""
+
+    def __init__(self, running: set[str], interval_s: float = 0.5, log: str | None = None):
+        self.running, self.interval_s = running, interval_s
+        self.log = open(log, "a", buffering=1) if log else None  # noqa: SIM115 (closed in __exit__)
+        self.samples: list[tuple[float, float, list[str]]] = []
+        self._stop = threading.Event()
+        self._page_mb = os.sysconf("SC_PAGE_SIZE") / 2**20
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._started = time.perf_counter()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            rss = int(Path("/proc/self/statm").read_text().split()[1]) * self._page_mb
+            self.samples.append((round(time.perf_counter() - self._started, 2), round(rss, 1),
+                                 sorted(self.running)))
+            if self.log:
+                self.log.write(json.dumps(self.samples[-1]) + "\n")
+            self._stop.wait(self.interval_s)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        if self.log:
+            self.log.close()
 
 
 def make_unit(path: Path, seconds: float = UNIT_S) -> None:
@@ -164,22 +200,27 @@ def measure_run(media: str, home: str) -> dict:
     ready = time.perf_counter()
 
     stages: dict[str, dict] = {}
+    running: set[str] = set()
 
     def on_progress(p) -> None:
         now, cpu = time.perf_counter(), time.process_time()
         if p.kind == "step_start":
             stages[p.step] = {"start": now - ready, "cpu0": cpu}
+            running.add(p.step)
         elif p.kind in ("step_success", "step_failure") and p.step in stages:
             st = stages[p.step]
             st.update(wall_s=now - ready - st["start"], cpu_s=cpu - st.pop("cpu0"), ok=p.kind == "step_success")
+            running.discard(p.step)
 
     cpu0 = time.process_time()
-    outcome = run_title("bench", instance, settings=settings, on_progress=on_progress)
+    with RssSampler(running, log=os.environ.get("BENCH_RSS_LOG")) as rss:  # a live log, if asked
+        outcome = run_title("bench", instance, settings=settings, on_progress=on_progress)
     done = time.perf_counter()
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return {"ok": outcome.success, "failures": outcome.failures, "import_s": imported - process_started,
             "setup_s": ready - imported, "run_s": done - ready, "run_cpu_s": time.process_time() - cpu0,
-            "cpu_s": ru.ru_utime + ru.ru_stime, "peak_mb": _peak_mb(), "stages": stages}
+            "cpu_s": ru.ru_utime + ru.ru_stime, "peak_mb": _peak_mb(), "stages": stages,
+            "rss": rss.samples}
 
 
 def run_child(kind: str, media: Path, home: Path | None = None, env: dict | None = None) -> dict:

@@ -154,3 +154,32 @@ def test_meter_memory_does_not_grow_with_programme_length():
     short, long = _peak_traced_bytes(lambda: measure(1)), _peak_traced_bytes(lambda: measure(10))
     # ten times the programme: only the 100 ms energy list grows (~16 bytes per 100 ms)
     assert long < short + 400_000, (short, long)
+
+
+class _AlwaysFiltering(LoudnessMeter):
+    """The meter without its digital-silence shortcut: every sample through the filters."""
+
+    def _settled(self) -> bool:
+        return False
+
+
+def test_digital_silence_measures_the_same_without_running_the_filters():
+    # A tone, 20 s of exact zeros (the filters' state dies away first), a tone, zeros to the end;
+    # fed in uneven chunks so the shortcut starts and stops mid-block.
+    x = place(40, (0, tone(3, 440, -20)), (23, tone(4, 1000, -14)))
+    x = np.stack([x, x * 0.5])
+    fast, full = LoudnessMeter(RATE, ["FL", "FR"]), _AlwaysFiltering(RATE, ["FL", "FR"])
+    pos = 0
+    for n in np.random.default_rng(4).integers(100, 30_000, size=10_000):
+        fast.add(x[:, pos:pos + n])
+        full.add(x[:, pos:pos + n])
+        pos += n
+        if pos >= x.shape[1]:
+            break
+    a, b = fast.finish(), full.finish()
+    assert a.samples == b.samples == x.shape[1]
+    np.testing.assert_allclose(a.energy, b.energy, rtol=1e-9, atol=1e-20)
+    np.testing.assert_allclose(a.true_peak, b.true_peak, rtol=1e-9, atol=1e-12)
+    assert a.integrated_lufs() == pytest.approx(b.integrated_lufs(), abs=1e-9)
+    assert a.quiet_stretches(-60, 5) == b.quiet_stretches(-60, 5)
+    assert np.count_nonzero(a.energy == 0.0) > 300  # the shortcut took most of the silence

@@ -19,6 +19,7 @@ polyphase FIR, carrying the filter's history across chunks.
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -27,6 +28,8 @@ from scipy import signal
 
 BLOCK_S = 0.1  # resolution of the kept energies
 ABSOLUTE_GATE_LUFS = -70.0
+# A K-weighting state below this feeds an energy under 1e-24 (-240 LUFS) into silence: zero.
+_SETTLED_STATE = 1e-12
 _LOUDNESS_OFFSET = -0.691
 
 # BS.1770 channel weights by FFmpeg channel name: surrounds +1.5 dB, LFE excluded.
@@ -92,8 +95,9 @@ class LoudnessMeter:
         self._acc_n = 0
         self._acc_peak = 0.0
         self._acc_sample_peak = 0.0
-        self.block_energy: list[float] = []  # channel-weighted mean square per 100 ms
-        self.block_true_peak: list[float] = []  # linear, per 100 ms
+        # Flat C arrays (8 bytes a value, not a Python float each): 16 bytes per 100 ms per track.
+        self.block_energy = array("d")  # channel-weighted mean square per 100 ms
+        self.block_true_peak = array("d")  # linear, per 100 ms
         self.samples = 0
         self.sample_peak = 0.0
 
@@ -105,6 +109,9 @@ class LoudnessMeter:
             raise ValueError(f"expected {self.channels} channels, got {x.shape[0]}")
         n = x.shape[1]
         if n == 0:
+            return
+        if self._settled() and not x.any():
+            self._add_silence(n)
             return
         self.samples += n
         weighted_sq = np.zeros(n)
@@ -129,6 +136,27 @@ class LoudnessMeter:
             self._acc_sample_peak = max(self._acc_sample_peak, float(sample_peaks[i]))
             if self._acc_n == self.block_len:
                 self._close_block()
+
+    def _settled(self) -> bool:
+        """Has the signal died away: no input in the oversampler's history, and a filter state
+        too small to matter (a decaying IIR state may idle in subnormals instead of reaching 0)?
+        Digital silence fed now measures exactly zero, without running the filters."""
+        return not self._history.any() and float(np.abs(self._zi).max(initial=0.0)) < _SETTLED_STATE
+
+    def _add_silence(self, n: int) -> None:
+        """``n`` samples of digital silence after :meth:`_settled`: zero energy and zero peaks per
+        100 ms, counted without filtering (hours of silence cost next to nothing)."""
+        self._zi[:] = 0.0
+        self.samples += n
+        first = min(n, self.block_len - self._acc_n)
+        self._acc_n += first
+        if self._acc_n < self.block_len:
+            return
+        self._close_block()
+        whole, rest = divmod(n - first, self.block_len)
+        self.block_energy.frombytes(bytes(8 * whole))  # zeros
+        self.block_true_peak.frombytes(bytes(8 * whole))
+        self._acc_n = rest
 
     def _interpolated_abs(self, x: np.ndarray) -> np.ndarray:
         """|oversampled signal|, max over channels. The chunk is prefixed with the previous
@@ -158,14 +186,14 @@ class LoudnessMeter:
     def finish(self) -> MeterBlocks:
         """Close the measurement. A trailing partial 100 ms keeps its peaks but no energy
         block (gating blocks are whole 400 ms windows, as in FFmpeg and libebur128)."""
-        true_peak = max(self.block_true_peak, default=0.0)
+        energy = np.array(self.block_energy, dtype=np.float64)  # copies: the arrays stay growable
+        peaks = np.array(self.block_true_peak, dtype=np.float64)
+        true_peak = float(peaks.max()) if peaks.size else 0.0
         if self._acc_n:
             true_peak = max(true_peak, self._acc_peak)
             self.sample_peak = max(self.sample_peak, self._acc_sample_peak)
         return MeterBlocks(
-            energy=np.asarray(self.block_energy, dtype=np.float64),
-            true_peak=np.asarray(self.block_true_peak, dtype=np.float64),
-            rate=self.rate, samples=self.samples,
+            energy=energy, true_peak=peaks, rate=self.rate, samples=self.samples,
             true_peak_max=true_peak, sample_peak_max=self.sample_peak,
         )
 

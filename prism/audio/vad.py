@@ -8,7 +8,9 @@ hours). Segments come from the same hysteresis Silero's
 ``threshold − 0.15`` for ``min_silence_s``), then short blips are dropped, the
 edges padded, and segments longer than ``max_segment_s`` split at their least
 speech-like window, so every segment fits one Whisper window; short segments
-that barely cross the threshold (music and effect onsets) are dropped.
+that barely cross the threshold (music and effect onsets) are dropped. Digital
+silence (exact zeros) is run through the model only until its output stops
+changing (about a minute): hours of silence cost next to nothing.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class SpeechSegment:
 
 CONTEXT = 64  # samples of the previous window the model sees in front of each window
 FRAMES_PER_CALL = 512  # windows per ONNX call (~16 s of audio)
+SETTLE_WINDOWS = 2048  # zero windows (~66 s) after which the network's output stays put
 
 
 @cache
@@ -76,10 +79,21 @@ def speech_probabilities(blocks: Iterable[np.ndarray], model=None) -> np.ndarray
     probs: list[np.ndarray] = []
     carry = np.zeros(0, np.float32)
 
+    # Digital silence drives the network to a steady state: after SETTLE_WINDOWS zero windows in a
+    # row its output no longer changes (to 1e-7), so further zero windows get that probability
+    # without running the model, and the state it had then carries on where the sound returns
+    # (hours of silence cost next to nothing).
+    silent_windows = 0
+    settled: float | None = None  # the probability of a zero window once settled
+
     def run(frames: np.ndarray) -> None:
-        nonlocal hidden, cell, context
+        nonlocal hidden, cell, context, silent_windows, settled
         for i in range(0, len(frames), FRAMES_PER_CALL):
             f = frames[i:i + FRAMES_PER_CALL]
+            silent = not f.any() and not context.any()
+            if silent and settled is not None:
+                probs.append(np.full(len(f), settled, np.float32))
+                continue
             ctx = np.empty((len(f), CONTEXT), np.float32)
             ctx[0] = context
             ctx[1:] = f[:-1, -CONTEXT:]
@@ -87,6 +101,8 @@ def speech_probabilities(blocks: Iterable[np.ndarray], model=None) -> np.ndarray
             inputs = {"input": np.concatenate([ctx, f], axis=1), "h": hidden, "c": cell}
             values, hidden, cell = model.session.run(["speech_probs", "hn", "cn"], inputs)
             probs.append(np.asarray(values, np.float32).reshape(-1))
+            silent_windows = silent_windows + len(f) if silent else 0
+            settled = float(probs[-1][-1]) if silent_windows >= SETTLE_WINDOWS else None
 
     for block in blocks:
         data = np.concatenate([carry, np.asarray(block, np.float32)])

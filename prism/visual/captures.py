@@ -34,6 +34,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
+from prism.storage import iter_parquet
+
 # Frames next to a cut are never keyframes (the same margin as prism.visual.keyframes).
 CUT_MARGIN = 2
 ROW_GROUP_ROWS = 16  # captures per Parquet row group (a few MB at 1080p)
@@ -240,8 +242,7 @@ def capture_index(path_or_file) -> pa.Table:
 
 def iter_captures(path: str | Path, frames: set[int] | None = None) -> Iterator[dict]:
     """Captures as row dicts in frame order (``frames``: only those), one row group in memory."""
-    pf = pq.ParquetFile(str(path))
-    for batch in pf.iter_batches(batch_size=ROW_GROUP_ROWS):
+    for batch in iter_parquet(str(path), batch_size=ROW_GROUP_ROWS):
         for row in batch.to_pylist():
             if frames is None or row["frame_index"] in frames:
                 yield row

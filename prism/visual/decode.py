@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from prism.storage import iter_parquet
 from prism.visual.captures import CaptureOptions, FrameCapturer
 from prism.visual.signals import (
     SIGNALS_SCHEMA,
@@ -199,8 +200,7 @@ def run_pass(source: str | IO[bytes], signals_path: Path, sprite_dir: Path, *,
 
 def iter_signal_batches(path_or_file, columns: list[str] | None = None, batch_frames: int = 2048):
     """Stream ``frame_signals.parquet`` back as record batches (flat memory)."""
-    pf = pq.ParquetFile(path_or_file)
-    yield from pf.iter_batches(batch_size=batch_frames, columns=columns)
+    yield from iter_parquet(path_or_file, batch_size=batch_frames, columns=columns)
 
 
 def read_scalars(path_or_file, columns: list[str]) -> dict[str, np.ndarray]:

@@ -715,11 +715,10 @@ def tiling_problems(shots: pa.Table, frame_count: int, duration_s: float, tol: f
 
 def batches_from_parquet(path_or_file, batch_frames: int = 2048) -> Iterator[FrameBatch]:
     """Stream ``frame_signals.parquet`` as frame batches."""
-    import pyarrow.parquet as pq
+    from prism.storage import iter_parquet
 
-    pf = pq.ParquetFile(path_or_file)
-    for rb in pf.iter_batches(batch_size=batch_frames,
-                              columns=["frame_index", "time_s", "luma_mean", "black_ratio", "rgb_48x27"]):
+    for rb in iter_parquet(path_or_file, batch_size=batch_frames,
+                           columns=["frame_index", "time_s", "luma_mean", "black_ratio", "rgb_48x27"]):
         yield FrameBatch(
             first_index=int(rb.column(0)[0].as_py()),
             times=rb.column(1).to_numpy(),
