@@ -67,6 +67,93 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _rss_mb() -> float:
+    """This process's resident set now (/proc/self/statm, in pages)."""
+    return int(Path("/proc/self/statm").read_text().split()[1]) * PAGE / 2**20
+
+
+class RssSampler:
+    """Samples the process's RSS on a thread and attributes it to the steps in flight.
+
+    Per step: RSS when it starts and ends and the highest RSS while it runs (shared with whatever
+    else runs beside it); for the run: the peak sample and the steps in flight then. Model loads
+    (through the one registry) are timed with the RSS they added, which, with steps overlapped, is
+    an upper bound (the other branch allocates meanwhile)."""
+
+    def __init__(self, interval_s: float = 0.1):
+        import threading
+
+        self.interval_s, self.running, self.steps, self.loads = interval_s, set(), {}, []
+        self.peak = (0.0, 0.0, ())  # (rss MB, seconds, steps in flight)
+        self.timeline: list[tuple[float, float, tuple]] = []
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._t0 = time.perf_counter()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="rss-sampler")
+
+    def start(self) -> RssSampler:
+        from resources.models import MODELS
+
+        get = MODELS.get
+
+        def timed_get(key, load):
+            def timed():
+                rss0, t0 = _rss_mb(), time.perf_counter()
+                model = load()
+                self.loads.append({"key": repr(key)[:80], "at_s": t0 - self._t0,
+                                   "load_s": time.perf_counter() - t0, "rss_added_mb": _rss_mb() - rss0,
+                                   "in_flight": sorted(self.running)})
+                return model
+            return get(key, timed)
+
+        MODELS.get = timed_get  # this benchmark's own process: an instance attribute shadows the method
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        last = -5.0
+        while not self._stop.wait(self.interval_s):
+            rss = self.sample()
+            now = time.perf_counter() - self._t0
+            if now - last >= 5.0:  # a coarse timeline: what was resident while which steps ran
+                last = now
+                with self._lock:
+                    self.timeline.append((round(now, 1), round(rss), tuple(sorted(self.running))))
+
+    def sample(self) -> float:
+        rss, now = _rss_mb(), time.perf_counter() - self._t0
+        with self._lock:
+            flying = tuple(sorted(self.running))
+            for step in flying:
+                st = self.steps[step]
+                st["rss_max_mb"] = max(st.get("rss_max_mb", 0.0), rss)
+            if rss > self.peak[0]:
+                self.peak = (rss, now, flying)
+        return rss
+
+    def step_started(self, step: str) -> None:
+        rss = self.sample()
+        with self._lock:
+            self.running.add(step)
+            self.steps[step] = {"rss_start_mb": rss, "rss_max_mb": rss}
+
+    def step_ended(self, step: str) -> None:
+        rss = self.sample()
+        with self._lock:
+            self.running.discard(step)
+            if step in self.steps:
+                self.steps[step]["rss_end_mb"] = rss
+
+    def stop(self) -> dict:
+        self._stop.set()
+        self._thread.join()
+        return {"peak_rss_mb": self.peak[0], "peak_at_s": self.peak[1], "peak_in_flight": list(self.peak[2]),
+                "loads": self.loads, "timeline": self.timeline, "end_rss_mb": _rss_mb()}
+
+
 def make_unit(path: Path, seconds: float = UNIT_S) -> None:
     """A 1080p25 stretch with cuts, pans, a dissolve and a fade, and English speech ~60 % of it."""
     sys.path.insert(0, str(REPO))
@@ -164,22 +251,29 @@ def measure_run(media: str, home: str) -> dict:
     ready = time.perf_counter()
 
     stages: dict[str, dict] = {}
+    sampler = RssSampler()
 
     def on_progress(p) -> None:
         now, cpu = time.perf_counter(), time.process_time()
         if p.kind == "step_start":
             stages[p.step] = {"start": now - ready, "cpu0": cpu}
+            sampler.step_started(p.step)
         elif p.kind in ("step_success", "step_failure") and p.step in stages:
+            sampler.step_ended(p.step)
             st = stages[p.step]
-            st.update(wall_s=now - ready - st["start"], cpu_s=cpu - st.pop("cpu0"), ok=p.kind == "step_success")
+            st.update(wall_s=now - ready - st["start"], cpu_s=cpu - st.pop("cpu0"), ok=p.kind == "step_success",
+                      **sampler.steps.get(p.step, {}))
 
+    rss_before = _rss_mb()
+    sampler.start()
     cpu0 = time.process_time()
     outcome = run_title("bench", instance, settings=settings, on_progress=on_progress)
     done = time.perf_counter()
+    memory = {"rss_before_run_mb": rss_before, **sampler.stop()}
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return {"ok": outcome.success, "failures": outcome.failures, "import_s": imported - process_started,
             "setup_s": ready - imported, "run_s": done - ready, "run_cpu_s": time.process_time() - cpu0,
-            "cpu_s": ru.ru_utime + ru.ru_stime, "peak_mb": _peak_mb(), "stages": stages}
+            "cpu_s": ru.ru_utime + ru.ru_stime, "peak_mb": _peak_mb(), "stages": stages, "memory": memory}
 
 
 def run_child(kind: str, media: Path, home: Path | None = None, env: dict | None = None) -> dict:
@@ -204,14 +298,25 @@ def fresh_home(workdir: Path) -> Path:
 def print_stages(title: str, runs: list[dict]) -> None:
     steps = sorted(runs[0]["stages"], key=lambda s: runs[0]["stages"][s]["start"])
     print(f"\n{title}")
-    print(f"  {'stage':<28}{'start s':>9}{'wall s':>9}{'cpu s':>9}")
+    print(f"  {'stage':<28}{'start s':>9}{'wall s':>9}{'cpu s':>9}{'RSS in':>9}{'max':>7}{'out MB':>8}")
     for step in steps:
         rows = [r["stages"][step] for r in runs if step in r["stages"] and "wall_s" in r["stages"][step]]
         if not rows:
             continue
+        rss = "".join(f"{statistics.median(r.get(k, 0.0) for r in rows):>{w}.0f}"
+                      for k, w in (("rss_start_mb", 9), ("rss_max_mb", 7), ("rss_end_mb", 8)))
         print(f"  {step:<28}{statistics.median(r['start'] for r in rows):>9.1f}"
               f"{statistics.median(r['wall_s'] for r in rows):>9.1f}"
-              f"{statistics.median(r['cpu_s'] for r in rows):>9.1f}")
+              f"{statistics.median(r['cpu_s'] for r in rows):>9.1f}{rss}")
+    memory = runs[0].get("memory")
+    if memory:
+        print(f"  RSS before the run {memory['rss_before_run_mb']:.0f} MB; peak sample "
+              f"{memory['peak_rss_mb']:.0f} MB at {memory['peak_at_s']:.0f} s with "
+              f"{', '.join(memory['peak_in_flight']) or 'no step'} in flight; "
+              f"at the end {memory['end_rss_mb']:.0f} MB")
+        for load in memory["loads"]:
+            print(f"  model load {load['key']}: {load['load_s']:.1f} s, +{load['rss_added_mb']:.0f} MB "
+                  f"(at {load['at_s']:.0f} s; in flight: {', '.join(load['in_flight'])})")
 
 
 def main() -> None:
