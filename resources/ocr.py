@@ -14,7 +14,7 @@ from dagster import ConfigurableResource
 from prism.ocr.base import TextDetector, TextReader
 from prism.ocr.events import EventOptions
 from prism.ocr.video import OcrOptions
-from resources.models import MODELS
+from resources.models import MODELS, OCR
 
 
 class OnscreenTextModel(ConfigurableResource):
@@ -25,7 +25,7 @@ class OnscreenTextModel(ConfigurableResource):
     threads: int = 1  # ONNX Runtime threads per model
 
     def _load(self, what: str, build):
-        return MODELS.get(("ocr", what, self.detector_side, self.languages, self.threads), build)
+        return MODELS.get((OCR, what, self.detector_side, self.languages, self.threads), build)
 
     def detector(self) -> TextDetector:
         from prism.ocr.rapid import text_detector

@@ -14,7 +14,7 @@ from typing import Literal
 from dagster import ConfigurableResource
 
 from prism.visual.shots import ContentShotDetector, ShotDetector
-from resources.models import MODELS
+from resources.models import MODELS, SHOT_DETECTOR
 
 
 def load_transnet(device: str = "auto"):
@@ -26,7 +26,7 @@ def load_transnet(device: str = "auto"):
         resolved = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
         return TransNetV2(device=resolved).eval()
 
-    return MODELS.get(("transnetv2", device), load)
+    return MODELS.get((SHOT_DETECTOR, device), load)
 
 
 class VisualAnalysis(ConfigurableResource):
