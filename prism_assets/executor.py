@@ -61,7 +61,7 @@ from dagster._core.execution.plan.step import ExecutionStep
 from dagster._core.execution.retries import RetryMode
 
 from prism_assets.compute import models_of
-from resources.models import MODELS
+from resources.models import MODELS, trim_heap
 
 EXECUTOR_NAME = "in_process_threads"
 
@@ -177,6 +177,7 @@ def threaded_plan_iterator(job_context: PlanExecutionContext, execution_plan: Ex
             retried = any(e.event_type == DagsterEventType.STEP_UP_FOR_RETRY for e in item.events)
             if models is not None and not retried:
                 models.step_ended(item.step_key)
+            trim_heap(collect=False)  # the step's working set, freed on its thread's malloc arena
             step_events = list(item.events)
             for event in active.plan_events_iterator(job_context):  # skips after failures
                 step_events.append(event)

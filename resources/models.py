@@ -52,12 +52,14 @@ def _libc():
     return ctypes.CDLL(name) if name else None
 
 
-def trim_heap() -> None:
-    """Collect cycles (torch modules hold some) and hand freed heap pages back to the system.
+def trim_heap(collect: bool = True) -> None:
+    """Hand freed heap pages back to the system, after collecting cycles (torch modules hold some).
 
-    glibc keeps freed small allocations in its arenas; ``malloc_trim(0)`` returns what it can,
-    so a dropped model lowers the resident set instead of only making room inside the process."""
-    gc.collect()
+    glibc keeps freed small allocations in its arenas (one per thread that allocates: every step
+    thread and inference pool); ``malloc_trim(0)`` returns what it can, so a dropped model or a
+    finished step's working set lowers the resident set instead of only making room inside it."""
+    if collect:
+        gc.collect()
     libc = _libc()
     trim = getattr(libc, "malloc_trim", None) if libc is not None else None
     if trim is not None:  # glibc only (musl and macOS have none)
