@@ -1,8 +1,8 @@
 """Model resources for the audio steps: Whisper (two backends) and Silero VAD.
 
-A model is loaded on first use and kept for the life of the process (the one
-registry, :mod:`resources.models`, keyed by its configuration), never at import
-time, so a run that materializes several titles, or several tracks, loads it once.
+A model is loaded on first use into the one registry (:mod:`resources.models`, keyed
+by its configuration), never at import time, and kept until the run's last step that
+uses it has finished (or for the process), so the tracks and steps of a run load it once.
 ``source`` is a local directory, an ``s3://`` prefix (synced once into the
 local model cache) or a hub id (for machines that can reach a hub); with no
 source the faster-whisper backend uses the small Whisper models bundled in

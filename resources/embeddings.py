@@ -1,8 +1,8 @@
 """Embedding model resources: the keyframe (image) embedder and the transcript (text) embedder.
 
-Like the audio models, each is loaded on first use and kept for the life of the process
-(keyed by its configuration), never at import time. ``source`` is a local directory, an
-``s3://`` prefix in the model store (synced once into the model cache) or a hub id; with no
+Like the audio models, each is loaded on first use (keyed by its configuration, never at
+import time) and kept until the run's last step that uses it (resources.models). ``source`` is a
+local directory, an ``s3://`` prefix in the model store (synced once into the model cache) or a hub id; with no
 source the image embedder is the built-in colour-layout descriptor (image-only) and the text
 embedder the all-MiniLM-L6-v2 that ships in the ``demo`` extra. A ``bedrock:<model id>`` source is
 Amazon Bedrock (prism.embeddings.bedrock), configured by the ``bedrock_*`` fields; its vectors are

@@ -1,10 +1,10 @@
 """The on-screen text resource: the text detector and the script-routed reader, and their settings.
 
-Models are loaded on first use and kept for the life of the process (keyed by configuration),
-never at import time: PP-OCR detection (behind the half-scale gate, detecting only what changed
-since the last picture: ``prism.ocr.rapid.text_detector``) and Latin recognition from the
-``rapidocr`` wheel, Korean and English reading by in-process Tesseract (``tesserocr``, with
-Debian's ``tesseract-ocr-kor``/``-eng`` data). See docs/ocr.md.
+Models are loaded on first use (keyed by configuration, never at import time) and kept until
+the run's last step that uses them (resources.models): PP-OCR detection (behind the half-scale
+gate, detecting only what changed since the last picture: ``prism.ocr.rapid.text_detector``)
+and Latin recognition from the ``rapidocr`` wheel, Korean and English reading by in-process
+Tesseract (``tesserocr``, with Debian's ``tesseract-ocr-kor``/``-eng`` data). See docs/ocr.md.
 """
 
 from __future__ import annotations

