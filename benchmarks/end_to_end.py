@@ -83,10 +83,11 @@ class RssSampler:
     (through the one registry) are timed with the RSS they added, which, with steps overlapped, is
     an upper bound (the other branch allocates meanwhile)."""
 
-    def __init__(self, interval_s: float = 0.1):
+    def __init__(self, interval_s: float = 0.1, progress: Path | None = None):
         import threading
 
         self.interval_s, self.running, self.steps, self.loads = interval_s, set(), {}, []
+        self.progress = progress  # rewritten every 5 s: what a long run has shown so far
         self.peak = (0.0, 0.0, ())  # (rss MB, seconds, steps in flight)
         self.timeline: list[tuple[float, float, tuple]] = []
         self._stop = threading.Event()
@@ -122,6 +123,10 @@ class RssSampler:
                 last = now
                 with self._lock:
                     self.timeline.append((round(now, 1), round(rss), tuple(sorted(self.running))))
+                    snapshot = {"peak": self.peak, "steps": self.steps, "loads": self.loads,
+                                "timeline": self.timeline}
+                    if self.progress is not None:
+                        self.progress.write_text(json.dumps(snapshot))
 
     def sample(self) -> float:
         rss, now = _rss_mb(), time.perf_counter() - self._t0
@@ -251,7 +256,7 @@ def measure_run(media: str, home: str) -> dict:
     ready = time.perf_counter()
 
     stages: dict[str, dict] = {}
-    sampler = RssSampler()
+    sampler = RssSampler(progress=Path(home).parent / "memory_progress.json")
 
     def on_progress(p) -> None:
         now, cpu = time.perf_counter(), time.process_time()
