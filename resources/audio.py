@@ -1,8 +1,8 @@
 """Model resources for the audio steps: Whisper (two backends) and Silero VAD.
 
-A model is loaded on first use and kept for the life of the process (the one
-registry, :mod:`resources.models`, keyed by its configuration), never at import
-time, so a run that materializes several titles, or several tracks, loads it once.
+A model is loaded on first use into the one registry (:mod:`resources.models`, keyed
+by its configuration), never at import time, and kept until the run's last step that
+uses it has finished (or for the process), so the tracks and steps of a run load it once.
 ``source`` is a local directory, an ``s3://`` prefix (synced once into the
 local model cache) or a hub id (for machines that can reach a hub); with no
 source the faster-whisper backend uses the small Whisper models bundled in
@@ -19,7 +19,7 @@ from prism.audio.asr import FasterWhisper, ModelUnavailable, Transcriber, Transf
 from prism.audio.vad import VadOptions, load_vad_model
 from prism.modelstore import ModelStoreError, local_source
 from prism.threads import limit_loaded_torch
-from resources.models import MODELS
+from resources.models import ASR, MODELS, VAD
 from resources.s3 import S3Connected
 
 SOURCE_SETTING = "PRISM_ASR_MODEL_SOURCE"
@@ -59,7 +59,7 @@ class AsrModel(S3Connected):
         return str(bundled)
 
     def transcriber(self) -> Transcriber:
-        key = ("asr", self.backend, self.source, self.device, self.compute_type, self.beam_size,
+        key = (ASR, self.backend, self.source, self.device, self.compute_type, self.beam_size,
                self.cpu_threads, self.cache_dir)
         return MODELS.get(key, self._load)
 
@@ -95,7 +95,7 @@ class VadModel(ConfigurableResource):
                           min_silence_s=self.min_silence_s, pad_s=self.pad_s)
 
     def model(self):
-        return MODELS.get(("silero-vad",), load_vad_model)
+        return MODELS.get((VAD,), load_vad_model)
 
 
 class AudioQcPolicy(ConfigurableResource):

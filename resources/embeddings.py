@@ -1,8 +1,8 @@
 """Embedding model resources: the keyframe (image) embedder and the transcript (text) embedder.
 
-Like the audio models, each is loaded on first use and kept for the life of the process
-(keyed by its configuration), never at import time. ``source`` is a local directory, an
-``s3://`` prefix in the model store (synced once into the model cache) or a hub id; with no
+Like the audio models, each is loaded on first use (keyed by its configuration, never at
+import time) and kept until the run's last step that uses it (resources.models). ``source`` is a
+local directory, an ``s3://`` prefix in the model store (synced once into the model cache) or a hub id; with no
 source the image embedder is the built-in colour-layout descriptor (image-only) and the text
 embedder the all-MiniLM-L6-v2 that ships in the ``demo`` extra. A ``bedrock:<model id>`` source is
 Amazon Bedrock (prism.embeddings.bedrock), configured by the ``bedrock_*`` fields; its vectors are
@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import ClassVar
 
 from prism.embeddings.base import ImageEmbedder, TextEmbedder
 from prism.embeddings.bedrock import BedrockOptions
 from prism.embeddings.loading import describe_text_embedder, load_image_embedder, load_text_embedder
 from prism.threads import limit_loaded_torch
-from resources.models import MODELS
+from resources.models import IMAGE_EMBEDDING, MODELS, TEXT_EMBEDDING
 from resources.s3 import S3Connected
 
 
@@ -49,6 +50,7 @@ class _OneCallAtATime:
 
 
 class _EmbeddingModel(S3Connected):
+    family: ClassVar[str]  # the registry's model family (resources.models)
     source: str | None = None
     device: str = "auto"
     batch_size: int = 32
@@ -69,7 +71,8 @@ class _EmbeddingModel(S3Connected):
                               cache_storage_options=self.storage_options_for(cache) if cache else {})
 
     def _key(self) -> tuple:
-        return (type(self).__name__, self.source, self.device, self.batch_size, self.cache_dir,
+        # The registry's family first (resources.models: a run lets go of a family after its last step).
+        return (self.family, self.source, self.device, self.batch_size, self.cache_dir,
                 repr(self.bedrock_options()), self.s3_endpoint_url, self.s3_region)
 
     def _load(self, loader):
@@ -88,12 +91,16 @@ class VisualEmbeddingModel(_EmbeddingModel):
     """Keyframe embeddings: CLIP/SigLIP through ``transformers`` (text tower for text → shot
     search), or the built-in colour-layout descriptor."""
 
+    family: ClassVar[str] = IMAGE_EMBEDDING
+
     def embedder(self) -> ImageEmbedder:
         return self._load(load_image_embedder)
 
 
 class TextEmbeddingModel(_EmbeddingModel):
     """Transcript-segment embeddings from a sentence-embedding model."""
+
+    family: ClassVar[str] = TEXT_EMBEDDING
 
     def embedder(self) -> TextEmbedder:
         return self._load(load_text_embedder)

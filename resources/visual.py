@@ -3,8 +3,8 @@
 The shot detector is chosen by configuration (``PRISM_SHOT_DETECTOR``): ``cpu``
 (the content detector on the decode pass's signals, the embedded default),
 ``transnetv2`` or ``hybrid`` (TransNetV2 confirmed and completed by the CPU signals;
-GPU workers). The TransNetV2 model is loaded on first use and
-kept for the life of the process, never at import time.
+GPU workers). The TransNetV2 model is loaded on first use, never at import time, and kept
+until the run's last step that uses it (resources.models).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Literal
 from dagster import ConfigurableResource
 
 from prism.visual.shots import ContentShotDetector, ShotDetector
-from resources.models import MODELS
+from resources.models import MODELS, SHOT_DETECTOR
 
 
 def load_transnet(device: str = "auto"):
@@ -26,7 +26,7 @@ def load_transnet(device: str = "auto"):
         resolved = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
         return TransNetV2(device=resolved).eval()
 
-    return MODELS.get(("transnetv2", device), load)
+    return MODELS.get((SHOT_DETECTOR, device), load)
 
 
 class VisualAnalysis(ConfigurableResource):

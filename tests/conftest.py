@@ -28,6 +28,11 @@ if signal.getsignal(signal.SIGTERM) == signal.SIG_IGN:
 # Keep tests off any developer configuration.
 for _var in [v for v in os.environ if v.startswith("PRISM_")] + ["DAGSTER_HOME"]:
     os.environ.pop(_var, None)
+# One pytest process runs dozens of titles: models stay loaded for it (as for a worker that runs
+# titles one after another) instead of being let go after each run's last step and loaded again
+# by the next test. Letting go after the last step (the default, "run") is tested on its own in
+# tests/test_model_registry.py with the real threaded executor.
+os.environ["PRISM_MODEL_RESIDENCY"] = "process"
 
 
 @pytest.fixture(scope="session")

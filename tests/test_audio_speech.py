@@ -140,6 +140,19 @@ def test_faster_whisper_transcribes_english_speech(english_speech, bundled_whisp
         assert s.words and all(s.start_s - 0.01 <= w.start_s <= w.end_s <= s.end_s + 0.01 for w in s.words)
 
 
+def test_the_cpu_encoder_takes_a_batch_window_by_window_with_identical_output(bundled_whisper):
+    """FasterWhisper's model encodes a batch's windows one at a time on CPU (a batch of 8 held
+    all self-attention scores at once: +737 MB for Whisper base); the output is the batched one."""
+    from faster_whisper import WhisperModel
+
+    features = np.random.default_rng(0).standard_normal((3, 80, 3000)).astype(np.float32)
+    assert isinstance(bundled_whisper.model, WhisperModel) and bundled_whisper.model.model.device == "cpu"
+    window_by_window = np.asarray(bundled_whisper.model.encode(features))
+    batched = np.asarray(WhisperModel.encode(bundled_whisper.model, features))
+    assert window_by_window.shape == batched.shape and window_by_window.shape[0] == 3
+    assert np.array_equal(window_by_window, batched)
+
+
 def test_faster_whisper_on_korean_declared_language(tmp_path, bundled_whisper):
     text = "안녕하세요. 오늘 날씨가 정말 좋습니다."
     x = place(8, (1, speech(text, voice="ko")))

@@ -61,9 +61,10 @@ from prism.qc.events import events_table
 from prism.storage import ArtifactStore, write_parquet
 from prism_assets.assets.inputs import require_artifacts
 from prism_assets.assets.source import source_probe
-from prism_assets.compute import GPU_STEP
+from prism_assets.compute import GPU_STEP, uses_models
 from prism_assets.partitions import title_of, titles
 from resources import ArtifactStorage, AsrModel, AudioQcPolicy, DiarizationModel, MediaReader, VadModel
+from resources.models import ASR, DIARIZATION, VAD
 
 AUDIO_VERSION = "2"  # 2: digital_silence per track
 AUDIO_DIR = "audio"
@@ -147,6 +148,7 @@ def audio(context: AssetExecutionContext, storage: ArtifactStorage, media: Media
     code_version="vad-1",
     kinds={"onnx", "parquet"},
     description="Silero VAD speech segments of every track (speech.parquet: track, start_s, end_s, kind).",
+    **uses_models(VAD),
 )
 def speech_segments(context: AssetExecutionContext, storage: ArtifactStorage,
                     vad: VadModel) -> MaterializeResult:
@@ -229,7 +231,7 @@ SPEAKER_VOICES = "speaker_voices.parquet"
     "end_s, speaker S1, S2… by first appearance, overlap) and each speaker's voice "
     "(speaker_voices.parquet: speaking time, turns, F0 median and 10-90 % range, embedding centroid; "
     "kept in the media account, not bundled).",
-    **GPU_STEP,
+    **uses_models(DIARIZATION, step=GPU_STEP),
 )
 def speakers(context: AssetExecutionContext, storage: ArtifactStorage,
              diarization: DiarizationModel) -> MaterializeResult:
@@ -290,7 +292,7 @@ def speakers(context: AssetExecutionContext, storage: ArtifactStorage,
     description="Whisper transcripts of every track over its VAD speech (transcript.parquet with word "
     "timings and a speaker on every word and segment, segments split where the speaker changes; "
     "transcript.json per-track languages; transcript.<lang>.vtt with <v S1> voice spans, .srt).",
-    **GPU_STEP,
+    **uses_models(ASR, step=GPU_STEP),
 )
 def transcript(context: AssetExecutionContext, storage: ArtifactStorage, asr: AsrModel) -> MaterializeResult:
     title_id = title_of(context)

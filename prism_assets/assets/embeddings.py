@@ -49,9 +49,10 @@ from prism_assets.assets.audio import transcript
 from prism_assets.assets.inputs import require_artifacts
 from prism_assets.assets.visual import KEYFRAMES, ONSCREEN_TEXT, keyframes, onscreen_text
 from prism_assets.assets.visual import SHOTS as SHOTS_PARQUET
-from prism_assets.compute import embedder_needs_gpu, gpu_step_if
+from prism_assets.compute import embedder_needs_gpu, gpu_step_if, uses_models
 from prism_assets.partitions import title_of, titles
 from resources import ArtifactStorage, TextEmbeddingModel, VectorIndex, VisualEmbeddingModel
+from resources.models import IMAGE_EMBEDDING, TEXT_EMBEDDING
 
 KEYFRAME_EMBEDDINGS = "keyframe_embeddings.parquet"
 TRANSCRIPT_EMBEDDINGS = "transcript_embeddings.parquet"
@@ -142,7 +143,8 @@ def embedding_model_of(title_id: str, name: str, table: pa.Table) -> EmbeddingMo
     "model (PRISM_VISUAL_MODEL_SOURCE: a CLIP/SigLIP checkpoint, or bedrock:<model id> for Amazon Bedrock; "
     "default the built-in image-only colour-layout descriptor). Batched; fp16 on GPU. A managed backend "
     "reports the calls, images and characters it sent (api_* metadata).",
-    **gpu_step_if(embedder_needs_gpu(get_settings().visual_model_source or BUILTIN_COLOR_LAYOUT)),
+    **uses_models(IMAGE_EMBEDDING, step=gpu_step_if(
+        embedder_needs_gpu(get_settings().visual_model_source or BUILTIN_COLOR_LAYOUT))),
 )
 def visual_embeddings(context: AssetExecutionContext, storage: ArtifactStorage,
                       visual_embedding: VisualEmbeddingModel) -> MaterializeResult:
@@ -189,7 +191,7 @@ def visual_embeddings(context: AssetExecutionContext, storage: ArtifactStorage,
     description="One L2-normalised vector per transcript segment (transcript_embeddings.parquet) from "
     "the sentence embedder (PRISM_TEXT_MODEL_SOURCE, or bedrock:<model id>; default the demo extra's "
     "all-MiniLM-L6-v2). A managed backend reports the calls and characters it sent (api_* metadata).",
-    **gpu_step_if(embedder_needs_gpu(get_settings().text_model_source)),
+    **uses_models(TEXT_EMBEDDING, step=gpu_step_if(embedder_needs_gpu(get_settings().text_model_source))),
 )
 def text_embeddings(context: AssetExecutionContext, storage: ArtifactStorage,
                     text_embedding: TextEmbeddingModel) -> MaterializeResult:
@@ -231,6 +233,7 @@ def text_embeddings(context: AssetExecutionContext, storage: ArtifactStorage,
     kinds={"pytorch", "parquet"},
     description="One L2-normalised vector per on-screen text event (onscreen_text_embeddings.parquet) "
     "from the sentence embedder that embeds the transcript (a CPU step: a title has few such lines).",
+    **uses_models(TEXT_EMBEDDING),
 )
 def onscreen_text_embeddings(context: AssetExecutionContext, storage: ArtifactStorage,
                              text_embedding: TextEmbeddingModel) -> MaterializeResult:

@@ -50,9 +50,10 @@ from prism.visual.shots import batches_from_parquet, shots_table, tiling_problem
 from prism.visual.sprites import SPRITE_DIR, VTT_NAME
 from prism_assets.assets.inputs import require_artifacts
 from prism_assets.assets.source import source_probe
-from prism_assets.compute import gpu_step_if, shot_detector_needs_gpu
+from prism_assets.compute import gpu_step_if, shot_detector_needs_gpu, uses_models
 from prism_assets.partitions import title_of, titles
 from resources import ArtifactStorage, MediaReader, OnscreenTextModel, VisualAnalysis
+from resources.models import OCR, SHOT_DETECTOR
 
 SIGNALS = "frame_signals.parquet"
 PASS_SUMMARY = "visual_pass.json"
@@ -177,7 +178,7 @@ def frame_signals(context: AssetExecutionContext, storage: ArtifactStorage, medi
                                 "with no gap or overlap.")],
     description="Shot boundaries (shots.parquet): hard cuts frame-exact, fades and dissolves as "
     "'gradual'. Detector by configuration (PRISM_SHOT_DETECTOR): cpu (default) | transnetv2.",
-    **gpu_step_if(shot_detector_needs_gpu(get_settings().shot_detector)),
+    **uses_models(SHOT_DETECTOR, step=gpu_step_if(shot_detector_needs_gpu(get_settings().shot_detector))),
 )
 def shots(context: AssetExecutionContext, storage: ArtifactStorage,
           visual: VisualAnalysis) -> MaterializeResult:
@@ -341,6 +342,7 @@ def keyframes(context: AssetExecutionContext, storage: ArtifactStorage, media: M
     "windows around event boundaries are decoded, to time them to the frame), text "
     "detected (PP-OCR) and read by script (PP-OCR for Latin, Tesseract for Korean), tracked into events "
     "with frame-exact bounds, each a subtitle, credit, title or sign.",
+    **uses_models(OCR),
 )
 def onscreen_text(context: AssetExecutionContext, storage: ArtifactStorage, media: MediaReader,
                   onscreen_text_model: OnscreenTextModel) -> MaterializeResult:
