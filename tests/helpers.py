@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 
 from prism.intake.inbox import Delivery, Inbox
@@ -25,3 +27,13 @@ def drop_raw_manifest(settings: Settings, relpath: str, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return path
+
+
+def peak_traced_bytes(fn: Callable[[], object]) -> int:
+    """The peak of Python-traced allocations while ``fn`` runs (memory-flatness tests)."""
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()

@@ -8,6 +8,7 @@ import numpy as np
 import pyloudnorm
 import pytest
 from audio_signals import RATE, music_bed, place, speech, tone, write_audio
+from helpers import peak_traced_bytes
 
 from prism.audio.decode import decode_tracks
 from prism.audio.loudness import LoudnessMeter, channel_weights, to_db
@@ -130,17 +131,6 @@ def test_silences_are_found_where_the_programme_is_quiet():
     assert start == pytest.approx(5.0, abs=0.5) and end == pytest.approx(17.0, abs=0.5)
 
 
-def _peak_traced_bytes(fn) -> int:
-    import tracemalloc
-
-    tracemalloc.start()
-    try:
-        fn()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
 def test_meter_memory_does_not_grow_with_programme_length():
     rng = np.random.default_rng(3)
     chunk = rng.standard_normal((2, RATE // 2)) * 0.1  # half a second, fed over and over
@@ -151,7 +141,7 @@ def test_meter_memory_does_not_grow_with_programme_length():
             meter.add(chunk)
         meter.finish().integrated_lufs()
 
-    short, long = _peak_traced_bytes(lambda: measure(1)), _peak_traced_bytes(lambda: measure(10))
+    short, long = peak_traced_bytes(lambda: measure(1)), peak_traced_bytes(lambda: measure(10))
     # ten times the programme: only the 100 ms energy list grows (~16 bytes per 100 ms)
     assert long < short + 400_000, (short, long)
 

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import tracemalloc
 from pathlib import Path
 
 import numpy as np
 import pytest
 from audio_signals import place, speech
-from helpers import deliver
+from helpers import deliver, peak_traced_bytes
 
 from prism.audio.decode import SPEECH_RATE, decode_tracks, read_speech_audio
 from prism.audio.vad import WINDOW, detect_speech, speech_probabilities
@@ -113,15 +112,6 @@ def test_vad_skips_digital_silence_and_still_finds_the_speech_around_it():
     assert not any(talk_s + 5 < s.start_s < second - 5 for s in segments)
 
 
-def _peak_traced_bytes(fn) -> int:
-    tracemalloc.start()
-    try:
-        fn()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
 def test_audio_step_memory_does_not_grow_with_the_length_of_the_silence(tmp_path):
     """decode_tracks (meter + FLAC) and VAD over 4 and 16 minutes of silence at 16 kHz mono."""
     def run(minutes: int) -> int:
@@ -137,7 +127,7 @@ def test_audio_step_memory_does_not_grow_with_the_length_of_the_silence(tmp_path
             probs = speech_probabilities(read_speech_audio(work / "track0.16k.flac"))
             assert probs.max() < 0.01 and track.digital_silence
 
-        return _peak_traced_bytes(step)
+        return peak_traced_bytes(step)
 
     short, long = run(4), run(16)
     # 12 more minutes: the meter's 100 ms energies and the VAD's 32 ms probabilities grow (~0.5 MB
