@@ -168,3 +168,35 @@ def test_streaming_the_frame_signals_keeps_arrow_memory_flat(tmp_path):
 
     short, long = peak_while_streaming(4096), peak_while_streaming(16384)
     assert long < short * 1.5 + 4_000_000, (short, long)  # pre-buffered: ~4x
+
+
+def test_visual_qc_working_memory_does_not_grow_with_the_title():
+    """Visual QC's working memory beyond its inputs stays small however long the title: the bar
+    detector's running median once copied every window at once (4 x 25 floats a frame), +500 MB
+    on a 3-hour title, which was the peak of that title's whole run."""
+    from prism.visual.qc import QC_SIGNAL_COLUMNS, visual_qc_events
+
+    def signals(hours: float) -> dict[str, np.ndarray]:
+        n = int(hours * HOUR_S * 25)
+        rng = np.random.default_rng(11)
+        sig = {c: np.zeros(n, np.float32) for c in QC_SIGNAL_COLUMNS}
+        sig["time_s"] = np.arange(n) / 25.0
+        sig["luma_mean"] = (0.4 + 0.02 * rng.random(n)).astype(np.float32)
+        sig["motion"] = (0.05 + 0.01 * rng.random(n)).astype(np.float32)
+        sig["bar_top"][: n // 2] = 0.12  # letterboxed first half
+        sig["bar_bottom"][: n // 2] = 0.12
+        return sig
+
+    def working(hours: float) -> int:
+        sig = signals(hours)
+        inputs = sum(a.nbytes for a in sig.values())
+        events: list = []
+        peak = peak_traced_bytes(lambda: events.extend(visual_qc_events(sig, hours * HOUR_S, 1920, 1080)))
+        assert any(e.check == "letterbox" for e in events)
+        return peak - inputs
+
+    short, long = working(0.25), working(1.0)
+    # Per-frame float64 copies of the inputs are allowed (about 100 bytes a frame); the old
+    # sliding-window median held about 1.6 kB a frame.
+    frames_added = 0.75 * HOUR_S * 25
+    assert long - short < 200 * frames_added, (short, long)
