@@ -304,3 +304,18 @@ def test_vad_probabilities_match_silero_streaming_and_ignore_block_size(english_
     np.testing.assert_allclose(odd_blocks[: len(reference)], reference, atol=1e-5)
     np.testing.assert_array_equal(odd_blocks, speech_probabilities([audio]))
 
+
+
+def test_word_timings_do_not_depend_on_the_position_in_the_batch(english_speech, bundled_whisper):
+    """A chunk's words come out the same whether it is decoded alone or after another chunk of an
+    odd length. faster-whisper times words from its truncated 10 ms ``seek``, not from the clip's
+    exact offset: shifted by that offset, words moved by up to 10 ms with their batch position (so
+    a smaller PRISM_ASR_BATCH_SIZE changed the timings)."""
+    flac, _, segments = english_speech
+    first, second = chunks_for(flac, segments)[:2]
+    odd = SpeechChunk(first.pieces, first.audio[: first.audio.size - 77])  # off the 10 ms grid
+    alone = bundled_whisper.transcribe_batch([second], "en")[0]
+    behind = bundled_whisper.transcribe_batch([odd, second], "en")[1]
+    words = [(w.text, w.start_s, w.end_s) for s in alone for w in s.words]
+    assert words and words == [(w.text, w.start_s, w.end_s) for s in behind for w in s.words]
+    assert [(s.start_s, s.end_s) for s in alone] == [(s.start_s, s.end_s) for s in behind]

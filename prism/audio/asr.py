@@ -306,6 +306,9 @@ def _window_at_a_time_model(whisper_model_class):
     return WindowAtATimeModel
 
 
+CLIP_GRID = SPEECH_RATE // 4  # samples: 0.25 s, exact in binary and a multiple of Whisper's 10 ms
+
+
 class FasterWhisper:
     name = "faster-whisper"
 
@@ -332,13 +335,23 @@ class FasterWhisper:
         return language, float(probability)
 
     def transcribe_batch(self, chunks: Sequence[SpeechChunk], language: str) -> list[list[TranscriptSegment]]:
-        # The batch's chunks are laid end to end; each is one clip for the pipeline.
-        audio = np.concatenate([c.audio.astype(np.float32) for c in chunks])
-        offsets, clips, pos = [], [], 0
+        # The batch's chunks are laid end to end, each starting on a 0.25 s grid; each is one clip
+        # for the pipeline. faster-whisper times words from the clip's offset truncated to 10 ms
+        # (``seek``) and segments from the offset itself, and rounds in batch time: on an offset
+        # that is exact in binary and in 10 ms all of these agree, so a chunk's timings do not
+        # depend on its position in the batch. The zeros between clips are never decoded.
+        pieces, offsets, clips, pos = [], [], [], 0
         for c in chunks:
             offsets.append(pos / SPEECH_RATE)
-            clips.append({"start": pos / SPEECH_RATE, "end": (pos + c.audio.size) / SPEECH_RATE})
+            # Clip bounds go in as seconds and come back as int(seconds * rate): half a sample
+            # past the end keeps the float product from truncating the last sample.
+            clips.append({"start": pos / SPEECH_RATE, "end": (pos + c.audio.size + 0.5) / SPEECH_RATE})
+            pieces.append(c.audio.astype(np.float32))
             pos += c.audio.size
+            pad = -pos % CLIP_GRID
+            pieces.append(np.zeros(pad, np.float32))
+            pos += pad
+        audio = np.concatenate(pieces)
         segments, _ = self.pipeline.transcribe(
             audio, language=language, task="transcribe", clip_timestamps=clips, vad_filter=False,
             batch_size=len(chunks), beam_size=self.beam_size, word_timestamps=True,
