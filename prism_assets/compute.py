@@ -77,6 +77,12 @@ def gpu_step_if(needed: bool) -> dict[str, Any]:
     return GPU_STEP if needed else {}
 
 
+def video_decoder_needs_gpu(decoder: str) -> bool:
+    """The visual pass on NVDEC runs where the GPU is (its CPU share is then ~1/7 of a software
+    decode's: docs/performance.md)."""
+    return decoder == "nvdec"
+
+
 def shot_detector_needs_gpu(detector: str) -> bool:
     """Every detector but the CPU one runs TransNetV2."""
     return detector != "cpu"

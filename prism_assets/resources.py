@@ -51,6 +51,8 @@ def build_resources(settings: Settings) -> dict[str, object]:
             thumbnail_interval_s=settings.thumbnail_interval_s,
             keyframe_every_s=settings.keyframe_every_s,
             skip_loop_filter=settings.visual_skip_loop_filter,
+            decoder=settings.visual_decoder,
+            segments=settings.visual_segments,
             text_sample_interval_s=settings.ocr_interval_s,
         ),
         "onscreen_text_model": OnscreenTextModel(

@@ -36,6 +36,8 @@ class VisualAnalysis(ConfigurableResource):
     thumbnail_width: int = 160
     keyframe_every_s: float = 10.0
     skip_loop_filter: bool = True  # in the analysis pass only (see prism.visual.decode.run_pass)
+    decoder: Literal["software", "nvdec"] = "software"  # PRISM_VISUAL_DECODER
+    segments: int = 1  # PRISM_VISUAL_SEGMENTS: decoded side by side (prism.visual.segments)
     text_sample_interval_s: float = 1.0  # PRISM_OCR_INTERVAL_S: the pass captures on-screen text samples
 
     def detector(self) -> ShotDetector:

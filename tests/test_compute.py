@@ -60,6 +60,7 @@ print(json.dumps(sorted(k.to_user_string() for a in PER_TITLE_ASSETS for k in a.
     ({}, {"speakers", "transcript", "text_embeddings"}),
     ({"PRISM_SHOT_DETECTOR": "transnetv2", "PRISM_VISUAL_MODEL_SOURCE": "s3://models/siglip2"},
      {"shots", "speakers", "transcript", "visual_embeddings", "text_embeddings"}),
+    ({"PRISM_VISUAL_DECODER": "nvdec"}, {"frame_signals", "speakers", "transcript", "text_embeddings"}),
     ({"PRISM_VISUAL_MODEL_SOURCE": "bedrock:amazon.nova-2-multimodal-embeddings-v1:0",
       "PRISM_TEXT_MODEL_SOURCE": "bedrock:amazon.nova-2-multimodal-embeddings-v1:0"},
      {"speakers", "transcript"}),

@@ -151,6 +151,42 @@ def test_transnetv2_detector_by_configuration(instance, prism_home, media, monke
     assert abs(shots[1]["start_frame"] - 50) <= 1
 
 
+def test_nvdec_by_configuration_falls_back_to_software_and_says_so(instance, prism_home, media, monkeypatch):
+    monkeypatch.setenv("PRISM_VISUAL_DECODER", "nvdec")
+    settings = Settings()
+    deliver(settings, media["clip"], "nv-1")
+    outcome = run_title("nv-1", instance, settings=settings, assets=["frame_signals"])
+    assert "frame_signals" in outcome.materialized, outcome.failures
+    meta = _metadata(instance, "frame_signals", "nv-1")
+    if meta["decoder"].value != "h264_cuvid":  # no NVIDIA GPU here: the title still gets its pass
+        assert meta["decoder"].value == "h264"
+        assert meta["decoder_note"].value.startswith("NVDEC unavailable")
+    assert meta["frames"].value == 100
+
+
+def test_segments_by_configuration_give_the_signals_and_keyframes_of_one_pass(instance, prism_home, media,
+                                                                              monkeypatch):
+    from prism.visual import segments as segmented_pass
+
+    monkeypatch.setattr(segmented_pass, "MIN_SEGMENT_S", 1.0)  # the 4 s clip in two segments, from 2 s
+    monkeypatch.setenv("PRISM_THUMBNAIL_INTERVAL_S", "0.5")
+    tables = {}
+    for title, segments in (("seg-1", "1"), ("seg-2", "2")):
+        monkeypatch.setenv("PRISM_VISUAL_SEGMENTS", segments)
+        settings = Settings()
+        deliver(settings, media["clip"], title)
+        outcome = run_title(title, instance, settings=settings, assets=["keyframes"])
+        assert "keyframes" in outcome.materialized, outcome.failures
+        assert _metadata(instance, "frame_signals", title)["segments"].value == int(segments)
+        store = _store(settings)
+        tables[title] = [pq.read_table(io.BytesIO(store.read_bytes(title, name)))
+                         for name in ("frame_signals.parquet", "shots.parquet")]
+        tables[title].append(store.read_bytes(title, "thumbnails.vtt"))
+    assert tables["seg-2"][0].equals(tables["seg-1"][0])
+    assert tables["seg-2"][1].equals(tables["seg-1"][1])
+    assert tables["seg-2"][2] == tables["seg-1"][2]
+
+
 def test_a_run_of_chosen_assets_takes_their_upstream_and_refuses_unknown_names(instance, prism_home, media):
     deliver(prism_home, media["clip"], "sel-1")
     with pytest.raises(ValueError, match="unknown assets: no_such_asset"):

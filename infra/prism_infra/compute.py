@@ -157,6 +157,11 @@ class ComputeStack(Stack):
             "PRISM_COMPUTE_LOGS_LOCAL_DIR": f"{DAGSTER_HOME}/compute-logs",
             "PRISM_RUN_TASK_DEFINITION": RUN_TASK_FAMILY,
             "PRISM_GPU_STEP_LIMIT": str(config.gpu_step_limit),
+            # The visual pass on the GPU task's NVDEC: a 2-hour 25 Mb/s master decodes at ~410
+            # frames/s there on ~1 core, against ~75 on the run task's 2 vCPU (docs/performance.md).
+            "PRISM_VISUAL_DECODER": "nvdec",
+            # Two decode sessions side by side: 597 frames/s on the H200 (a 2-hour title in ~5 min).
+            "PRISM_VISUAL_SEGMENTS": "2",
             "DAGSTER_PG_HOST": database.instance.db_instance_endpoint_address,
             "DAGSTER_PG_PORT": str(POSTGRES_PORT),
             "DAGSTER_PG_DB": DATABASE_NAME,

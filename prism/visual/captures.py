@@ -117,7 +117,7 @@ class _Held:
 class FrameCapturer:
     """Called by the decode pass for every frame (in presentation order); see the module doc."""
 
-    def __init__(self, options: CaptureOptions, rotation: int = 0):
+    def __init__(self, options: CaptureOptions, rotation: int = 0, start_s: float = 0.0):
         self.options = options
         self.rotation = rotation
         self.candidates = _Writer(options.keyframe_candidates) if options.keyframe_candidates else None
@@ -127,7 +127,7 @@ class FrameCapturer:
         self.best: _Held | None = None
         self.stretch_end = -np.inf
         self.eligible_from = 0
-        self.next_sample = 0.0
+        self.next_sample = start_s  # a segment of the pass starts on the sample grid
         self.provisional_cuts = 0
         self._queue: queue.Queue = queue.Queue(maxsize=max(1, options.queue_frames))
         self._error: BaseException | None = None
@@ -140,7 +140,7 @@ class FrameCapturer:
         if self._error is not None:
             raise self._error
         o = self.options
-        cut = (index > 0 and motion >= o.cut_motion
+        cut = (bool(self.recent) and motion >= o.cut_motion
                and motion >= o.cut_ratio * (sum(self.recent) / len(self.recent) if self.recent else 0.0))
         self.recent.append(motion)
         if cut:
@@ -161,6 +161,10 @@ class FrameCapturer:
             self.pending.append(held)
         while len(self.pending) > CUT_MARGIN:
             self._offer(self.pending.popleft())
+
+    def prime(self, motion: float) -> None:
+        """A frame before a segment of the pass: only its motion is kept (for the cut test)."""
+        self.recent.append(motion)
 
     def finish(self) -> dict:
         """Flush everything (the last frames of a title have no cut after them) and close the files."""

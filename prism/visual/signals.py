@@ -72,13 +72,19 @@ class PlaneLayout:
     shift: int  # bits to drop for >8-bit formats
     full_range: bool
     bt709: bool
+    # The plane each of the six slots reads: Y, U, V, Y, Y, Y for planar formats; Y, UV, UV,
+    # Y, Y, Y for semi-planar ones (NV12, P010: what hardware decoders such as NVDEC return).
+    sources: tuple[int, ...] = (0, 1, 2, 0, 0, 0)
 
 
 # Planar YUV formats read directly (value: bits beyond 8); others are converted to yuv420p first.
 _DIRECT = {
     "yuv420p": 0, "yuvj420p": 0, "yuv422p": 0, "yuvj422p": 0, "yuv444p": 0, "yuvj444p": 0,
     "yuv420p10le": 2, "yuv422p10le": 2, "yuv444p10le": 2, "yuv420p12le": 4,
+    # Semi-planar: chroma interleaved U,V in plane 1; P010/P016 keep their bits at the top.
+    "nv12": 0, "p010le": 8, "p016le": 8,
 }
+_SEMI_PLANAR = frozenset({"nv12", "p010le", "p016le"})
 
 
 def direct_format(pix_fmt: str) -> bool:
@@ -96,29 +102,35 @@ def plane_layout(frame) -> PlaneLayout:
     name = frame.format.name
     shift = _DIRECT.get(name, 0)
     dtype = np.uint16 if shift else np.uint8
-    planes = frame.planes[:3]
+    semi = name in _SEMI_PLANAR
+    planes = frame.planes[:2 if semi else 3]
     strides = [p.line_size // np.dtype(dtype).itemsize for p in planes]
 
-    def grid(i: int, rows: int, cols: int) -> np.ndarray:
+    def grid(i: int, rows: int, cols: int, step: int = 1, offset: int = 0) -> np.ndarray:
         r = _positions(rows, planes[i].height)
-        c = _positions(cols, planes[i].width)
-        return (r[:, None] * strides[i] + c[None, :]).ravel()
+        c = _positions(cols, planes[i].width)  # a semi-planar chroma plane's width is in UV pairs
+        return (r[:, None] * strides[i] + c[None, :] * step + offset).ravel()
 
     cell = grid(0, THUMB_H, THUMB_W)
-    index = [grid(0, GRID_H, GRID_W), grid(1, CHROMA_H, CHROMA_W), grid(2, CHROMA_H, CHROMA_W),
-             cell, cell + 1, cell + strides[0]]
+    if semi:
+        chroma = [grid(1, CHROMA_H, CHROMA_W, 2, 0), grid(1, CHROMA_H, CHROMA_W, 2, 1)]
+        sources = (0, 1, 1, 0, 0, 0)
+    else:
+        chroma = [grid(1, CHROMA_H, CHROMA_W), grid(2, CHROMA_H, CHROMA_W)]
+        sources = (0, 1, 2, 0, 0, 0)
+    index = [grid(0, GRID_H, GRID_W), *chroma, cell, cell + 1, cell + strides[0]]
     # Unspecified colour matrices decode as BT.601, as FFmpeg's own converters do.
     bt709 = int(getattr(frame, "colorspace", 2) or 2) == 1
     full = name.startswith("yuvj") or int(getattr(frame, "color_range", 0) or 0) == 2
-    return PlaneLayout(index, tuple(p.line_size for p in planes), dtype, shift, full, bt709)
+    return PlaneLayout(index, tuple(p.line_size for p in planes), dtype, shift, full, bt709, sources)
 
 
 def gather(frame, layout: PlaneLayout, slots: list[np.ndarray]) -> None:
     """Copy one decoded frame's samples into ``slots`` (flat uint8 arrays of ``SLOT_SIZES``):
     luma grid, U, V, and luma at each cell with its right and lower neighbours."""
     planes = frame.planes
-    arrays = [np.frombuffer(planes[i], layout.dtype) for i in range(3)]
-    for slot, src, idx in zip(slots, (0, 1, 2, 0, 0, 0), layout.index, strict=True):
+    arrays = [np.frombuffer(planes[i], layout.dtype) for i in range(max(layout.sources) + 1)]
+    for slot, src, idx in zip(slots, layout.sources, layout.index, strict=True):
         if layout.shift:
             slot[:] = arrays[src].take(idx) >> layout.shift
         else:

@@ -7,6 +7,7 @@ Each VTT cue points at its tile with a media fragment: ``sprite_000.jpg#xywh=x,y
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from PIL import Image
 
 SPRITE_DIR = "thumbnails"
 VTT_NAME = "thumbnails.vtt"
+RAW_TILES, RAW_INDEX = "tiles.rgb", "tiles.json"
 
 
 def vtt_timestamp(seconds: float) -> str:
@@ -41,7 +43,12 @@ class Tile:
 
 @dataclass
 class SpriteWriter:
-    """Collects tiles into ``columns x rows`` JPEG sheets under ``directory``."""
+    """Collects tiles into ``columns x rows`` JPEG sheets under ``directory``.
+
+    With ``raw``, the tiles themselves are kept instead (``tiles.rgb`` and ``tiles.json`` in
+    ``directory``): a segment of the pass writes them so that the joined pass lays out and encodes
+    the sheets exactly as one pass does (:func:`join_raw_tiles`).
+    """
 
     directory: Path
     tile_w: int
@@ -49,10 +56,12 @@ class SpriteWriter:
     columns: int = 10
     rows: int = 10
     quality: int = 80
+    raw: bool = False
     tiles: list[Tile] = field(default_factory=list)
     sheets: list[str] = field(default_factory=list)
     _sheet: np.ndarray | None = None
     _filled: int = 0
+    _raw_file: object = None
 
     @property
     def per_sheet(self) -> int:
@@ -60,6 +69,13 @@ class SpriteWriter:
 
     def add(self, time_s: float, rgb: np.ndarray) -> None:
         """``rgb``: an (tile_h, tile_w, 3) uint8 image already in display orientation."""
+        if self.raw:
+            if self._raw_file is None:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                self._raw_file = open(self.directory / RAW_TILES, "wb")  # noqa: SIM115 - closed in finish
+            self._raw_file.write(np.ascontiguousarray(rgb[: self.tile_h, : self.tile_w]).tobytes())
+            self.tiles.append(Tile(time_s, -1, 0, 0))
+            return
         if self._sheet is None:
             self._sheet = np.zeros((self.rows * self.tile_h, self.columns * self.tile_w, 3), np.uint8)
         slot = self._filled
@@ -84,6 +100,13 @@ class SpriteWriter:
 
     def finish(self, duration_s: float) -> str:
         """Write the last sheet; return the VTT text (sheet paths relative to the title dir)."""
+        if self.raw:
+            if self._raw_file is not None:
+                self._raw_file.close()
+            self.directory.mkdir(parents=True, exist_ok=True)
+            (self.directory / RAW_INDEX).write_text(json.dumps(
+                {"tile_w": self.tile_w, "tile_h": self.tile_h, "times": [t.time_s for t in self.tiles]}))
+            return ""
         self._flush()
         lines = ["WEBVTT", ""]
         for i, tile in enumerate(self.tiles):
@@ -94,6 +117,19 @@ class SpriteWriter:
                       f"{SPRITE_DIR}/{self.sheets[tile.sheet]}#xywh={tile.x},{tile.y},{self.tile_w},{self.tile_h}",
                       ""]
         return "\n".join(lines)
+
+
+def join_raw_tiles(parts: list[Path], writer: SpriteWriter) -> None:
+    """Add the raw tiles of ``parts`` (directories written with ``raw``), in order, to ``writer``."""
+    for part in parts:
+        index = json.loads((part / RAW_INDEX).read_text())
+        if not index["times"]:
+            continue
+        tiles = np.memmap(part / RAW_TILES, np.uint8, mode="r",
+                          shape=(len(index["times"]), index["tile_h"], index["tile_w"], 3))
+        for time_s, tile in zip(index["times"], tiles, strict=True):
+            writer.add(time_s, np.asarray(tile))
+        del tiles
 
 
 def parse_vtt(text: str) -> list[tuple[float, float, str]]:

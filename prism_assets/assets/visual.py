@@ -34,7 +34,7 @@ from prism.qc.events import events_table
 from prism.settings import get_settings
 from prism.storage import ArtifactStore
 from prism.visual.captures import CaptureOptions, decode_jpeg, iter_captures
-from prism.visual.decode import PASS_VERSION, VisualDecodeError, read_scalars, run_pass, scalar_arrays
+from prism.visual.decode import PASS_VERSION, VisualDecodeError, read_scalars, scalar_arrays
 from prism.visual.keyframes import (
     KEYFRAMES_SCHEMA,
     KeyframeError,
@@ -46,11 +46,12 @@ from prism.visual.keyframes import (
     timecode,
 )
 from prism.visual.qc import QC_SIGNAL_COLUMNS, visual_qc_events
+from prism.visual.segments import run_pass_segmented
 from prism.visual.shots import batches_from_parquet, shots_table, tiling_problems
 from prism.visual.sprites import SPRITE_DIR, VTT_NAME
 from prism_assets.assets.inputs import require_artifacts
 from prism_assets.assets.source import source_probe
-from prism_assets.compute import gpu_step_if, shot_detector_needs_gpu, uses_models
+from prism_assets.compute import gpu_step_if, shot_detector_needs_gpu, uses_models, video_decoder_needs_gpu
 from prism_assets.partitions import title_of, titles
 from resources import ArtifactStorage, MediaReader, OnscreenTextModel, VisualAnalysis
 from resources.models import OCR, SHOT_DETECTOR
@@ -113,7 +114,8 @@ def _table_md(rows: list[dict], columns: list[str], limit: int = 10) -> str:
     "presentation time plus 48x27 RGB frames (frame_signals.parquet), the thumbnail sprite "
     "sheets + WebVTT thumbnails track, and full-resolution captures from the same frames: keyframe "
     "candidates (keyframe_candidates.parquet) and on-screen text samples every PRISM_OCR_INTERVAL_S "
-    "(text_samples.parquet).",
+    "(text_samples.parquet). Decoded in software or on NVDEC (PRISM_VISUAL_DECODER).",
+    **gpu_step_if(video_decoder_needs_gpu(get_settings().visual_decoder)),
 )
 def frame_signals(context: AssetExecutionContext, storage: ArtifactStorage, media: MediaReader,
                   visual: VisualAnalysis) -> MaterializeResult:
@@ -130,14 +132,16 @@ def frame_signals(context: AssetExecutionContext, storage: ArtifactStorage, medi
                                  jpeg_quality=KEYFRAME_JPEG_QUALITY)
         started = time.perf_counter()
         try:
-            with media.open(location) as source:
-                summary, vtt = run_pass(source, signals_local, sprite_dir, rotation=rotation,
-                                        thumbnail_interval_s=visual.thumbnail_interval_s,
-                                        thumbnail_width=visual.thumbnail_width,
-                                        skip_loop_filter=visual.skip_loop_filter, capture=capture)
+            summary, vtt = run_pass_segmented(
+                media.opener(location), signals_local, sprite_dir, segments=visual.segments,
+                duration_s=probe["video"].get("duration_s") or probe.get("duration_s"), rotation=rotation,
+                thumbnail_interval_s=visual.thumbnail_interval_s, thumbnail_width=visual.thumbnail_width,
+                skip_loop_filter=visual.skip_loop_filter, capture=capture, decoder=visual.decoder)
         except VisualDecodeError as exc:
             raise Failure(f"title {title_id}: {exc}", metadata={"media_location": location}) from None
         elapsed = time.perf_counter() - started
+        if summary.decoder_note:
+            context.log.warning(f"title {title_id}: {summary.decoder_note}")
         # Sprites and captures first, the signals (what downstream reads) last.
         _publish_dir(store, title_id, SPRITE_DIR, {n: sprite_dir / n for n in summary.sprite_sheets})
         store.write_text(title_id, VTT_NAME, vtt)
@@ -155,6 +159,9 @@ def frame_signals(context: AssetExecutionContext, storage: ArtifactStorage, medi
         "mean_fps": summary.mean_fps,
         "decode_seconds": round(elapsed, 2),
         "skip_loop_filter": visual.skip_loop_filter,
+        "decoder": summary.decoder,
+        "segments": summary.segments,
+        **({"decoder_note": summary.decoder_note} if summary.decoder_note else {}),
         "speed_x_realtime": round(summary.duration_s / max(elapsed, 1e-9), 1),
         "thumbnails": summary.thumbnails,
         "sprite_sheets": len(summary.sprite_sheets),
