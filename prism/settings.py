@@ -93,6 +93,18 @@ class Settings(BaseSettings):
     visual_skip_loop_filter: bool = Field(
         default=True, description="The visual pass skips H.264/HEVC deblocking (~20% less decode work)."
     )
+    visual_decoder: Literal["software", "nvdec"] = Field(
+        default="software", description="The visual pass's decoder: software (every core of the step's "
+        "task) or nvdec (the GPU's hardware decoder: frame_signals becomes a GPU step; a codec NVDEC "
+        "does not decode, or a task without it, is decoded in software and the step's metadata says so). "
+        "See docs/performance.md."
+    )
+    visual_segments: int = Field(
+        default=1, ge=1, le=16, description="The visual pass in this many time segments decoded side by side "
+        "(each its own process and decode session; boundaries on sprite-sheet multiples, so a title "
+        "shorter than two sheets, 1,000 s at the default thumbnail interval, is one segment). "
+        "See docs/performance.md."
+    )
     # On-screen text (OCR).
     ocr_interval_s: float = Field(
         default=1.0, gt=0, le=60, description="Seconds between the frames the visual pass captures for "
@@ -110,7 +122,9 @@ class Settings(BaseSettings):
     asr_backend: Literal["faster-whisper", "transformers"] = "faster-whisper"
     asr_device: str = Field(default="auto", description="'auto' (cuda when present), 'cpu', 'cuda', 'cuda:1'…")
     asr_compute_type: str = Field(default="default", description="faster-whisper: int8 on CPU, float16 on GPU")
-    asr_batch_size: int = Field(default=8, ge=1, le=128, description="speech chunks decoded together")
+    asr_batch_size: int = Field(
+        default=0, ge=0, le=128, description="speech chunks decoded together; 0: 8 on a GPU (where batches "
+        "make Whisper fast), 4 on CPU (as fast there, ~85 MB less memory: docs/performance.md)")
     asr_beam_size: int = Field(default=5, ge=1, le=10)
     asr_pack_speech: bool = Field(
         default=False, description="Pack speech separated by long gaps into shared Whisper windows "

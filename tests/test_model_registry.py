@@ -167,3 +167,15 @@ def test_models_of_the_run_are_dropped_after_their_last_step(tmp_path):
     finally:
         for key in [k for k in MODELS.loaded() if str(k[0]).startswith("test-")]:
             MODELS._models.pop(key)
+
+
+def test_whisper_batch_follows_the_device_unless_set():
+    from types import SimpleNamespace
+
+    from resources.audio import AsrModel
+
+    on_cpu, on_gpu = SimpleNamespace(device="cpu"), SimpleNamespace(device="cuda")
+    assert AsrModel().batch_size_for(on_cpu) == 4  # as fast as 8 there, with less memory
+    assert AsrModel().batch_size_for(on_gpu) == 8
+    assert AsrModel(batch_size=6).batch_size_for(on_cpu) == 6
+    assert AsrModel(batch_size=6).batch_size_for(on_gpu) == 6

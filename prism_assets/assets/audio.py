@@ -316,12 +316,13 @@ def transcript(context: AssetExecutionContext, storage: ArtifactStorage, asr: As
                 def chunks(flac=flac, windows=windows):
                     return speech_chunks(flac, windows)
 
+                batch_size = asr.batch_size_for(model)
                 if asr.language_policy == "declared" and declared in model.languages and model.multilingual:
                     # Decode in the declared language; identify anyway, for QC to compare.
                     detected = identify_language(model, chunks())
-                    result = transcribe(model, chunks(), language=declared, batch_size=asr.batch_size)
+                    result = transcribe(model, chunks(), language=declared, batch_size=batch_size)
                 else:
-                    result = transcribe(model, chunks(), batch_size=asr.batch_size)
+                    result = transcribe(model, chunks(), batch_size=batch_size)
                     detected = (result.language, result.language_probability)
             result.segments = attribute(result.segments, turns_of(turn_table, t["track"]))
         else:
