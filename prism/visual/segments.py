@@ -20,6 +20,7 @@ Frame indices are renumbered in order; memory is flat (each part is copied a row
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import multiprocessing
@@ -82,7 +83,7 @@ def _run_segment(open_source: SourceOpener, bounds: tuple[float, float], work: P
                                       text_samples=work / samples.name if samples else None)
     with open_source() as source:
         return run_pass(source, work / "frame_signals.parquet", work / SPRITE_DIR, capture=capture,
-                        segment=None if bounds == (0.0, math.inf) else bounds, **options)
+                        segment=bounds, **options)
 
 
 def run_pass_segmented(open_source: SourceOpener, signals_path: Path, sprite_dir: Path, *,
@@ -116,9 +117,7 @@ def run_pass_segmented(open_source: SourceOpener, signals_path: Path, sprite_dir
 def _join(results: list[tuple[PassSummary, str]], dirs: list[Path], signals_path: Path, sprite_dir: Path,
           capture: CaptureOptions | None) -> tuple[PassSummary, str]:
     summaries = [s for s, _ in results]
-    offsets = [0]
-    for s in summaries[:-1]:
-        offsets.append(offsets[-1] + s.frame_count)
+    offsets = [0, *itertools.accumulate(s.frame_count for s in summaries[:-1])]
 
     _join_tables([d / "frame_signals.parquet" for d in dirs], offsets, signals_path, SIGNALS_SCHEMA, "zstd")
     if capture is not None:
